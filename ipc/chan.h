@@ -1,0 +1,73 @@
+/*
+ * chan.h - an nng socket bridged onto a libuv loop.
+ *
+ * nng completes receives on its own threads; corral's state belongs to the
+ * loop thread alone.  A channel's nng aio callback only appends the message
+ * to a mutex-guarded queue and calls uv_async_send(); the loop then drains
+ * the whole queue per wake-up and calls msg_cb for each message, with no lock
+ * held.  Pipe (connection) events travel the same way.  See DESIGN.md for
+ * why this beats polling NNG_OPT_RECVFD.
+ */
+#ifndef IPC_CHAN_H
+#define IPC_CHAN_H
+
+#include <nng/nng.h>
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct ipc_chan ipc_chan;
+
+/* Loop thread.  The callback owns msg and must free it. */
+typedef void (*ipc_msg_cb)(ipc_chan *ch, nng_msg *msg, void *arg);
+/* Loop thread.  up = 1 when a peer connected, 0 when one went away. */
+typedef void (*ipc_pipe_cb)(ipc_chan *ch, int up, void *arg);
+
+enum {
+	/* Receive one message at a time; the loop calls ipc_chan_rearm() after
+	 * replying.  For REP sockets, whose replies pair with the last request. */
+	IPC_CHAN_ONE_AT_A_TIME = 1,
+};
+
+typedef struct ipc_sockopts {
+	size_t max_frame; /* NNG_OPT_RECVMAXSZ */
+	int bufs;         /* NNG_OPT_SENDBUF and NNG_OPT_RECVBUF, in messages */
+	int perms;        /* NNG_OPT_IPC_PERMISSIONS for listeners, 0 = leave */
+} ipc_sockopts;
+
+/* Opens a pair0 socket and listens on (or dials) url.  Dialing is
+ * synchronous: it fails at once if nobody listens. */
+int ipc_pair_listen(nng_socket *s, const char *url, const ipc_sockopts *o);
+int ipc_pair_dial(nng_socket *s, const char *url, const ipc_sockopts *o);
+int ipc_rep_listen(nng_socket *s, const char *url, const ipc_sockopts *o);
+
+/*
+ * Wraps sock (the channel takes ownership) and starts receiving.  Returns 0
+ * or a negative corral_err; on failure the socket is closed.
+ */
+int ipc_chan_open(ipc_chan **out, uv_loop_t *loop, nng_socket sock, int flags,
+                  ipc_msg_cb msg_cb, ipc_pipe_cb pipe_cb, void *arg);
+
+/*
+ * Sends without blocking.  Takes msg in every case (frees it on failure).
+ * Returns 0, CORRAL_EAGAIN when the send buffer is full, or another code.
+ */
+int ipc_chan_send(ipc_chan *ch, nng_msg *msg);
+
+/* Arms the next receive on an IPC_CHAN_ONE_AT_A_TIME channel. */
+void ipc_chan_rearm(ipc_chan *ch);
+
+/* Frames dropped as malformed, for stats; the owner counts them. */
+void ipc_chan_count_bad(ipc_chan *ch);
+unsigned long ipc_chan_bad(ipc_chan *ch);
+
+/* Lets the loop end while this channel is open (uv_unref of its wake-up). */
+void ipc_chan_unref(ipc_chan *ch);
+
+/*
+ * Stops receiving, closes the socket, drops queued messages, and frees the
+ * channel once libuv has closed its handle.  Never blocks for long: it waits
+ * only for an nng callback already running.  No callback runs afterwards.
+ */
+void ipc_chan_close(ipc_chan *ch);
+
+#endif

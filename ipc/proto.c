@@ -1,0 +1,543 @@
+/*
+ * proto.c - see proto.h.  Packing writes straight into the nng message;
+ * unpacking reads from a frame that ipc_decode() has already bounds-checked,
+ * so field helpers only need to check presence, type and range.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "corral.h"
+#include "ipc/mpscan.h"
+#include "ipc/proto.h"
+
+const char *ipc_type_name(int type)
+{
+	switch (type) {
+#define X(name, num, what)                                                    \
+	case num:                                                             \
+		return #name;
+		IPC_TYPES(X)
+#undef X
+	}
+	return "UNKNOWN";
+}
+
+static int ipc_type_known(int type)
+{
+	switch (type) {
+#define X(name, num, what) case num:
+		IPC_TYPES(X)
+#undef X
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- packing ---- */
+
+static int pk_write(void *data, const char *buf, size_t len)
+{
+	return nng_msg_append((nng_msg *)data, buf, len) == 0 ? 0 : -1;
+}
+
+static int pk_begin(nng_msg **out, msgpack_packer *pk, int type,
+                    size_t nkeys)
+{
+	if (nng_msg_alloc(out, 0) != 0)
+		return CORRAL_ENOMEM;
+	msgpack_packer_init(pk, *out, pk_write);
+	int rc = msgpack_pack_array(pk, 3);
+	rc |= msgpack_pack_int(pk, IPC_VERSION);
+	rc |= msgpack_pack_int(pk, type);
+	rc |= msgpack_pack_map(pk, nkeys);
+	return rc ? CORRAL_ENOMEM : 0;
+}
+
+static int pk_end(nng_msg **out, int rc)
+{
+	if (rc) {
+		nng_msg_free(*out);
+		*out = NULL;
+		return CORRAL_ENOMEM;
+	}
+	return 0;
+}
+
+static int pk_str(msgpack_packer *pk, const char *s)
+{
+	size_t n = strlen(s);
+	return msgpack_pack_str(pk, n) | msgpack_pack_str_body(pk, s, n);
+}
+
+static int pk_u64(msgpack_packer *pk, const char *k, uint64_t v)
+{
+	return pk_str(pk, k) | msgpack_pack_uint64(pk, v);
+}
+
+static int pk_i64(msgpack_packer *pk, const char *k, int64_t v)
+{
+	return pk_str(pk, k) | msgpack_pack_int64(pk, v);
+}
+
+static int pk_f64(msgpack_packer *pk, const char *k, double v)
+{
+	return pk_str(pk, k) | msgpack_pack_double(pk, v);
+}
+
+static int pk_kstr(msgpack_packer *pk, const char *k, const char *v)
+{
+	return pk_str(pk, k) | pk_str(pk, v);
+}
+
+static int pk_metrics(msgpack_packer *pk, const ipc_metric *m, uint32_t n)
+{
+	int rc = pk_str(pk, "metrics") | msgpack_pack_map(pk, n);
+	for (uint32_t i = 0; i < n; i++)
+		rc |= pk_str(pk, m[i].name) | msgpack_pack_double(pk, m[i].value);
+	return rc;
+}
+
+/* ---- decoding ---- */
+
+int ipc_decode(const void *buf, size_t len, size_t max_frame, ipc_frame *f)
+{
+	static const mp_limits lim = {
+		.max_depth = IPC_MAX_DEPTH,
+		.max_str = IPC_MAX_STR,
+		.max_items = IPC_MAX_ITEMS,
+	};
+	if (len > max_frame)
+		return CORRAL_ETOOBIG;
+	int rc = mp_scan(buf, len, &lim);
+	if (rc)
+		return rc;
+	msgpack_unpacked_init(&f->up);
+	size_t off = 0;
+	if (msgpack_unpack_next(&f->up, buf, len, &off) !=
+	    MSGPACK_UNPACK_SUCCESS) {
+		rc = CORRAL_EMALFORMED; /* mp_scan said it was fine: defensive */
+		goto fail;
+	}
+	const msgpack_object *o = &f->up.data;
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3) {
+		rc = CORRAL_EENVELOPE;
+		goto fail;
+	}
+	const msgpack_object *v = &o->via.array.ptr[0];
+	const msgpack_object *t = &o->via.array.ptr[1];
+	const msgpack_object *b = &o->via.array.ptr[2];
+	if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    t->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    b->type != MSGPACK_OBJECT_MAP) {
+		rc = CORRAL_EENVELOPE;
+		goto fail;
+	}
+	if (v->via.u64 != IPC_VERSION) {
+		rc = CORRAL_EVERSION;
+		goto fail;
+	}
+	if (t->via.u64 > 0xffff || !ipc_type_known((int)t->via.u64)) {
+		rc = CORRAL_ETYPE;
+		goto fail;
+	}
+	f->type = (int)t->via.u64;
+	f->body = *b;
+	return 0;
+fail:
+	msgpack_unpacked_destroy(&f->up);
+	return rc;
+}
+
+void ipc_frame_fini(ipc_frame *f)
+{
+	msgpack_unpacked_destroy(&f->up);
+}
+
+static const msgpack_object *mp_get(const msgpack_object *map,
+                                    const char *key)
+{
+	size_t kl = strlen(key);
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object *k = &map->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+		    memcmp(k->via.str.ptr, key, kl) == 0)
+			return &map->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+static int get_u64(const msgpack_object *map, const char *key, uint64_t *v)
+{
+	const msgpack_object *o = mp_get(map, key);
+	if (!o)
+		return CORRAL_EMISSING;
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return CORRAL_EFIELD;
+	*v = o->via.u64;
+	return 0;
+}
+
+static int get_i64(const msgpack_object *map, const char *key, int64_t *v)
+{
+	const msgpack_object *o = mp_get(map, key);
+	if (!o)
+		return CORRAL_EMISSING;
+	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+		*v = o->via.i64;
+	else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	         o->via.u64 <= INT64_MAX)
+		*v = (int64_t)o->via.u64;
+	else
+		return CORRAL_EFIELD;
+	return 0;
+}
+
+static int get_i32(const msgpack_object *map, const char *key, int32_t lo,
+                   int32_t *v)
+{
+	int64_t x;
+	int rc = get_i64(map, key, &x);
+	if (rc)
+		return rc;
+	if (x < lo || x > INT32_MAX)
+		return CORRAL_EFIELD;
+	*v = (int32_t)x;
+	return 0;
+}
+
+static int obj_f64(const msgpack_object *o, double *v)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		*v = o->via.f64;
+		return 0;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		*v = (double)o->via.u64;
+		return 0;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		*v = (double)o->via.i64;
+		return 0;
+	default:
+		return CORRAL_EFIELD;
+	}
+}
+
+static int get_f64(const msgpack_object *map, const char *key, double *v)
+{
+	const msgpack_object *o = mp_get(map, key);
+	if (!o)
+		return CORRAL_EMISSING;
+	return obj_f64(o, v);
+}
+
+static int obj_str(const msgpack_object *o, char *dst, size_t cap)
+{
+	if (o->type != MSGPACK_OBJECT_STR)
+		return CORRAL_EFIELD;
+	if (o->via.str.size >= cap)
+		return CORRAL_ETOOLONG;
+	if (memchr(o->via.str.ptr, '\0', o->via.str.size))
+		return CORRAL_EFIELD;
+	memcpy(dst, o->via.str.ptr, o->via.str.size);
+	dst[o->via.str.size] = '\0';
+	return 0;
+}
+
+static int get_str(const msgpack_object *map, const char *key, char *dst,
+                   size_t cap)
+{
+	const msgpack_object *o = mp_get(map, key);
+	if (!o)
+		return CORRAL_EMISSING;
+	return obj_str(o, dst, cap);
+}
+
+static int get_metrics(const msgpack_object *map, ipc_metric *m,
+                       uint32_t *n)
+{
+	const msgpack_object *o = mp_get(map, "metrics");
+	*n = 0;
+	if (!o)
+		return CORRAL_EMISSING;
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return CORRAL_EFIELD;
+	if (o->via.map.size > IPC_MAX_METRICS)
+		return CORRAL_ETOOMANY;
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		int rc = obj_str(&o->via.map.ptr[i].key, m[i].name,
+		                 sizeof m[i].name);
+		if (!rc && m[i].name[0] == '\0')
+			rc = CORRAL_EFIELD;
+		if (!rc)
+			rc = obj_f64(&o->via.map.ptr[i].val, &m[i].value);
+		if (rc)
+			return rc;
+	}
+	*n = o->via.map.size;
+	return 0;
+}
+
+static int want_type(const ipc_frame *f, int type)
+{
+	return f->type == type ? 0 : CORRAL_ETYPE;
+}
+
+/* ---- HELLO ---- */
+
+int ipc_pack_hello(nng_msg **out, const ipc_hello *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_HELLO, 4);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_i64(&pk, "slot", m->slot);
+	rc |= pk_i64(&pk, "pid", m->pid);
+	rc |= pk_u64(&pk, "abi", m->abi);
+	rc |= pk_kstr(&pk, "plugin", m->plugin);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_hello(const ipc_frame *f, ipc_hello *m)
+{
+	uint64_t abi;
+	int rc = want_type(f, IPC_HELLO);
+	if (!rc)
+		rc = get_i32(&f->body, "slot", 0, &m->slot);
+	if (!rc)
+		rc = get_i64(&f->body, "pid", &m->pid);
+	if (!rc)
+		rc = get_u64(&f->body, "abi", &abi);
+	if (!rc && abi > UINT32_MAX)
+		rc = CORRAL_EFIELD;
+	if (!rc)
+		m->abi = (uint32_t)abi;
+	if (!rc)
+		rc = get_str(&f->body, "plugin", m->plugin, sizeof m->plugin);
+	return rc;
+}
+
+/* ---- READY, STATUS_REQ: empty bodies ---- */
+
+static int pack_empty(nng_msg **out, int type)
+{
+	msgpack_packer pk;
+	return pk_end(out, pk_begin(out, &pk, type, 0));
+}
+
+int ipc_pack_ready(nng_msg **out)
+{
+	return pack_empty(out, IPC_READY);
+}
+
+int ipc_pack_status_req(nng_msg **out)
+{
+	return pack_empty(out, IPC_STATUS_REQ);
+}
+
+/* ---- HEALTH ---- */
+
+int ipc_pack_health(nng_msg **out, const ipc_health *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_HEALTH, 9);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_i64(&pk, "pid", m->pid);
+	rc |= pk_u64(&pk, "up", m->uptime_ms);
+	rc |= pk_u64(&pk, "rss", m->rss_bytes);
+	rc |= pk_u64(&pk, "cpu", m->cpu_us);
+	rc |= pk_u64(&pk, "lag50", m->lag_p50_us);
+	rc |= pk_u64(&pk, "lag99", m->lag_p99_us);
+	rc |= pk_u64(&pk, "lagmax", m->lag_max_us);
+	rc |= pk_f64(&pk, "util", m->util);
+	rc |= pk_metrics(&pk, m->metrics, m->nmetrics);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_health(const ipc_frame *f, ipc_health *m)
+{
+	const msgpack_object *b = &f->body;
+	int rc = want_type(f, IPC_HEALTH);
+	if (!rc)
+		rc = get_i64(b, "pid", &m->pid);
+	if (!rc)
+		rc = get_u64(b, "up", &m->uptime_ms);
+	if (!rc)
+		rc = get_u64(b, "rss", &m->rss_bytes);
+	if (!rc)
+		rc = get_u64(b, "cpu", &m->cpu_us);
+	if (!rc)
+		rc = get_u64(b, "lag50", &m->lag_p50_us);
+	if (!rc)
+		rc = get_u64(b, "lag99", &m->lag_p99_us);
+	if (!rc)
+		rc = get_u64(b, "lagmax", &m->lag_max_us);
+	if (!rc)
+		rc = get_f64(b, "util", &m->util);
+	if (!rc)
+		rc = get_metrics(b, m->metrics, &m->nmetrics);
+	return rc;
+}
+
+/* ---- STOP ---- */
+
+int ipc_pack_stop(nng_msg **out, const ipc_stop *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_STOP, 1);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_u64(&pk, "timeout", m->timeout_ms);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_stop(const ipc_frame *f, ipc_stop *m)
+{
+	int rc = want_type(f, IPC_STOP);
+	if (!rc)
+		rc = get_u64(&f->body, "timeout", &m->timeout_ms);
+	return rc;
+}
+
+/* ---- ERROR ---- */
+
+int ipc_pack_error(nng_msg **out, const ipc_error *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_ERROR, 2);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_i64(&pk, "code", m->code);
+	rc |= pk_kstr(&pk, "msg", m->msg);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_error(const ipc_frame *f, ipc_error *m)
+{
+	int rc = want_type(f, IPC_ERROR);
+	if (!rc)
+		rc = get_i32(&f->body, "code", INT32_MIN, &m->code);
+	if (!rc)
+		rc = get_str(&f->body, "msg", m->msg, sizeof m->msg);
+	return rc;
+}
+
+/* ---- STATUS ---- */
+
+static int pk_worker(msgpack_packer *pk, const ipc_worker_status *w)
+{
+	int rc = msgpack_pack_map(pk, 14);
+	rc |= pk_i64(pk, "slot", w->slot);
+	rc |= pk_i64(pk, "pid", w->pid);
+	rc |= pk_kstr(pk, "state", w->state);
+	rc |= pk_u64(pk, "restarts", w->restarts);
+	rc |= pk_u64(pk, "up", w->uptime_ms);
+	rc |= pk_u64(pk, "rss", w->rss_bytes);
+	rc |= pk_f64(pk, "cpu", w->cpu_pct);
+	rc |= pk_u64(pk, "lag50", w->lag_p50_us);
+	rc |= pk_u64(pk, "lag99", w->lag_p99_us);
+	rc |= pk_u64(pk, "lagmax", w->lag_max_us);
+	rc |= pk_f64(pk, "util", w->util);
+	rc |= pk_i64(pk, "xcode", w->exit_code);
+	rc |= pk_kstr(pk, "xsig", w->exit_signal);
+	rc |= pk_metrics(pk, w->metrics, w->nmetrics);
+	return rc;
+}
+
+int ipc_pack_status(nng_msg **out, const ipc_status *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_STATUS, 4);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_kstr(&pk, "name", m->name);
+	rc |= pk_i64(&pk, "pid", m->pid);
+	rc |= pk_kstr(&pk, "state", m->state);
+	rc |= pk_str(&pk, "workers") | msgpack_pack_array(&pk, m->nworkers);
+	for (uint32_t i = 0; i < m->nworkers; i++)
+		rc |= pk_worker(&pk, &m->workers[i]);
+	return pk_end(out, rc);
+}
+
+static int unpack_worker(const msgpack_object *o, ipc_worker_status *w)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return CORRAL_EFIELD;
+	int rc = get_i32(o, "slot", 0, &w->slot);
+	if (!rc)
+		rc = get_i64(o, "pid", &w->pid);
+	if (!rc)
+		rc = get_str(o, "state", w->state, sizeof w->state);
+	uint64_t restarts = 0;
+	if (!rc)
+		rc = get_u64(o, "restarts", &restarts);
+	if (!rc && restarts > UINT32_MAX)
+		rc = CORRAL_EFIELD;
+	w->restarts = (uint32_t)restarts;
+	if (!rc)
+		rc = get_u64(o, "up", &w->uptime_ms);
+	if (!rc)
+		rc = get_u64(o, "rss", &w->rss_bytes);
+	if (!rc)
+		rc = get_f64(o, "cpu", &w->cpu_pct);
+	if (!rc)
+		rc = get_u64(o, "lag50", &w->lag_p50_us);
+	if (!rc)
+		rc = get_u64(o, "lag99", &w->lag_p99_us);
+	if (!rc)
+		rc = get_u64(o, "lagmax", &w->lag_max_us);
+	if (!rc)
+		rc = get_f64(o, "util", &w->util);
+	if (!rc)
+		rc = get_i32(o, "xcode", -1, &w->exit_code);
+	if (!rc)
+		rc = get_str(o, "xsig", w->exit_signal, sizeof w->exit_signal);
+	if (!rc)
+		rc = get_metrics(o, w->metrics, &w->nmetrics);
+	return rc;
+}
+
+int ipc_unpack_status(const ipc_frame *f, ipc_status *m)
+{
+	const msgpack_object *b = &f->body;
+	m->workers = NULL;
+	m->nworkers = 0;
+	int rc = want_type(f, IPC_STATUS);
+	if (!rc)
+		rc = get_str(b, "name", m->name, sizeof m->name);
+	if (!rc)
+		rc = get_i64(b, "pid", &m->pid);
+	if (!rc)
+		rc = get_str(b, "state", m->state, sizeof m->state);
+	if (rc)
+		return rc;
+	const msgpack_object *ws = mp_get(b, "workers");
+	if (!ws)
+		return CORRAL_EMISSING;
+	if (ws->type != MSGPACK_OBJECT_ARRAY)
+		return CORRAL_EFIELD;
+	uint32_t n = ws->via.array.size;
+	if (n) {
+		m->workers = calloc(n, sizeof *m->workers);
+		if (!m->workers)
+			return CORRAL_ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		rc = unpack_worker(&ws->via.array.ptr[i], &m->workers[i]);
+		if (rc) {
+			ipc_status_free(m);
+			return rc;
+		}
+	}
+	m->nworkers = n;
+	return 0;
+}
+
+void ipc_status_free(ipc_status *m)
+{
+	free(m->workers);
+	m->workers = NULL;
+	m->nworkers = 0;
+}

@@ -1,0 +1,135 @@
+/*
+ * proto.h - corral's wire protocol: one table of message kinds, one C struct
+ * and one pack/unpack pair per kind.
+ *
+ * Every message is one nng message whose body is the msgpack array
+ * [version, type, body], body a map with short string keys.  Receivers call
+ * ipc_decode() (size check, byte-level scan, envelope check) and then the
+ * unpack function for the type it reports; every field is checked for
+ * presence, msgpack type and range before it is used.  Unknown keys are
+ * ignored so that newer senders can add optional fields.
+ */
+#ifndef IPC_PROTO_H
+#define IPC_PROTO_H
+
+#include <msgpack.h>
+#include <nng/nng.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define IPC_VERSION 1
+
+#define IPC_MAX_FRAME (64u * 1024)         /* slot sockets */
+#define IPC_MAX_CTL_FRAME (4u * 1024 * 1024) /* control socket */
+#define IPC_MAX_DEPTH 8
+#define IPC_MAX_STR 4096
+#define IPC_MAX_ITEMS 4096
+#define IPC_MAX_METRICS 32
+#define IPC_NAME_LEN 64  /* plugin, instance and metric names, with NUL */
+#define IPC_STATE_LEN 16
+
+/* The one table of message kinds: name, wire number, direction. */
+#define IPC_TYPES(X)                                                          \
+	X(HELLO, 1, "worker -> supervisor: who I am")                        \
+	X(READY, 2, "worker -> supervisor: init done")                       \
+	X(HEALTH, 3, "worker -> supervisor: periodic report")                \
+	X(STOP, 4, "supervisor -> worker: begin graceful stop")              \
+	X(STATUS_REQ, 16, "client -> supervisor: status please")             \
+	X(STATUS, 17, "supervisor -> client: status")                        \
+	X(ERROR, 18, "supervisor -> client: request failed")
+
+typedef enum ipc_type {
+#define X(name, num, what) IPC_##name = num,
+	IPC_TYPES(X)
+#undef X
+} ipc_type;
+
+const char *ipc_type_name(int type);
+
+typedef struct ipc_hello {
+	int32_t slot;
+	int64_t pid;
+	uint32_t abi;
+	char plugin[IPC_NAME_LEN];
+} ipc_hello;
+
+typedef struct ipc_metric {
+	char name[IPC_NAME_LEN];
+	double value;
+} ipc_metric;
+
+typedef struct ipc_health {
+	int64_t pid;
+	uint64_t uptime_ms;
+	uint64_t rss_bytes;
+	uint64_t cpu_us; /* user + system since start */
+	uint64_t lag_p50_us, lag_p99_us, lag_max_us; /* over the interval */
+	double util;     /* loop utilisation over the interval, 0..1 */
+	uint32_t nmetrics;
+	ipc_metric metrics[IPC_MAX_METRICS];
+} ipc_health;
+
+typedef struct ipc_stop {
+	uint64_t timeout_ms;
+} ipc_stop;
+
+typedef struct ipc_error {
+	int32_t code;
+	char msg[256];
+} ipc_error;
+
+typedef struct ipc_worker_status {
+	int32_t slot;
+	int64_t pid; /* 0 when no process */
+	char state[IPC_STATE_LEN];
+	uint32_t restarts;
+	uint64_t uptime_ms;
+	uint64_t rss_bytes;
+	double cpu_pct;
+	uint64_t lag_p50_us, lag_p99_us, lag_max_us;
+	double util;
+	int32_t exit_code;              /* -1: none */
+	char exit_signal[IPC_STATE_LEN]; /* "" : none */
+	uint32_t nmetrics;
+	ipc_metric metrics[IPC_MAX_METRICS];
+} ipc_worker_status;
+
+typedef struct ipc_status {
+	char name[IPC_NAME_LEN];
+	int64_t pid;
+	char state[IPC_STATE_LEN];
+	uint32_t nworkers;
+	ipc_worker_status *workers; /* owned; ipc_status_free() */
+} ipc_status;
+
+/* A decoded frame: the envelope checked, body still a msgpack object. */
+typedef struct ipc_frame {
+	int type;
+	msgpack_object body;
+	msgpack_unpacked up; /* owns the zone body points into */
+} ipc_frame;
+
+/*
+ * Validates and unpacks one frame.  On success f must be released with
+ * ipc_frame_fini().  Returns 0 or a distinct CORRAL_E* code per defect.
+ */
+int ipc_decode(const void *buf, size_t len, size_t max_frame, ipc_frame *f);
+void ipc_frame_fini(ipc_frame *f);
+
+/* Packers allocate *out; unpackers fill the struct from a decoded frame
+ * whose type matches.  All return 0 or a negative corral_err. */
+int ipc_pack_hello(nng_msg **out, const ipc_hello *m);
+int ipc_unpack_hello(const ipc_frame *f, ipc_hello *m);
+int ipc_pack_ready(nng_msg **out);
+int ipc_pack_health(nng_msg **out, const ipc_health *m);
+int ipc_unpack_health(const ipc_frame *f, ipc_health *m);
+int ipc_pack_stop(nng_msg **out, const ipc_stop *m);
+int ipc_unpack_stop(const ipc_frame *f, ipc_stop *m);
+int ipc_pack_status_req(nng_msg **out);
+int ipc_pack_status(nng_msg **out, const ipc_status *m);
+int ipc_unpack_status(const ipc_frame *f, ipc_status *m);
+void ipc_status_free(ipc_status *m);
+int ipc_pack_error(nng_msg **out, const ipc_error *m);
+int ipc_unpack_error(const ipc_frame *f, ipc_error *m);
+
+#endif

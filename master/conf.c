@@ -1,0 +1,255 @@
+/* conf.c - see conf.h.  inih does the INI syntax; it reports the line of
+ * the first error but does not tell the handler which line it is on, so we
+ * feed it through a reader that counts lines.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "corral.h"
+#include "master/conf.h"
+
+int config_parse_duration(const char *s, uint64_t *ms)
+{
+	char *end;
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '-')
+		return -1;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return -1;
+	double mult;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
+	else
+		return -1;
+	double r = v * mult;
+	if (r > 1e15)
+		return -1;
+	*ms = (uint64_t)(r + 0.5);
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+void config_defaults(config *c)
+{
+	char err[64];
+	memset(c, 0, sizeof *c);
+#define X(key, syntax, def, help) config_set(c, #key, def, err, sizeof err);
+	CONFIG_KEYS(X)
+#undef X
+}
+
+void config_free(config *c)
+{
+	for (size_t i = 0; i < c->nsettings; i++) {
+		free(c->settings[i].key);
+		free(c->settings[i].value);
+	}
+	free(c->settings);
+	c->settings = NULL;
+	c->nsettings = 0;
+}
+
+static int set_path(char *dst, size_t cap, const char *v)
+{
+	if (strlen(v) >= cap)
+		return -1;
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+static int valid_name(const char *v)
+{
+	if (!*v || strlen(v) >= 64 || strcmp(v, ".") == 0 ||
+	    strcmp(v, "..") == 0)
+		return 0;
+	for (const char *p = v; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+			return 0;
+	return 1;
+}
+
+int config_set(config *c, const char *key, const char *v, char *err,
+               size_t errlen)
+{
+	uint64_t *dur = NULL;
+	const char *expect = NULL;
+
+	if (strcmp(key, "name") == 0) {
+		if (!valid_name(v))
+			expect = "1-63 of [A-Za-z0-9._-]";
+		else
+			snprintf(c->name, sizeof c->name, "%s", v);
+	} else if (strcmp(key, "workers") == 0) {
+		if (strcmp(v, "auto") == 0)
+			c->workers = 0;
+		else if (parse_uint(v, 1, 1024, &c->workers))
+			expect = "auto or 1..1024";
+	} else if (strcmp(key, "rundir") == 0) {
+		if (set_path(c->rundir, sizeof c->rundir, v))
+			expect = "a shorter path";
+	} else if (strcmp(key, "plugin") == 0) {
+		if (set_path(c->plugin, sizeof c->plugin, v))
+			expect = "a shorter path";
+	} else if (strcmp(key, "restart") == 0) {
+		if (strcmp(v, "always") == 0)
+			c->restart = RESTART_ALWAYS;
+		else if (strcmp(v, "on-failure") == 0)
+			c->restart = RESTART_ON_FAILURE;
+		else if (strcmp(v, "never") == 0)
+			c->restart = RESTART_NEVER;
+		else
+			expect = "always, on-failure or never";
+	} else if (strcmp(key, "max_restarts") == 0) {
+		if (parse_uint(v, 0, 1000, &c->max_restarts))
+			expect = "0..1000";
+	} else if (strcmp(key, "shutdown_timeout") == 0) {
+		dur = &c->shutdown_timeout_ms;
+	} else if (strcmp(key, "restart_delay") == 0) {
+		dur = &c->restart_delay_ms;
+	} else if (strcmp(key, "restart_delay_max") == 0) {
+		dur = &c->restart_delay_max_ms;
+	} else if (strcmp(key, "min_uptime") == 0) {
+		dur = &c->min_uptime_ms;
+	} else if (strcmp(key, "restart_window") == 0) {
+		dur = &c->restart_window_ms;
+	} else if (strcmp(key, "heartbeat_timeout") == 0) {
+		dur = &c->heartbeat_timeout_ms;
+	} else if (strcmp(key, "health_interval") == 0) {
+		dur = &c->health_interval_ms;
+	} else if (strcmp(key, "start_timeout") == 0) {
+		dur = &c->start_timeout_ms;
+	} else {
+		snprintf(err, errlen, "unknown key '%s'", key);
+		return CORRAL_ECONFIG;
+	}
+	if (dur && config_parse_duration(v, dur) != 0)
+		expect = "a duration like 500ms, 10s, 2m (bare numbers are "
+		         "seconds)";
+	else if (dur && (strcmp(key, "health_interval") == 0 ||
+	                 strcmp(key, "heartbeat_timeout") == 0 ||
+	                 strcmp(key, "start_timeout") == 0) && *dur == 0)
+		expect = "a duration above 0";
+	if (expect) {
+		snprintf(err, errlen, "bad value '%s' for %s: expected %s", v,
+		         key, expect);
+		return CORRAL_ECONFIG;
+	}
+	return 0;
+}
+
+int config_add_setting(config *c, const char *key, const char *value)
+{
+	plugin_setting *ns =
+	    realloc(c->settings, (c->nsettings + 1) * sizeof *ns);
+	if (!ns)
+		return CORRAL_ENOMEM;
+	c->settings = ns;
+	char *k = strdup(key), *v = strdup(value);
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return CORRAL_ENOMEM;
+	}
+	ns[c->nsettings].key = k;
+	ns[c->nsettings].value = v;
+	c->nsettings++;
+	return 0;
+}
+
+typedef struct ini_ctx {
+	config *c;
+	FILE *f;
+	int line;     /* line inih is on, counted by ini_read */
+	int err_line; /* first line our handler rejected, 0 = none */
+	char *err;
+	size_t errlen;
+} ini_ctx;
+
+static char *ini_read(char *buf, int size, void *stream)
+{
+	ini_ctx *x = stream;
+	char *r = fgets(buf, size, x->f);
+	if (r)
+		x->line++;
+	return r;
+}
+
+static int on_ini_entry(void *user, const char *section, const char *key,
+                       const char *value)
+{
+	ini_ctx *x = user;
+	char msg[256];
+	int rc = 0;
+	if (x->err_line)
+		return 1; /* keep only the first error */
+	if (section[0] == '\0' || strcmp(section, "corral") == 0) {
+		rc = config_set(x->c, key, value, msg, sizeof msg);
+	} else if (strcmp(section, "plugin") == 0) {
+		if (!key[0]) {
+			snprintf(msg, sizeof msg, "empty key");
+			rc = CORRAL_ECONFIG;
+		} else if (config_add_setting(x->c, key, value) != 0) {
+			snprintf(msg, sizeof msg, "out of memory");
+			rc = CORRAL_ENOMEM;
+		}
+	} else {
+		snprintf(msg, sizeof msg,
+		         "unknown section [%s] (expected [corral] or [plugin])",
+		         section);
+		rc = CORRAL_ECONFIG;
+	}
+	if (rc) {
+		x->err_line = x->line;
+		snprintf(x->err, x->errlen, "%s", msg);
+		return 0;
+	}
+	return 1;
+}
+
+int config_load(config *c, const char *path, char *err, size_t errlen)
+{
+	char msg[256] = "";
+	ini_ctx x = {.c = c, .err = msg, .errlen = sizeof msg};
+	x.f = fopen(path, "re");
+	if (!x.f) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		         strerror(errno));
+		return CORRAL_ECONFIG;
+	}
+	int rv = ini_parse_stream(ini_read, &x, on_ini_entry, &x);
+	fclose(x.f);
+	if (rv == 0)
+		return 0;
+	if (x.err_line && (rv < 0 || x.err_line <= rv))
+		snprintf(err, errlen, "%s:%d: %s", path, x.err_line, msg);
+	else if (rv > 0)
+		snprintf(err, errlen, "%s:%d: syntax error (expected "
+		         "key = value or [section])", path, rv);
+	else
+		snprintf(err, errlen, "%s: cannot read", path);
+	return CORRAL_ECONFIG;
+}

@@ -1,0 +1,77 @@
+/*
+ * conf.h - the supervisor's settings: one table of keys, shared by the
+ * command line (--key value) and the INI file ([corral] section, or keys
+ * before any section), plus the [plugin] section handed to workers as-is.
+ */
+#ifndef MASTER_CONF_H
+#define MASTER_CONF_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum restart_mode {
+	RESTART_ALWAYS,
+	RESTART_ON_FAILURE,
+	RESTART_NEVER,
+} restart_mode;
+
+typedef struct plugin_setting {
+	char *key, *value;
+} plugin_setting;
+
+typedef struct config {
+	char name[64];
+	unsigned workers; /* 0 = auto: usable CPUs */
+	char rundir[PATH_MAX];  /* "" = default for name */
+	char plugin[PATH_MAX];
+	restart_mode restart;
+	uint64_t shutdown_timeout_ms;
+	uint64_t restart_delay_ms;
+	uint64_t restart_delay_max_ms;
+	uint64_t min_uptime_ms;
+	unsigned max_restarts;
+	uint64_t restart_window_ms;
+	uint64_t heartbeat_timeout_ms;
+	uint64_t health_interval_ms;
+	uint64_t start_timeout_ms;
+	plugin_setting *settings; /* owned */
+	size_t nsettings;
+} config;
+
+/* One row per key: name, value syntax, default, help. */
+#define CONFIG_KEYS(X)                                                        \
+	X(name, "NAME", "corral", "instance name; picks the run directory")  \
+	X(workers, "N|auto", "auto", "worker processes (auto = usable CPUs)") \
+	X(rundir, "DIR", "", "run directory (default: see README)")           \
+	X(plugin, "PATH", "", "the plugin .so (or the positional argument)")  \
+	X(restart, "always|on-failure|never", "always", "restart policy")     \
+	X(shutdown_timeout, "DUR", "10s", "grace period before SIGKILL")      \
+	X(restart_delay, "DUR", "0", "first restart delay")                   \
+	X(restart_delay_max, "DUR", "10s", "restart delay ceiling")           \
+	X(min_uptime, "DUR", "1s", "uptime that resets the delay")            \
+	X(max_restarts, "N", "10", "restarts allowed per restart_window")     \
+	X(restart_window, "DUR", "60s", "window for max_restarts")            \
+	X(heartbeat_timeout, "DUR", "5s", "no HEALTH for this long: hung")     \
+	X(health_interval, "DUR", "1s", "how often workers report")           \
+	X(start_timeout, "DUR", "30s", "time allowed to become ready")
+
+void config_defaults(config *c);
+void config_free(config *c);
+
+/* Sets one key from text.  Returns 0, or CORRAL_ECONFIG with err filled. */
+int config_set(config *c, const char *key, const char *value, char *err,
+               size_t errlen);
+/* Adds a [plugin] setting (later ones win). */
+int config_add_setting(config *c, const char *key, const char *value);
+
+/*
+ * Reads an INI file.  Returns 0, or CORRAL_ECONFIG with err holding
+ * "FILE:LINE: what is wrong" (or "FILE: why it cannot be read").
+ */
+int config_load(config *c, const char *path, char *err, size_t errlen);
+
+/* "1.5s", "250ms", "2m", "1h"; a bare number is seconds.  0 or -1. */
+int config_parse_duration(const char *s, uint64_t *ms);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * proc.c - one worker process: uv_spawn (fork+exec, reaped by pid through
+ * libuv, never waitpid(-1)), and its stdout/stderr read through pipes and
+ * logged line by line with the slot and pid prefix.
+ *
+ * A proc outlives its exit: the pipes may still hold the worker's last
+ * words (such as the reason for a fatal exit) after the exit callback, so
+ * it frees itself only when the process handle and both pipes are closed.
+ * The slot lets go of it at exit (proc_detach) and never touches it again.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "corral.h"
+#include "ipc/log.h"
+#include "master/sup.h"
+
+#define LINE_MAX_BYTES 2048
+
+typedef struct outpipe {
+	uv_pipe_t pipe;
+	proc *p;
+	size_t len;
+	char line[LINE_MAX_BYTES];
+} outpipe;
+
+struct proc {
+	uv_process_t process;
+	outpipe out, err;
+	slot *owner; /* NULL once detached */
+	int slot_id;
+	int64_t pid;
+	int open; /* handles not yet closed */
+};
+
+static void proc_release(proc *p)
+{
+	if (--p->open == 0)
+		free(p);
+}
+
+static void process_closed(uv_handle_t *h)
+{
+	proc_release(h->data);
+}
+
+static void pipe_closed(uv_handle_t *h)
+{
+	outpipe *o = h->data;
+	proc_release(o->p);
+}
+
+static void emit(outpipe *o)
+{
+	log_msg("slot %d pid %" PRId64 ": %.*s", o->p->slot_id, o->p->pid,
+	        (int)o->len, o->line);
+	o->len = 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	static char chunk[65536]; /* loop thread only; consumed at once */
+	(void)h;
+	(void)hint;
+	buf->base = chunk;
+	buf->len = sizeof chunk;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	outpipe *o = st->data;
+	if (n < 0) {
+		if (o->len)
+			emit(o);
+		uv_close((uv_handle_t *)st, pipe_closed);
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		char c = buf->base[i];
+		if (c == '\n') {
+			emit(o);
+		} else {
+			o->line[o->len++] = c;
+			if (o->len == sizeof o->line)
+				emit(o); /* overlong line: split it */
+		}
+	}
+}
+
+static void on_exit_cb(uv_process_t *ph, int64_t status, int term_signal)
+{
+	proc *p = ph->data;
+	if (p->owner)
+		slot_on_exit(p->owner, status, term_signal);
+	uv_close((uv_handle_t *)ph, process_closed);
+}
+
+/* argv for corral-worker; the "key=value" strings are malloc()ed in kvs. */
+static char **build_args(sup *s, slot *sl, char **kvs, char *slotbuf,
+                         char *ppid, char *health, char *url, size_t urllen)
+{
+	config *c = s->cfg;
+	char **args = calloc(16 + 2 * c->nsettings, sizeof *args);
+	if (!args)
+		return NULL;
+	snprintf(slotbuf, 16, "%d", sl->id);
+	snprintf(ppid, 32, "%ld", (long)getpid());
+	snprintf(health, 32, "%" PRIu64, c->health_interval_ms);
+	sup_slot_url(s, sl->id, url, urllen);
+	size_t n = 0;
+	const char *fixed[] = {s->worker_bin, "--slot", slotbuf, "--url", url,
+	                       "--plugin", c->plugin, "--ppid", ppid,
+	                       "--health-ms", health};
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		args[n++] = (char *)fixed[i];
+	for (size_t i = 0; i < c->nsettings; i++) {
+		size_t len = strlen(c->settings[i].key) +
+		             strlen(c->settings[i].value) + 2;
+		if (!(kvs[i] = malloc(len))) {
+			free(args);
+			return NULL;
+		}
+		snprintf(kvs[i], len, "%s=%s", c->settings[i].key,
+		         c->settings[i].value);
+		args[n++] = "--set";
+		args[n++] = kvs[i];
+	}
+	args[n] = NULL;
+	return args;
+}
+
+int proc_spawn(slot *sl, proc **out)
+{
+	sup *s = sl->sup;
+	config *c = s->cfg;
+	char slotbuf[16], ppid[32], health[32], url[4200];
+	char **args = NULL, **kvs = NULL;
+	int rc = UV_ENOMEM;
+
+	proc *p = calloc(1, sizeof *p);
+	if (!p)
+		return UV_ENOMEM;
+	kvs = calloc(c->nsettings + 1, sizeof *kvs);
+	if (!kvs)
+		goto done;
+	args = build_args(s, sl, kvs, slotbuf, ppid, health, url, sizeof url);
+	if (!args)
+		goto done;
+
+	p->slot_id = sl->id;
+	p->owner = sl;
+	p->process.data = p;
+	p->out.p = p->err.p = p;
+	p->out.pipe.data = &p->out;
+	p->err.pipe.data = &p->err;
+	/* Plain pipes; libuv makes our ends close-on-exec. */
+	if ((rc = uv_pipe_init(s->loop, &p->out.pipe, 0)))
+		goto done;
+	p->open = 1;
+	if ((rc = uv_pipe_init(s->loop, &p->err.pipe, 0))) {
+		uv_close((uv_handle_t *)&p->out.pipe, pipe_closed);
+		p = NULL;
+		goto done;
+	}
+	p->open = 3;
+
+	uv_stdio_container_t stdio[3] = {
+		{.flags = UV_IGNORE},
+		{.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		 .data.stream = (uv_stream_t *)&p->out.pipe},
+		{.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		 .data.stream = (uv_stream_t *)&p->err.pipe},
+	};
+	uv_process_options_t opt = {
+		.exit_cb = on_exit_cb,
+		.file = s->worker_bin,
+		.args = args,
+		.stdio_count = 3,
+		.stdio = stdio,
+	};
+	rc = uv_spawn(s->loop, &p->process, &opt);
+	if (rc) {
+		/* libuv wants even a failed process handle closed. */
+		uv_close((uv_handle_t *)&p->process, process_closed);
+		uv_close((uv_handle_t *)&p->out.pipe, pipe_closed);
+		uv_close((uv_handle_t *)&p->err.pipe, pipe_closed);
+		p = NULL;
+		goto done;
+	}
+	p->pid = p->process.pid;
+	sl->pid = p->pid;
+	uv_read_start((uv_stream_t *)&p->out.pipe, on_alloc, on_read);
+	uv_read_start((uv_stream_t *)&p->err.pipe, on_alloc, on_read);
+	*out = p;
+	p = NULL;
+done:
+	for (size_t i = 0; kvs && i < c->nsettings; i++)
+		free(kvs[i]);
+	free(kvs);
+	free(args);
+	if (p && p->open == 0)
+		free(p);
+	return rc;
+}
+
+int proc_kill(proc *p, int signum)
+{
+	return uv_process_kill(&p->process, signum);
+}
+
+void proc_detach(proc *p)
+{
+	if (p)
+		p->owner = NULL;
+}

@@ -1,0 +1,155 @@
+/*
+ * sup.c - the supervisor's top level: start every slot, turn signals into
+ * shutdown, and end the loop once every slot is at rest.
+ *
+ * Signal handlers are uv_signal_t callbacks on the loop, so they only ever
+ * run between other events: the first SIGTERM/SIGINT asks every slot to stop
+ * (STOP message, deadline shutdown_timeout); the second kills what is left.
+ * Shutdown completes in sup_check_done(), which every path that can leave a
+ * slot at rest calls.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "corral.h"
+#include "ipc/log.h"
+#include "ipc/rundir.h"
+#include "master/sup.h"
+
+uint64_t sup_now_ms(const sup *s)
+{
+	(void)s;
+	return uv_hrtime() / 1000000u;
+}
+
+void sup_slot_url(const sup *s, int id, char *buf, size_t len)
+{
+	char leaf[32];
+	snprintf(leaf, sizeof leaf, "slot-%d", id);
+	rundir_url(s->rundir, leaf, buf, len);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	sup *s = h->data;
+	s->signals++;
+	if (s->signals == 1) {
+		log_msg("received SIG%s: stopping %u worker(s), grace %" PRIu64
+		        " ms", sigabbrev_np(signum), s->nslots,
+		        s->cfg->shutdown_timeout_ms);
+		s->stopping = 1;
+		for (unsigned i = 0; i < s->nslots; i++)
+			slot_stop(&s->slots[i]);
+	} else if (!s->done) {
+		log_msg("received SIG%s again: killing remaining workers now",
+		        sigabbrev_np(signum));
+		for (unsigned i = 0; i < s->nslots; i++) {
+			if (s->slots[i].proc) {
+				s->had_to_kill = 1;
+				slot_kill(&s->slots[i], "second shutdown signal");
+			}
+		}
+	}
+	sup_check_done(s);
+}
+
+void sup_check_done(sup *s)
+{
+	if (s->done)
+		return;
+	int any_failed = 0;
+	for (unsigned i = 0; i < s->nslots; i++) {
+		if (!slot_is_terminal(&s->slots[i]))
+			return;
+		any_failed |= s->slots[i].failed;
+	}
+	s->done = 1;
+	if (s->stopping) {
+		s->exit_code = s->had_to_kill ? SUP_EXIT_KILLED : SUP_EXIT_OK;
+		log_msg("stopped: all %u worker(s) down%s", s->nslots,
+		        s->had_to_kill ? " (some had to be killed)" : "");
+	} else {
+		s->exit_code = any_failed ? SUP_EXIT_FAILED : SUP_EXIT_OK;
+		log_msg("%s: no worker left to supervise; exiting with code %d",
+		        any_failed ? "FAILED" : "done", s->exit_code);
+	}
+	control_close(s);
+	uv_close((uv_handle_t *)&s->sig_term, NULL);
+	uv_close((uv_handle_t *)&s->sig_int, NULL);
+	for (unsigned i = 0; i < s->nslots; i++)
+		slot_close(&s->slots[i]);
+}
+
+int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
+             const char *rundir)
+{
+	memset(s, 0, sizeof *s);
+	s->loop = loop;
+	s->cfg = cfg;
+	s->start_ms = sup_now_ms(s);
+	snprintf(s->worker_bin, sizeof s->worker_bin, "%s", worker_bin);
+	snprintf(s->rundir, sizeof s->rundir, "%s", rundir);
+	s->policy = (restart_policy){
+		.delay_ms = cfg->restart_delay_ms,
+		.delay_max_ms = cfg->restart_delay_max_ms,
+		.min_uptime_ms = cfg->min_uptime_ms,
+		.window_ms = cfg->restart_window_ms,
+		.max_restarts = cfg->max_restarts,
+	};
+	srand((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
+	s->nslots = cfg->workers ? cfg->workers : uv_available_parallelism();
+	s->slots = calloc(s->nslots, sizeof *s->slots);
+	if (!s->slots)
+		return CORRAL_ENOMEM;
+	int rc;
+	unsigned i;
+	for (i = 0; i < s->nslots; i++)
+		if ((rc = slot_init(&s->slots[i], s, (int)i)))
+			goto fail_slots;
+	if ((rc = control_open(s)))
+		goto fail_slots;
+	uv_signal_init(loop, &s->sig_term);
+	uv_signal_init(loop, &s->sig_int);
+	s->sig_term.data = s->sig_int.data = s;
+	uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&s->sig_int, on_signal, SIGINT);
+	return 0;
+
+fail_slots:
+	while (i-- > 0)
+		slot_close(&s->slots[i]);
+	uv_run(loop, UV_RUN_NOWAIT); /* let the timer handles close */
+	free(s->slots);
+	s->slots = NULL;
+	return rc;
+}
+
+static void remove_sockets(sup *s)
+{
+	char path[4300];
+	for (unsigned i = 0; i < s->nslots; i++) {
+		snprintf(path, sizeof path, "%s/slot-%u", s->rundir, i);
+		unlink(path);
+	}
+	snprintf(path, sizeof path, "%s/control", s->rundir);
+	unlink(path);
+	rmdir(s->rundir); /* only if empty: other files are not ours to drop */
+}
+
+int sup_run(sup *s)
+{
+	log_msg("supervisor pid %ld: starting %u worker(s) of %s in %s",
+	        (long)getpid(), s->nslots, s->cfg->plugin, s->rundir);
+	for (unsigned i = 0; i < s->nslots; i++)
+		slot_start(&s->slots[i]);
+	sup_check_done(s); /* every spawn may already have failed */
+	uv_run(s->loop, UV_RUN_DEFAULT);
+	remove_sockets(s);
+	free(s->slots);
+	s->slots = NULL;
+	return s->exit_code;
+}

@@ -1,0 +1,392 @@
+/*
+ * test_proto.c - every message kind round-trips, and every kind of damage
+ * is rejected with its own code, before msgpack-c allocates anything.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "corral.h"
+#include "ipc/mpscan.h"
+#include "ipc/proto.h"
+#include "tests/suites.h"
+
+/* Decodes the body of msg (and frees msg). */
+static int decode_msg(nng_msg *msg, ipc_frame *f)
+{
+	int rc = ipc_decode(nng_msg_body(msg), nng_msg_len(msg),
+	                    IPC_MAX_CTL_FRAME, f);
+	nng_msg_free(msg);
+	return rc;
+}
+
+static int decode_bytes(const void *b, size_t n)
+{
+	ipc_frame f;
+	int rc = ipc_decode(b, n, IPC_MAX_FRAME, &f);
+	if (rc == 0)
+		ipc_frame_fini(&f);
+	return rc;
+}
+
+START_TEST(hello_roundtrip)
+{
+	ipc_hello in = {.slot = 7, .pid = 12345, .abi = 1}, out;
+	strcpy(in.plugin, "echo");
+	nng_msg *m;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_pack_hello(&m, &in), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(f.type, IPC_HELLO);
+	ck_assert_int_eq(ipc_unpack_hello(&f, &out), 0);
+	ck_assert_int_eq(out.slot, 7);
+	ck_assert_int_eq(out.pid, 12345);
+	ck_assert_uint_eq(out.abi, 1);
+	ck_assert_str_eq(out.plugin, "echo");
+	ipc_frame_fini(&f);
+}
+END_TEST
+
+START_TEST(ready_and_status_req_roundtrip)
+{
+	nng_msg *m;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_pack_ready(&m), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(f.type, IPC_READY);
+	ipc_frame_fini(&f);
+	ck_assert_int_eq(ipc_pack_status_req(&m), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(f.type, IPC_STATUS_REQ);
+	ipc_frame_fini(&f);
+}
+END_TEST
+
+START_TEST(health_roundtrip)
+{
+	ipc_health in, out;
+	memset(&in, 0, sizeof in);
+	in.pid = 99;
+	in.uptime_ms = 1234;
+	in.rss_bytes = 4u << 20;
+	in.cpu_us = 5555;
+	in.lag_p50_us = 10;
+	in.lag_p99_us = 200;
+	in.lag_max_us = 3000;
+	in.util = 0.25;
+	in.nmetrics = 2;
+	strcpy(in.metrics[0].name, "tasks");
+	in.metrics[0].value = 42.5;
+	strcpy(in.metrics[1].name, "queue");
+	in.metrics[1].value = -1;
+	nng_msg *m;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_pack_health(&m, &in), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_health(&f, &out), 0);
+	ck_assert_int_eq(out.pid, 99);
+	ck_assert_uint_eq(out.uptime_ms, 1234);
+	ck_assert_uint_eq(out.rss_bytes, 4u << 20);
+	ck_assert_uint_eq(out.cpu_us, 5555);
+	ck_assert_uint_eq(out.lag_p50_us, 10);
+	ck_assert_uint_eq(out.lag_p99_us, 200);
+	ck_assert_uint_eq(out.lag_max_us, 3000);
+	ck_assert_double_eq(out.util, 0.25);
+	ck_assert_uint_eq(out.nmetrics, 2);
+	ck_assert_str_eq(out.metrics[0].name, "tasks");
+	ck_assert_double_eq(out.metrics[0].value, 42.5);
+	ck_assert_str_eq(out.metrics[1].name, "queue");
+	ck_assert_double_eq(out.metrics[1].value, -1);
+	ipc_frame_fini(&f);
+}
+END_TEST
+
+START_TEST(stop_and_error_roundtrip)
+{
+	ipc_stop s = {.timeout_ms = 10000}, s2;
+	ipc_error e = {.code = CORRAL_ETYPE}, e2;
+	strcpy(e.msg, "nope");
+	nng_msg *m;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_pack_stop(&m, &s), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_stop(&f, &s2), 0);
+	ck_assert_uint_eq(s2.timeout_ms, 10000);
+	/* The wrong unpacker for a type is refused. */
+	ck_assert_int_eq(ipc_unpack_hello(&f, &(ipc_hello){0}), CORRAL_ETYPE);
+	ipc_frame_fini(&f);
+	ck_assert_int_eq(ipc_pack_error(&m, &e), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_error(&f, &e2), 0);
+	ck_assert_int_eq(e2.code, CORRAL_ETYPE);
+	ck_assert_str_eq(e2.msg, "nope");
+	ipc_frame_fini(&f);
+}
+END_TEST
+
+START_TEST(status_roundtrip)
+{
+	ipc_worker_status ws[2];
+	memset(ws, 0, sizeof ws);
+	ws[0].slot = 0;
+	ws[0].pid = 10;
+	strcpy(ws[0].state, "running");
+	ws[0].restarts = 3;
+	ws[0].uptime_ms = 999;
+	ws[0].rss_bytes = 1000;
+	ws[0].cpu_pct = 1.5;
+	ws[0].lag_p99_us = 77;
+	ws[0].exit_code = -1;
+	strcpy(ws[0].exit_signal, "SIGKILL");
+	ws[0].nmetrics = 1;
+	strcpy(ws[0].metrics[0].name, "m");
+	ws[0].metrics[0].value = 2;
+	ws[1].slot = 1;
+	strcpy(ws[1].state, "failed");
+	ws[1].exit_code = 78;
+	ipc_status in = {.pid = 5, .nworkers = 2, .workers = ws}, out;
+	strcpy(in.name, "web");
+	strcpy(in.state, "running");
+	nng_msg *m;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_pack_status(&m, &in), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_status(&f, &out), 0);
+	ipc_frame_fini(&f);
+	ck_assert_str_eq(out.name, "web");
+	ck_assert_int_eq(out.pid, 5);
+	ck_assert_uint_eq(out.nworkers, 2);
+	ck_assert_int_eq(out.workers[0].pid, 10);
+	ck_assert_str_eq(out.workers[0].state, "running");
+	ck_assert_uint_eq(out.workers[0].restarts, 3);
+	ck_assert_double_eq(out.workers[0].cpu_pct, 1.5);
+	ck_assert_uint_eq(out.workers[0].lag_p99_us, 77);
+	ck_assert_str_eq(out.workers[0].exit_signal, "SIGKILL");
+	ck_assert_int_eq(out.workers[0].exit_code, -1);
+	ck_assert_double_eq(out.workers[0].metrics[0].value, 2);
+	ck_assert_str_eq(out.workers[1].state, "failed");
+	ck_assert_int_eq(out.workers[1].exit_code, 78);
+	ipc_status_free(&out);
+}
+END_TEST
+
+/* ---- malformed frames, one code each ---- */
+
+START_TEST(rejects_truncated)
+{
+	nng_msg *m;
+	ipc_hello h = {.slot = 1, .pid = 2, .abi = 1};
+	strcpy(h.plugin, "truncate-me");
+	ck_assert_int_eq(ipc_pack_hello(&m, &h), 0);
+	size_t n = nng_msg_len(m);
+	for (size_t cut = 1; cut < n; cut++)
+		ck_assert_int_eq(decode_bytes(nng_msg_body(m), cut),
+		                 CORRAL_ETRUNC);
+	ck_assert_int_eq(decode_bytes(nng_msg_body(m), 0), CORRAL_ETRUNC);
+	nng_msg_free(m);
+}
+END_TEST
+
+START_TEST(rejects_length_bomb)
+{
+	/* array32 declaring 2^32-1 items, in a 5-byte frame */
+	static const uint8_t bomb[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+	ck_assert_int_eq(decode_bytes(bomb, sizeof bomb), CORRAL_ETOOMANY);
+	/* map32 too */
+	static const uint8_t mbomb[] = {0xdf, 0xff, 0xff, 0xff, 0xff};
+	ck_assert_int_eq(decode_bytes(mbomb, sizeof mbomb), CORRAL_ETOOMANY);
+	/* str32 declaring 4 GiB */
+	static const uint8_t sbomb[] = {0x93, 0x01, 0x01, 0xdb, 0xff, 0xff,
+	                                0xff, 0xff};
+	ck_assert_int_eq(decode_bytes(sbomb, sizeof sbomb), CORRAL_ETOOLONG);
+}
+END_TEST
+
+START_TEST(rejects_oversize_string)
+{
+	size_t n = IPC_MAX_STR + 1;
+	uint8_t *b = malloc(n + 16);
+	size_t o = 0;
+	b[o++] = 0x93; /* [1, 1, {"plugin": <str>}] */
+	b[o++] = 0x01;
+	b[o++] = 0x01;
+	b[o++] = 0x81;
+	b[o++] = 0xa1;
+	b[o++] = 'p';
+	b[o++] = 0xda;
+	b[o++] = (uint8_t)(n >> 8);
+	b[o++] = (uint8_t)n;
+	memset(b + o, 'x', n);
+	o += n;
+	ck_assert_int_eq(decode_bytes(b, o), CORRAL_ETOOLONG);
+	free(b);
+	/* A string within the frame limits but too long for its field. */
+	uint8_t raw[128];
+	o = 0;
+	raw[o++] = 0x93;
+	raw[o++] = 0x01;
+	raw[o++] = IPC_HELLO;
+	raw[o++] = 0x84;
+	raw[o++] = 0xa4; memcpy(raw + o, "slot", 4); o += 4; raw[o++] = 0;
+	raw[o++] = 0xa3; memcpy(raw + o, "pid", 3); o += 3; raw[o++] = 1;
+	raw[o++] = 0xa3; memcpy(raw + o, "abi", 3); o += 3; raw[o++] = 1;
+	raw[o++] = 0xa6; memcpy(raw + o, "plugin", 6); o += 6;
+	raw[o++] = 0xd9; raw[o++] = IPC_NAME_LEN;
+	memset(raw + o, 'z', IPC_NAME_LEN); o += IPC_NAME_LEN;
+	ipc_frame f;
+	ipc_hello out;
+	ck_assert_int_eq(ipc_decode(raw, o, IPC_MAX_FRAME, &f), 0);
+	ck_assert_int_eq(ipc_unpack_hello(&f, &out), CORRAL_ETOOLONG);
+	ipc_frame_fini(&f);
+}
+END_TEST
+
+START_TEST(rejects_too_deep)
+{
+	uint8_t b[64];
+	size_t o = 0;
+	b[o++] = 0x93;
+	b[o++] = 0x01;
+	b[o++] = IPC_HEALTH;
+	for (int i = 0; i < 20; i++)
+		b[o++] = 0x91; /* [[[[...]]]] */
+	b[o++] = 0x00;
+	ck_assert_int_eq(decode_bytes(b, o), CORRAL_EDEPTH);
+}
+END_TEST
+
+START_TEST(rejects_unknown_version_and_type)
+{
+	static const uint8_t v2[] = {0x93, 0x02, IPC_READY, 0x80};
+	static const uint8_t t99[] = {0x93, 0x01, 99, 0x80};
+	static const uint8_t big[] = {0x93, 0x01, 0xcd, 0x12, 0x34, 0x80};
+	ck_assert_int_eq(decode_bytes(v2, sizeof v2), CORRAL_EVERSION);
+	ck_assert_int_eq(decode_bytes(t99, sizeof t99), CORRAL_ETYPE);
+	ck_assert_int_eq(decode_bytes(big, sizeof big), CORRAL_ETYPE);
+}
+END_TEST
+
+START_TEST(rejects_bad_envelope_and_bytes)
+{
+	static const uint8_t notarr[] = {0x81, 0xa1, 'a', 0x01};
+	static const uint8_t two[] = {0x92, 0x01, 0x02};
+	static const uint8_t bodyarr[] = {0x93, 0x01, 0x02, 0x90};
+	static const uint8_t c1[] = {0x93, 0x01, 0x02, 0xc1};
+	static const uint8_t trailing[] = {0x93, 0x01, IPC_READY, 0x80, 0x00};
+	ck_assert_int_eq(decode_bytes(notarr, sizeof notarr), CORRAL_EENVELOPE);
+	ck_assert_int_eq(decode_bytes(two, sizeof two), CORRAL_EENVELOPE);
+	ck_assert_int_eq(decode_bytes(bodyarr, sizeof bodyarr),
+	                 CORRAL_EENVELOPE);
+	ck_assert_int_eq(decode_bytes(c1, sizeof c1), CORRAL_EMALFORMED);
+	ck_assert_int_eq(decode_bytes(trailing, sizeof trailing),
+	                 CORRAL_ETRAILING);
+}
+END_TEST
+
+START_TEST(rejects_missing_key_and_wrong_type)
+{
+	/* HELLO without "plugin" */
+	static const uint8_t missing[] = {
+		0x93, 0x01, IPC_HELLO, 0x83,
+		0xa4, 's', 'l', 'o', 't', 0x00,
+		0xa3, 'p', 'i', 'd', 0x01,
+		0xa3, 'a', 'b', 'i', 0x01};
+	/* HELLO with "pid" as a string */
+	static const uint8_t wrong[] = {
+		0x93, 0x01, IPC_HELLO, 0x84,
+		0xa4, 's', 'l', 'o', 't', 0x00,
+		0xa3, 'p', 'i', 'd', 0xa1, '1',
+		0xa3, 'a', 'b', 'i', 0x01,
+		0xa6, 'p', 'l', 'u', 'g', 'i', 'n', 0xa0};
+	ipc_frame f;
+	ipc_hello h;
+	ck_assert_int_eq(ipc_decode(missing, sizeof missing, IPC_MAX_FRAME, &f),
+	                 0);
+	ck_assert_int_eq(ipc_unpack_hello(&f, &h), CORRAL_EMISSING);
+	ipc_frame_fini(&f);
+	ck_assert_int_eq(ipc_decode(wrong, sizeof wrong, IPC_MAX_FRAME, &f), 0);
+	ck_assert_int_eq(ipc_unpack_hello(&f, &h), CORRAL_EFIELD);
+	ipc_frame_fini(&f);
+}
+END_TEST
+
+START_TEST(rejects_oversize_frame)
+{
+	uint8_t *b = calloc(1, IPC_MAX_FRAME + 1);
+	ck_assert_int_eq(decode_bytes(b, IPC_MAX_FRAME + 1), CORRAL_ETOOBIG);
+	free(b);
+}
+END_TEST
+
+START_TEST(codes_are_distinct_and_named)
+{
+	int codes[] = {CORRAL_ETRUNC, CORRAL_EMALFORMED, CORRAL_EDEPTH,
+	               CORRAL_ETOOLONG, CORRAL_ETOOMANY, CORRAL_ETOOBIG,
+	               CORRAL_EVERSION, CORRAL_ETYPE, CORRAL_EENVELOPE,
+	               CORRAL_EMISSING, CORRAL_EFIELD, CORRAL_ETRAILING};
+	size_t n = sizeof codes / sizeof codes[0];
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_str_ne(corral_strerror(codes[i]), "unknown error");
+		for (size_t j = i + 1; j < n; j++)
+			ck_assert_int_ne(codes[i], codes[j]);
+	}
+	ck_assert_str_eq(corral_errname(CORRAL_ETRUNC), "ETRUNC");
+	ck_assert_str_eq(corral_strerror(12345), "unknown error");
+}
+END_TEST
+
+/* Every prefix and every single-byte corruption of a valid frame decodes
+ * to a code or a valid frame: never a crash (run under ASan in CI). */
+START_TEST(fuzz_single_byte_corruption)
+{
+	ipc_health h;
+	memset(&h, 0, sizeof h);
+	h.nmetrics = 3;
+	strcpy(h.metrics[0].name, "a");
+	strcpy(h.metrics[1].name, "bb");
+	strcpy(h.metrics[2].name, "ccc");
+	nng_msg *m;
+	ck_assert_int_eq(ipc_pack_health(&m, &h), 0);
+	size_t n = nng_msg_len(m);
+	uint8_t *b = malloc(n);
+	for (size_t i = 0; i < n; i++) {
+		for (int v = 0; v < 256; v += 7) {
+			memcpy(b, nng_msg_body(m), n);
+			b[i] = (uint8_t)v;
+			ipc_frame f;
+			if (ipc_decode(b, n, IPC_MAX_FRAME, &f) == 0) {
+				ipc_health out;
+				(void)ipc_unpack_health(&f, &out);
+				ipc_frame_fini(&f);
+			}
+		}
+	}
+	free(b);
+	nng_msg_free(m);
+}
+END_TEST
+
+Suite *proto_suite(void)
+{
+	Suite *s = suite_create("proto");
+	TCase *tc = tcase_create("roundtrip");
+	tcase_add_test(tc, hello_roundtrip);
+	tcase_add_test(tc, ready_and_status_req_roundtrip);
+	tcase_add_test(tc, health_roundtrip);
+	tcase_add_test(tc, stop_and_error_roundtrip);
+	tcase_add_test(tc, status_roundtrip);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("malformed");
+	tcase_add_test(tc, rejects_truncated);
+	tcase_add_test(tc, rejects_length_bomb);
+	tcase_add_test(tc, rejects_oversize_string);
+	tcase_add_test(tc, rejects_too_deep);
+	tcase_add_test(tc, rejects_unknown_version_and_type);
+	tcase_add_test(tc, rejects_bad_envelope_and_bytes);
+	tcase_add_test(tc, rejects_missing_key_and_wrong_type);
+	tcase_add_test(tc, rejects_oversize_frame);
+	tcase_add_test(tc, codes_are_distinct_and_named);
+	tcase_add_test(tc, fuzz_single_byte_corruption);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,275 @@
+/*
+ * corralctl.c - the control client: asks a running corral for its status
+ * over RUNDIR/control (nng REQ, msgpack) and prints it as an aligned table
+ * or as JSON.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "corral.h"
+#include "ipc/error.h"
+#include "ipc/log.h"
+#include "ipc/proto.h"
+#include "ipc/rundir.h"
+
+enum { EXIT_USAGE = 2, EXIT_NOCONN = 1 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: corralctl [-n NAME | --rundir DIR] [--timeout DUR] COMMAND\n"
+"\n"
+"Commands:\n"
+"  status [--json]   workers, their state, restarts, memory, CPU, lag\n"
+"\n"
+"Exit codes: 0 ok, 1 no supervisor answered, 2 usage error.\n");
+}
+
+/* JSON string with the escapes RFC 8259 requires. */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void print_json(const ipc_status *st)
+{
+	printf("{\"name\":");
+	json_str(st->name);
+	printf(",\"pid\":%" PRId64 ",\"state\":", st->pid);
+	json_str(st->state);
+	printf(",\"workers\":[");
+	for (uint32_t i = 0; i < st->nworkers; i++) {
+		const ipc_worker_status *w = &st->workers[i];
+		printf("%s{\"slot\":%d,\"pid\":%" PRId64 ",\"state\":",
+		       i ? "," : "", w->slot, w->pid);
+		json_str(w->state);
+		printf(",\"restarts\":%u,\"uptime_ms\":%" PRIu64
+		       ",\"rss_bytes\":%" PRIu64 ",\"cpu_pct\":%.2f"
+		       ",\"lag_p50_us\":%" PRIu64 ",\"lag_p99_us\":%" PRIu64
+		       ",\"lag_max_us\":%" PRIu64 ",\"utilization\":%.4f",
+		       w->restarts, w->uptime_ms, w->rss_bytes, w->cpu_pct,
+		       w->lag_p50_us, w->lag_p99_us, w->lag_max_us, w->util);
+		printf(",\"last_exit\":");
+		if (w->exit_signal[0]) {
+			printf("{\"signal\":");
+			json_str(w->exit_signal);
+			printf("}");
+		} else if (w->exit_code >= 0) {
+			printf("{\"code\":%d}", w->exit_code);
+		} else {
+			printf("null");
+		}
+		printf(",\"metrics\":{");
+		for (uint32_t j = 0; j < w->nmetrics; j++) {
+			printf("%s", j ? "," : "");
+			json_str(w->metrics[j].name);
+			printf(":%.17g", w->metrics[j].value);
+		}
+		printf("}}");
+	}
+	printf("]}\n");
+}
+
+static void fmt_dur(uint64_t ms, char *buf, size_t len)
+{
+	if (ms < 60000)
+		snprintf(buf, len, "%" PRIu64 "s", ms / 1000);
+	else if (ms < 3600000)
+		snprintf(buf, len, "%" PRIu64 "m", ms / 60000);
+	else if (ms < 86400000)
+		snprintf(buf, len, "%" PRIu64 "h", ms / 3600000);
+	else
+		snprintf(buf, len, "%" PRIu64 "d", ms / 86400000);
+}
+
+static void print_table(const ipc_status *st)
+{
+	printf("%s: supervisor pid %" PRId64 ", %s, %u worker(s)\n", st->name,
+	       st->pid, st->state, st->nworkers);
+	printf("%-5s %-8s %-9s %-8s %-7s %-6s %-9s %-9s %s\n", "SLOT", "PID",
+	       "STATE", "RESTARTS", "UPTIME", "CPU", "MEM", "LAG P99",
+	       "LAST EXIT");
+	for (uint32_t i = 0; i < st->nworkers; i++) {
+		const ipc_worker_status *w = &st->workers[i];
+		char up[16], cpu[16], mem[16], lag[16], last[32], pid[24];
+		fmt_dur(w->uptime_ms, up, sizeof up);
+		snprintf(pid, sizeof pid, "%" PRId64, w->pid);
+		snprintf(cpu, sizeof cpu, "%.1f%%", w->cpu_pct);
+		snprintf(mem, sizeof mem, "%.1f MB",
+		         (double)w->rss_bytes / (1024.0 * 1024.0));
+		snprintf(lag, sizeof lag, "%.1f ms",
+		         (double)w->lag_p99_us / 1000.0);
+		if (w->exit_signal[0])
+			snprintf(last, sizeof last, "%s", w->exit_signal);
+		else if (w->exit_code >= 0)
+			snprintf(last, sizeof last, "code %d", w->exit_code);
+		else
+			snprintf(last, sizeof last, "-");
+		printf("%-5d %-8s %-9s %-8u %-7s %-6s %-9s %-9s %s\n", w->slot,
+		       w->pid ? pid : "-", w->state, w->restarts, up, cpu, mem,
+		       lag, last);
+	}
+}
+
+/* One request, one reply.  Returns 0 or a corral_err; *reply on success. */
+static int call(const char *rundir, uint64_t timeout_ms, nng_msg *req,
+                nng_msg **reply)
+{
+	char url[PATH_MAX + 16];
+	nng_socket s;
+	int rc = rundir_url(rundir, "control", url, sizeof url);
+	if (rc) {
+		nng_msg_free(req);
+		return rc;
+	}
+	if ((rc = nng_req0_open(&s))) {
+		nng_msg_free(req);
+		return err_from_nng(rc);
+	}
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, (nng_duration)timeout_ms);
+	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, (nng_duration)timeout_ms);
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, IPC_MAX_CTL_FRAME);
+	rc = nng_dial(s, url, NULL, 0);
+	if (!rc)
+		rc = nng_sendmsg(s, req, 0);
+	else
+		nng_msg_free(req);
+	if (!rc)
+		rc = nng_recvmsg(s, reply, 0);
+	nng_close(s);
+	return err_from_nng(rc);
+}
+
+static int cmd_status(const char *rundir, uint64_t timeout_ms, int json)
+{
+	nng_msg *req = NULL, *reply = NULL;
+	ipc_frame f;
+	ipc_status st;
+	int rc = ipc_pack_status_req(&req);
+	if (!rc)
+		rc = call(rundir, timeout_ms, req, &reply);
+	if (rc) {
+		log_plain("no corral answered at %s/control: %s", rundir,
+		          corral_strerror(rc));
+		return EXIT_NOCONN;
+	}
+	rc = ipc_decode(nng_msg_body(reply), nng_msg_len(reply),
+	                IPC_MAX_CTL_FRAME, &f);
+	nng_msg_free(reply);
+	if (rc) {
+		log_plain("bad reply: %s", corral_strerror(rc));
+		return EXIT_NOCONN;
+	}
+	if (f.type == IPC_ERROR) {
+		ipc_error e;
+		if (ipc_unpack_error(&f, &e) == 0)
+			log_plain("supervisor: %s", e.msg);
+		ipc_frame_fini(&f);
+		return EXIT_NOCONN;
+	}
+	rc = ipc_unpack_status(&f, &st);
+	ipc_frame_fini(&f);
+	if (rc) {
+		log_plain("bad status reply: %s", corral_strerror(rc));
+		return EXIT_NOCONN;
+	}
+	if (json)
+		print_json(&st);
+	else
+		print_table(&st);
+	ipc_status_free(&st);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"name", required_argument, NULL, 'n'},
+		{"rundir", required_argument, NULL, 'r'},
+		{"timeout", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *name = "corral", *rundir_opt = NULL;
+	char rundir[PATH_MAX];
+	uint64_t timeout_ms = 5000;
+	int json = 0, c;
+
+	log_set_prog("corralctl");
+	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			name = optarg;
+			break;
+		case 'r':
+			rundir_opt = optarg;
+			break;
+		case 't': {
+			char *end;
+			double v = strtod(optarg, &end);
+			if (end == optarg || v <= 0) {
+				log_plain("bad --timeout %s", optarg);
+				return EXIT_USAGE;
+			}
+			timeout_ms = strcmp(end, "ms") == 0 ? (uint64_t)v
+			                                    : (uint64_t)(v * 1000);
+			break;
+		}
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("corralctl %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (rundir_opt)
+		snprintf(rundir, sizeof rundir, "%s", rundir_opt);
+	else if (rundir_default(name, rundir, sizeof rundir) != 0) {
+		log_plain("name too long");
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[optind];
+	if (strcmp(cmd, "status") == 0) {
+		for (int i = optind + 1; i < argc; i++) {
+			if (strcmp(argv[i], "--json") == 0) {
+				json = 1;
+			} else {
+				log_plain("status: unknown argument %s", argv[i]);
+				return EXIT_USAGE;
+			}
+		}
+		return cmd_status(rundir, timeout_ms, json);
+	}
+	log_plain("unknown command '%s'", cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}

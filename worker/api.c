@@ -1,0 +1,79 @@
+/*
+ * api.c - the accessors that corral.h promises plugins.  These are the only
+ * symbols the worker exports (CORRAL_EXPORT; the rest is hidden), and the
+ * worker is linked with --export-dynamic so a dlopen()ed plugin binds to
+ * them.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc/log.h"
+#include "worker/worker.h"
+
+CORRAL_EXPORT uv_loop_t *corral_loop(corral_worker *w)
+{
+	return &w->loop;
+}
+
+CORRAL_EXPORT int corral_slot(const corral_worker *w)
+{
+	return w->slot;
+}
+
+CORRAL_EXPORT const char *corral_setting(const corral_worker *w,
+                                         const char *key)
+{
+	if (!key)
+		return NULL;
+	/* Last one wins, as in the config file. */
+	for (int i = w->nsettings - 1; i >= 0; i--)
+		if (strcmp(w->settings[i].key, key) == 0)
+			return w->settings[i].value;
+	return NULL;
+}
+
+CORRAL_EXPORT void corral_log(corral_worker *w, int level, const char *fmt,
+                              ...)
+{
+	static const char *names[] = {"error", "warn", "info", "debug"};
+	char buf[1536];
+	const char *lv = level >= 0 && level <= 3 ? names[level] : "info";
+	(void)w;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	/* stderr is a pipe to the supervisor, which adds slot and pid. */
+	log_plain("%s: %s", lv, buf);
+}
+
+CORRAL_EXPORT int corral_metric_set(corral_worker *w, const char *name,
+                                    double value)
+{
+	if (!name || !name[0] || strlen(name) >= 32)
+		return CORRAL_EINVAL;
+	for (uint32_t i = 0; i < w->nmetrics; i++) {
+		if (strcmp(w->metrics[i].name, name) == 0) {
+			w->metrics[i].value = value;
+			return 0;
+		}
+	}
+	if (w->nmetrics == IPC_MAX_METRICS)
+		return CORRAL_ENOSPC;
+	ipc_metric *m = &w->metrics[w->nmetrics++];
+	snprintf(m->name, sizeof m->name, "%s", name);
+	m->value = value;
+	return 0;
+}
+
+CORRAL_EXPORT void corral_set_data(corral_worker *w, void *data)
+{
+	w->data = data;
+}
+
+CORRAL_EXPORT void *corral_get_data(const corral_worker *w)
+{
+	return w->data;
+}

@@ -1,0 +1,167 @@
+/*
+ * corral.h - the one public header of corral: the plugin ABI.
+ *
+ * A plugin is a shared object that exports one const struct, `corral_plugin`,
+ * built with CORRAL_PLUGIN().  corral-worker dlopen()s it, checks abi_version
+ * and size before touching any hook, then calls init on its libuv loop thread.
+ * Everything a plugin may call lives in the worker binary and is declared
+ * here; a plugin includes nothing else of corral's.
+ *
+ * Threading contract: every function below and every hook runs on the
+ * worker's loop thread unless its comment says otherwise.  The worker owns
+ * the loop; a plugin may open uv handles on it in init and must close them
+ * when stop is called, so that the loop can end.
+ */
+#ifndef CORRAL_H
+#define CORRAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CORRAL_EXPORT __attribute__((visibility("default")))
+
+/* Bumped when a change breaks plugins built against an older header. */
+#define CORRAL_ABI_VERSION 1
+
+/*
+ * One error vocabulary for the whole project: every corral function returns
+ * 0 or one of these negative codes, and corral_strerror() names it.  nng,
+ * msgpack and errno values are translated at the edge.
+ */
+#define CORRAL_ERRNO_MAP(X)                                                   \
+	X(EINVAL, -1, "invalid argument")                                     \
+	X(ENOMEM, -2, "out of memory")                                        \
+	X(ESYS, -3, "system call failed")                                     \
+	X(ENNG, -4, "messaging layer error")                                  \
+	X(ECLOSED, -5, "channel closed")                                      \
+	X(EAGAIN, -6, "try again: send buffer full")                          \
+	X(ETRUNC, -10, "message truncated")                                   \
+	X(EMALFORMED, -11, "malformed msgpack")                               \
+	X(EDEPTH, -12, "message nested too deep")                             \
+	X(ETOOLONG, -13, "string or blob longer than allowed")                \
+	X(ETOOMANY, -14, "container declares more items than allowed")        \
+	X(ETOOBIG, -15, "frame larger than allowed")                          \
+	X(EVERSION, -16, "unknown protocol version")                          \
+	X(ETYPE, -17, "unknown message type")                                 \
+	X(EENVELOPE, -18, "message is not [version, type, body]")             \
+	X(EMISSING, -19, "required field missing")                            \
+	X(EFIELD, -20, "field has the wrong type or value")                   \
+	X(ETRAILING, -21, "trailing bytes after message")                     \
+	X(EABI, -30, "plugin ABI mismatch")                                   \
+	X(ENOSYM, -31, "plugin symbol missing")                               \
+	X(EPLUGIN, -32, "plugin failed")                                      \
+	X(ECONFIG, -33, "configuration error")                                \
+	X(EPERM, -34, "insecure or foreign path")                             \
+	X(ENOSPC, -35, "no room left")                                        \
+	X(ESTATE, -36, "not allowed in this state")                           \
+	X(ETIMEDOUT, -37, "timed out")                                        \
+	X(ECANCELED, -38, "canceled")                                         \
+	X(EBUSY, -39, "busy")
+
+typedef enum corral_err {
+	CORRAL_OK = 0,
+#define CORRAL_ERR_ENUM(name, val, msg) CORRAL_##name = (val),
+	CORRAL_ERRNO_MAP(CORRAL_ERR_ENUM)
+#undef CORRAL_ERR_ENUM
+} corral_err;
+
+/* Never NULL; unknown codes give "unknown error". Any thread. */
+CORRAL_EXPORT const char *corral_strerror(int err);
+/* "EINVAL" etc.; "EUNKNOWN" for unknown codes. Any thread. */
+CORRAL_EXPORT const char *corral_errname(int err);
+
+typedef struct corral_worker corral_worker;
+
+enum corral_log_level {
+	CORRAL_LOG_ERROR = 0,
+	CORRAL_LOG_WARN = 1,
+	CORRAL_LOG_INFO = 2,
+	CORRAL_LOG_DEBUG = 3,
+};
+
+/*
+ * The plugin's ops table.  Build it with CORRAL_PLUGIN() so that abi_version
+ * and size are filled in.  (The type is `struct corral_plugin`; the one
+ * exported object of that type is named `corral_plugin`.)  Hooks left NULL
+ * are skipped.  Fields are only ever
+ * appended: a worker reads a hook only if the plugin's `size` covers it, so a
+ * plugin built against an older header keeps working (new hooks read as
+ * NULL), and a plugin newer than the worker is refused with CORRAL_EABI.
+ */
+struct corral_plugin {
+	uint32_t abi_version; /* CORRAL_ABI_VERSION the plugin was built for */
+	uint32_t size;        /* sizeof(struct corral_plugin) at build time */
+	const char *name;     /* shown in logs and status; may be NULL */
+
+	/*
+	 * init: loop thread, once, before the worker reports READY.  May open uv
+	 * handles on corral_loop(w).  Must not block for long: the supervisor
+	 * gives a worker `start_timeout` to become ready.  Returns 0, or a
+	 * negative corral_err; on failure the worker exits with the "fatal, do
+	 * not respawn" code (78) and is not restarted.  fini is still called.
+	 */
+	int (*init)(corral_worker *w);
+
+	/*
+	 * stop: loop thread, once, when graceful shutdown begins.  Stop taking
+	 * new work and close your handles once in-flight work is done; the
+	 * worker ends when its loop has nothing left to run, or is killed at the
+	 * supervisor's shutdown deadline.  Must not block.  Cannot fail.
+	 */
+	void (*stop)(corral_worker *w);
+
+	/*
+	 * fini: loop thread, once, last, after the loop has run dry (or after a
+	 * failed init).  Free what init allocated.  May block briefly; cannot
+	 * fail.  Do not touch uv handles here: they are already closed.
+	 */
+	void (*fini)(corral_worker *w);
+};
+
+#define CORRAL_PLUGIN(...)                                                    \
+	CORRAL_EXPORT const struct corral_plugin corral_plugin = {            \
+		.abi_version = CORRAL_ABI_VERSION,                            \
+		.size = sizeof(struct corral_plugin),                         \
+		__VA_ARGS__}
+
+/* The worker's libuv loop. Never NULL. */
+CORRAL_EXPORT uv_loop_t *corral_loop(corral_worker *w);
+
+/* This worker's slot number, 0 .. workers-1. Stable across restarts. */
+CORRAL_EXPORT int corral_slot(const corral_worker *w);
+
+/*
+ * The value of `key` in the config file's [plugin] section, or NULL when it
+ * is not set.  The string lives as long as the worker.
+ */
+CORRAL_EXPORT const char *corral_setting(const corral_worker *w,
+                                         const char *key);
+
+/*
+ * Logs one line to the supervisor's log, prefixed with slot and pid.
+ * Embedded newlines are replaced.  Any thread (lines are written whole).
+ */
+CORRAL_EXPORT void corral_log(corral_worker *w, int level, const char *fmt,
+                              ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Sets a custom metric that rides along in every HEALTH report.  Names are
+ * 1..31 bytes; at most 32 metrics.  Returns 0, CORRAL_EINVAL for a bad name,
+ * or CORRAL_ENOSPC when the table is full.
+ */
+CORRAL_EXPORT int corral_metric_set(corral_worker *w, const char *name,
+                                    double value);
+
+/* One pointer of plugin state, NULL until set. */
+CORRAL_EXPORT void corral_set_data(corral_worker *w, void *data);
+CORRAL_EXPORT void *corral_get_data(const corral_worker *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORRAL_H */

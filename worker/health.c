@@ -1,0 +1,111 @@
+/* health.c - see health.h. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "worker/health.h"
+
+#define NS_PER_MS 1000000ull
+
+static void on_tick(uv_timer_t *t)
+{
+	health_mon *h = t->data;
+	uint64_t now = uv_hrtime();
+	uint64_t lag_us = now > h->due_ns ? (now - h->due_ns) / 1000 : 0;
+	h->samples[h->nsamples % HEALTH_LAG_SAMPLES] =
+	    lag_us > UINT32_MAX ? UINT32_MAX : (uint32_t)lag_us;
+	h->nsamples++;
+	if (lag_us > h->max_us)
+		h->max_us = lag_us;
+	h->due_ns = now + HEALTH_LAG_TICK_MS * NS_PER_MS;
+}
+
+int health_start(health_mon *h, uv_loop_t *loop)
+{
+	memset(h, 0, sizeof *h);
+	h->start_ns = h->last_report_ns = uv_hrtime();
+	h->last_idle_ns = uv_metrics_idle_time(loop);
+	int rc = uv_timer_init(loop, &h->tick);
+	if (rc)
+		return rc;
+	h->tick.data = h;
+	h->due_ns = uv_hrtime() + HEALTH_LAG_TICK_MS * NS_PER_MS;
+	return uv_timer_start(&h->tick, on_tick, HEALTH_LAG_TICK_MS,
+	                      HEALTH_LAG_TICK_MS);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t rss_bytes(void)
+{
+	char buf[128];
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	unsigned long size, resident;
+	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+		return 0;
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t cpu_us(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+void health_take(health_mon *h, uv_loop_t *loop, health_snapshot *s)
+{
+	uint32_t sorted[HEALTH_LAG_SAMPLES];
+	uint32_t n = h->nsamples < HEALTH_LAG_SAMPLES ? h->nsamples
+	                                              : HEALTH_LAG_SAMPLES;
+	memcpy(sorted, h->samples, n * sizeof sorted[0]);
+	qsort(sorted, n, sizeof sorted[0], cmp_u32);
+	s->lag_p50_us = n ? sorted[(n - 1) * 50 / 100] : 0;
+	s->lag_p99_us = n ? sorted[(n - 1) * 99 / 100] : 0;
+	s->lag_max_us = h->max_us;
+
+	uint64_t now = uv_hrtime();
+	uint64_t idle = uv_metrics_idle_time(loop);
+	uint64_t span = now - h->last_report_ns;
+	uint64_t idle_span = idle - h->last_idle_ns;
+	s->util = span ? 1.0 - (double)idle_span / (double)span : 0.0;
+	if (s->util < 0)
+		s->util = 0;
+	if (s->util > 1)
+		s->util = 1;
+	s->uptime_ms = (now - h->start_ns) / NS_PER_MS;
+	s->rss_bytes = rss_bytes();
+	s->cpu_us = cpu_us();
+
+	h->nsamples = 0;
+	h->max_us = 0;
+	h->last_report_ns = now;
+	h->last_idle_ns = idle;
+}
+
+void health_unref(health_mon *h)
+{
+	uv_unref((uv_handle_t *)&h->tick);
+}
+
+void health_close(health_mon *h)
+{
+	if (!uv_is_closing((uv_handle_t *)&h->tick))
+		uv_close((uv_handle_t *)&h->tick, NULL);
+}

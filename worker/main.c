@@ -1,0 +1,288 @@
+/*
+ * main.c - corral-worker, the process that hosts one plugin.
+ *
+ * Started only by the supervisor (fork+exec through uv_spawn; nng is not
+ * fork-safe), never by users.  Life of a worker:
+ *
+ *   dial ipc://RUNDIR/slot-N -> dlopen + ABI check -> HELLO -> init -> READY
+ *   -> loop (HEALTH every interval) -> STOP or SIGTERM -> plugin stop ->
+ *   loop runs dry -> fini -> loop closed -> exit 0
+ *
+ * It never outlives the supervisor: PR_SET_PDEATHSIG(SIGKILL), a getppid()
+ * check right after it (the parent may already be gone), and an exit as soon
+ * as the nng pipe to the supervisor closes.  Exit codes are in worker.h.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "ipc/log.h"
+#include "worker/worker.h"
+
+static uv_signal_t sig_term;
+
+static void die_fatal(const char *what)
+{
+	log_plain("fatal: %s", what);
+	exit(WORKER_EXIT_FATAL);
+}
+
+static void usage_fatal(const char *what)
+{
+	log_plain("%s (corral-worker is started by corral, not by hand)", what);
+	exit(WORKER_EXIT_FATAL);
+}
+
+static void send_or_log(corral_worker *w, nng_msg *msg, int rc,
+                        const char *what)
+{
+	if (!rc)
+		rc = ipc_chan_send(w->chan, msg);
+	if (rc)
+		log_plain("warn: cannot send %s: %s", what, corral_strerror(rc));
+}
+
+static void send_health(corral_worker *w)
+{
+	ipc_health h;
+	health_snapshot s;
+	nng_msg *msg = NULL;
+	health_take(&w->health, &w->loop, &s);
+	memset(&h, 0, sizeof h);
+	h.pid = getpid();
+	h.uptime_ms = s.uptime_ms;
+	h.rss_bytes = s.rss_bytes;
+	h.cpu_us = s.cpu_us;
+	h.lag_p50_us = s.lag_p50_us;
+	h.lag_p99_us = s.lag_p99_us;
+	h.lag_max_us = s.lag_max_us;
+	h.util = s.util;
+	h.nmetrics = w->nmetrics;
+	memcpy(h.metrics, w->metrics, w->nmetrics * sizeof h.metrics[0]);
+	int rc = ipc_pack_health(&msg, &h);
+	send_or_log(w, msg, rc, "HEALTH");
+}
+
+static void on_health_timer(uv_timer_t *t)
+{
+	send_health(t->data);
+}
+
+/* Graceful stop: the plugin stops taking work; our own handles stop holding
+ * the loop open, so it ends when the plugin's last handle closes. */
+static void begin_stop(corral_worker *w, const char *why)
+{
+	if (w->phase == WPHASE_STOPPING)
+		return;
+	w->phase = WPHASE_STOPPING;
+	if (w->ops.stop)
+		w->ops.stop(w);
+	uv_unref((uv_handle_t *)&w->health_timer);
+	health_unref(&w->health);
+	ipc_chan_unref(w->chan);
+	uv_unref((uv_handle_t *)&sig_term);
+	(void)why;
+}
+
+static void on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
+{
+	corral_worker *w = arg;
+	ipc_frame f;
+	int rc = ipc_decode(nng_msg_body(msg), nng_msg_len(msg), IPC_MAX_FRAME,
+	                    &f);
+	nng_msg_free(msg);
+	if (rc) {
+		ipc_chan_count_bad(ch);
+		log_plain("warn: dropped a bad frame from the supervisor: %s (%s)",
+		          corral_errname(rc), corral_strerror(rc));
+		return;
+	}
+	ipc_stop stop;
+	if (f.type == IPC_STOP && (rc = ipc_unpack_stop(&f, &stop)) == 0) {
+		begin_stop(w, "STOP");
+	} else {
+		ipc_chan_count_bad(ch);
+		log_plain("warn: dropped %s frame: %s", ipc_type_name(f.type),
+		          rc ? corral_strerror(rc) : "unexpected here");
+	}
+	ipc_frame_fini(&f);
+}
+
+static void on_pipe(ipc_chan *ch, int up, void *arg)
+{
+	corral_worker *w = arg;
+	(void)ch;
+	if (up)
+		return;
+	if (w->phase == WPHASE_STOPPING)
+		return; /* the deadline is the supervisor's; PDEATHSIG covers death */
+	log_plain("lost the supervisor's connection; exiting");
+	_exit(WORKER_EXIT_TEMPFAIL);
+}
+
+static void on_sigterm(uv_signal_t *s, int signum)
+{
+	(void)signum;
+	begin_stop(s->data, "SIGTERM");
+}
+
+static void close_leftover(uv_handle_t *h, void *arg)
+{
+	int *n = arg;
+	if (!uv_is_closing(h)) {
+		(*n)++;
+		uv_close(h, NULL);
+	}
+}
+
+static void parse_args(corral_worker *w, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"slot", required_argument, NULL, 's'},
+		{"url", required_argument, NULL, 'u'},
+		{"plugin", required_argument, NULL, 'p'},
+		{"ppid", required_argument, NULL, 'P'},
+		{"health-ms", required_argument, NULL, 'H'},
+		{"set", required_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
+	};
+	w->slot = -1;
+	w->health_ms = 1000;
+	w->settings = calloc((size_t)argc, sizeof *w->settings);
+	if (!w->settings)
+		die_fatal("out of memory");
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *eq;
+		switch (c) {
+		case 's':
+			w->slot = atoi(optarg);
+			break;
+		case 'u':
+			w->url = optarg;
+			break;
+		case 'p':
+			w->plugin_path = optarg;
+			break;
+		case 'P':
+			w->ppid = atoll(optarg);
+			break;
+		case 'H':
+			w->health_ms = strtoull(optarg, NULL, 10);
+			break;
+		case 'S':
+			eq = strchr(optarg, '=');
+			if (!eq)
+				usage_fatal("--set wants key=value");
+			*eq = '\0';
+			w->settings[w->nsettings].key = optarg;
+			w->settings[w->nsettings].value = eq + 1;
+			w->nsettings++;
+			break;
+		default:
+			usage_fatal("bad arguments");
+		}
+	}
+	if (w->slot < 0 || !w->url || !w->plugin_path || w->ppid <= 0 ||
+	    w->health_ms == 0)
+		usage_fatal("needs --slot, --url, --plugin, --ppid");
+}
+
+int main(int argc, char **argv)
+{
+	static corral_worker w;
+	char why[512];
+	int rc;
+
+	log_set_prog("corral-worker");
+	parse_args(&w, argc, argv);
+
+	/* Die with the supervisor; it may already have died before prctl. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != w.ppid) {
+		log_plain("supervisor %lld is gone; exiting", (long long)w.ppid);
+		return WORKER_EXIT_TEMPFAIL;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	/* Ctrl-C reaches the whole process group; the supervisor decides. */
+	signal(SIGINT, SIG_IGN);
+
+	if (uv_loop_init(&w.loop) != 0)
+		die_fatal("cannot create the event loop");
+	uv_loop_configure(&w.loop, UV_METRICS_IDLE_TIME);
+
+	nng_socket sock;
+	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64};
+	rc = ipc_pair_dial(&sock, w.url, &so);
+	if (rc) {
+		log_plain("cannot connect to %s: %s", w.url, corral_strerror(rc));
+		return WORKER_EXIT_TEMPFAIL;
+	}
+	rc = ipc_chan_open(&w.chan, &w.loop, sock, 0, on_msg, on_pipe, &w);
+	if (rc) {
+		log_plain("cannot open channel: %s", corral_strerror(rc));
+		return WORKER_EXIT_TEMPFAIL;
+	}
+
+	if (plugin_load(&w, why, sizeof why) != 0)
+		die_fatal(why);
+
+	ipc_hello hello = {.slot = w.slot, .pid = getpid(),
+	                   .abi = CORRAL_ABI_VERSION};
+	snprintf(hello.plugin, sizeof hello.plugin, "%s",
+	         w.ops.name ? w.ops.name : "");
+	nng_msg *msg = NULL;
+	rc = ipc_pack_hello(&msg, &hello);
+	send_or_log(&w, msg, rc, "HELLO");
+
+	if (uv_signal_init(&w.loop, &sig_term) != 0 ||
+	    uv_signal_start(&sig_term, on_sigterm, SIGTERM) != 0)
+		die_fatal("cannot watch SIGTERM");
+	sig_term.data = &w;
+
+	if (w.ops.init && (rc = w.ops.init(&w)) != 0) {
+		snprintf(why, sizeof why, "plugin %s: init failed: %s",
+		         w.ops.name ? w.ops.name : w.plugin_path,
+		         corral_strerror(rc));
+		if (w.ops.fini)
+			w.ops.fini(&w);
+		die_fatal(why);
+	}
+
+	if (health_start(&w.health, &w.loop) != 0 ||
+	    uv_timer_init(&w.loop, &w.health_timer) != 0)
+		die_fatal("cannot start health timers");
+	w.health_timer.data = &w;
+	uv_timer_start(&w.health_timer, on_health_timer, w.health_ms,
+	               w.health_ms);
+
+	w.phase = WPHASE_RUNNING;
+	rc = ipc_pack_ready(&msg);
+	send_or_log(&w, msg, rc, "READY");
+
+	uv_run(&w.loop, UV_RUN_DEFAULT);
+
+	/* The loop ran dry after stop: close our handles, then the plugin's. */
+	uv_close((uv_handle_t *)&w.health_timer, NULL);
+	health_close(&w.health);
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	ipc_chan_close(w.chan);
+	w.chan = NULL;
+	uv_run(&w.loop, UV_RUN_DEFAULT);
+	if (w.ops.fini)
+		w.ops.fini(&w);
+	int leftover = 0;
+	uv_walk(&w.loop, close_leftover, &leftover);
+	if (leftover)
+		log_plain("warn: plugin left %d handle(s) open; closed them",
+		          leftover);
+	uv_run(&w.loop, UV_RUN_DEFAULT);
+	rc = uv_loop_close(&w.loop);
+	plugin_unload(&w);
+	free(w.settings);
+	nng_fini();
+	return rc == 0 ? WORKER_EXIT_OK : WORKER_EXIT_TEMPFAIL;
+}

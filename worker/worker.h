@@ -1,0 +1,61 @@
+/*
+ * worker.h - corral-worker's internal state.  One struct, owned by the loop
+ * thread; the plugin sees it only as the opaque corral_worker.
+ */
+#ifndef WORKER_WORKER_H
+#define WORKER_WORKER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "corral.h"
+#include "ipc/chan.h"
+#include "ipc/proto.h"
+#include "worker/health.h"
+
+/* The worker's exit-code contract, mirrored in the README. */
+enum {
+	WORKER_EXIT_OK = 0,
+	WORKER_EXIT_TEMPFAIL = 75, /* lost the supervisor, could not connect */
+	WORKER_EXIT_FATAL = 78,    /* plugin/config error: do not respawn */
+};
+
+typedef struct worker_setting {
+	const char *key, *value; /* point into argv */
+} worker_setting;
+
+typedef enum worker_phase {
+	WPHASE_INIT,
+	WPHASE_RUNNING,
+	WPHASE_STOPPING,
+} worker_phase;
+
+struct corral_worker {
+	uv_loop_t loop;
+	int slot;
+	int64_t ppid;          /* the supervisor; we exit when it is gone */
+	const char *url;       /* ipc://RUNDIR/slot-N */
+	const char *plugin_path;
+	uint64_t health_ms;
+	worker_setting *settings;
+	int nsettings;
+
+	worker_phase phase;
+	ipc_chan *chan;
+	void *dl;                    /* dlopen handle */
+	const struct corral_plugin *plugin; /* points into dl */
+	struct corral_plugin ops;           /* hooks the plugin's size covers */
+	void *data;                  /* corral_set_data */
+
+	health_mon health;
+	uv_timer_t health_timer;
+	ipc_metric metrics[IPC_MAX_METRICS];
+	uint32_t nmetrics;
+};
+
+/* plugin.c: dlopen, ABI and size checks; fills w->ops.  On failure, msg
+ * holds a one-line reason. */
+int plugin_load(corral_worker *w, char *msg, size_t msglen);
+void plugin_unload(corral_worker *w);
+
+#endif
