@@ -1,0 +1,341 @@
+/* harness.c - see harness.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/harness.h"
+
+uint64_t h_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+double h_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+const char *h_path(const char *rel, char *buf, size_t len)
+{
+	const char *b = getenv("CORRAL_BUILDDIR");
+	snprintf(buf, len, "%s/%s", b && *b ? b : ".", rel);
+	return buf;
+}
+
+pid_t h_line_pid(const char *line)
+{
+	const char *p = strstr(line, " pid ");
+	if (!p || !strstr(line, "slot "))
+		return 0;
+	return (pid_t)atol(p + 5);
+}
+
+static void note_pid(harness *h, pid_t pid)
+{
+	if (pid <= 0 || pid == h->sup)
+		return;
+	for (int i = 0; i < h->npids; i++)
+		if (h->pids[i] == pid)
+			return;
+	if (h->npids < H_MAX_PIDS)
+		h->pids[h->npids++] = pid;
+}
+
+/* Appends what the pipe has, waiting up to timeout_ms.  0 on data or
+ * timeout, -1 at EOF. */
+static int fill(harness *h, int timeout_ms)
+{
+	if (h->eof)
+		return -1;
+	struct pollfd pfd = {.fd = h->errfd, .events = POLLIN};
+	int r = poll(&pfd, 1, timeout_ms);
+	if (r <= 0)
+		return 0;
+	if (h->logcap - h->loglen < 65536) {
+		size_t nc = h->logcap ? h->logcap * 2 : 1 << 20;
+		char *nl = realloc(h->log, nc);
+		if (!nl)
+			return -1;
+		h->log = nl;
+		h->logcap = nc;
+	}
+	ssize_t n = read(h->errfd, h->log + h->loglen, h->logcap - h->loglen - 1);
+	if (n <= 0) {
+		h->eof = 1;
+		return -1;
+	}
+	/* Note worker pids in every new complete line. */
+	size_t start = h->loglen;
+	while (start > 0 && h->log[start - 1] != '\n')
+		start--;
+	h->loglen += (size_t)n;
+	h->log[h->loglen] = '\0';
+	for (size_t i = start; i < h->loglen;) {
+		char *nl = memchr(h->log + i, '\n', h->loglen - i);
+		if (!nl)
+			break;
+		*nl = '\0';
+		note_pid(h, h_line_pid(h->log + i));
+		*nl = '\n';
+		i = (size_t)(nl - h->log) + 1;
+	}
+	return 0;
+}
+
+/* True if line contains every '|'-separated part of needles. */
+static int line_matches(const char *line, const char *needles)
+{
+	char part[256];
+	for (const char *n = needles;;) {
+		const char *bar = strchr(n, '|');
+		size_t len = bar ? (size_t)(bar - n) : strlen(n);
+		if (len >= sizeof part)
+			len = sizeof part - 1;
+		memcpy(part, n, len);
+		part[len] = '\0';
+		if (!strstr(line, part))
+			return 0;
+		if (!bar)
+			return 1;
+		n = bar + 1;
+	}
+}
+
+const char *h_expect(harness *h, const char *needles, int timeout_ms)
+{
+	static char line[4096];
+	uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		while (h->pos < h->loglen) {
+			char *nl = memchr(h->log + h->pos, '\n',
+			                  h->loglen - h->pos);
+			if (!nl)
+				break;
+			size_t len = (size_t)(nl - (h->log + h->pos));
+			if (len >= sizeof line)
+				len = sizeof line - 1;
+			memcpy(line, h->log + h->pos, len);
+			line[len] = '\0';
+			h->pos = (size_t)(nl - h->log) + 1;
+			if (line_matches(line, needles))
+				return line;
+		}
+		uint64_t now = h_now_ms();
+		if (now >= deadline || fill(h, (int)(deadline - now)) < 0)
+			break;
+	}
+	if (!h->quiet) {
+		fprintf(stderr, "harness: timed out waiting for '%s'; log:\n",
+		        needles);
+		h_dump(h);
+	}
+	return NULL;
+}
+
+int h_count(harness *h, const char *needle)
+{
+	int n = 0;
+	for (const char *p = h->log; p && (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+void h_dump(harness *h)
+{
+	if (h->log)
+		fwrite(h->log, 1, h->loglen, stderr);
+}
+
+int h_start(harness *h, const char *const *args)
+{
+	char bin[4096];
+	const char *argv[64];
+	int n = 0, pfd[2];
+
+	memset(h, 0, sizeof *h);
+	h->errfd = -1;
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	snprintf(h->dir, sizeof h->dir, "/tmp/corral-t-XXXXXX");
+	if (!mkdtemp(h->dir))
+		return -1;
+	snprintf(h->rundir, sizeof h->rundir, "%s/run", h->dir);
+	const char *env = getenv("CORRAL_BIN");
+	argv[n++] = env && *env ? env : h_path("corral", bin, sizeof bin);
+	argv[n++] = "--rundir";
+	argv[n++] = h->rundir;
+	for (int i = 0; args && args[i] && n < 62; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(pfd[1], 2);
+		/* Hand corral nothing but stdio, so any other descriptor a
+		 * worker holds was opened (and leaked) by corral itself. */
+		close_range(3, ~0u, 0);
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	h->sup = pid;
+	h->errfd = pfd[0];
+	return 0;
+}
+
+static int decode_status(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return -1;
+}
+
+int h_wait_exit(harness *h, int timeout_ms)
+{
+	uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+	if (!h->sup)
+		return decode_status(h->sup_status);
+	for (;;) {
+		int st;
+		pid_t r = waitpid(h->sup, &st, WNOHANG);
+		if (r == h->sup) {
+			h->sup = 0;
+			h->sup_status = st;
+			while (fill(h, 200) == 0 && !h->eof)
+				;
+			return decode_status(st);
+		}
+		uint64_t now = h_now_ms();
+		if (now >= deadline)
+			return -1;
+		/* The log pipe hits EOF when the supervisor exits; until
+		 * then, reading it is how we wait. */
+		if (fill(h, (int)(deadline - now < 20 ? deadline - now : 20)) <
+		    0) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+int h_wait_pid_gone(pid_t pid, int timeout_ms)
+{
+	uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	for (;;) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD && kill(pid, 0) != 0)) {
+			if (pfd >= 0)
+				close(pfd);
+			return 0;
+		}
+		uint64_t now = h_now_ms();
+		if (now >= deadline) {
+			if (pfd >= 0)
+				close(pfd);
+			return -1;
+		}
+		if (pfd >= 0) {
+			/* Readable when the process exits. */
+			struct pollfd p = {.fd = pfd, .events = POLLIN};
+			poll(&p, 1, (int)(deadline - now));
+		} else {
+			struct timespec ts = {0, 2000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+int h_sh(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	size_t n = out ? fread(out, 1, len - 1, f) : 0;
+	if (out)
+		out[n] = '\0';
+	else {
+		char sink[4096];
+		while (fread(sink, 1, sizeof sink, f) > 0)
+			;
+	}
+	int st = pclose(f);
+	return decode_status(st);
+}
+
+/* The parent pid of pid from /proc, or -1. */
+static pid_t ppid_of(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *rp = strrchr(buf, ')'); /* comm may hold spaces */
+	int ppid;
+	if (!rp || sscanf(rp + 1, " %*c %d", &ppid) != 1)
+		return -1;
+	return (pid_t)ppid;
+}
+
+void h_cleanup(harness *h)
+{
+	if (h->sup) {
+		kill(h->sup, SIGKILL);
+		waitpid(h->sup, &h->sup_status, 0);
+		h->sup = 0;
+	}
+	/* The supervisor is reaped, so its live children are ours now;
+	 * anything else with a remembered pid is a stranger reusing it. */
+	for (int i = 0; i < h->npids; i++) {
+		if (ppid_of(h->pids[i]) == getpid() &&
+		    kill(h->pids[i], SIGKILL) == 0)
+			h_wait_pid_gone(h->pids[i], 2000);
+	}
+	h->npids = 0;
+	/* Reap anything else that was reparented to us. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	if (h->errfd >= 0) {
+		close(h->errfd);
+		h->errfd = -1;
+	}
+	if (h->dir[0]) {
+		char cmd[128];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", h->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "harness: could not remove %s\n", h->dir);
+		h->dir[0] = '\0';
+	}
+	free(h->log);
+	h->log = NULL;
+	h->loglen = h->logcap = h->pos = 0;
+}

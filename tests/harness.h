@@ -1,0 +1,77 @@
+/*
+ * harness.h - drives a real corral supervisor for process-level tests and
+ * benchmarks: starts it in a private temporary directory, reads its log
+ * line by line (waiting on the pipe, never sleeping), remembers every worker
+ * pid it logs, and at the end kills and reaps every process it started.
+ *
+ * The calling process becomes a child subreaper, so workers orphaned by a
+ * killed supervisor are reparented to it and can be waited for exactly.
+ */
+#ifndef TESTS_HARNESS_H
+#define TESTS_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define H_MAX_PIDS 4096
+
+typedef struct harness {
+	char dir[64];      /* private temp dir, removed by h_cleanup */
+	char rundir[96];   /* dir/run */
+	pid_t sup;         /* supervisor pid, 0 once reaped */
+	int sup_status;    /* its wait status once reaped */
+	int errfd;         /* its stderr */
+	char *log;         /* everything it logged */
+	size_t loglen, logcap;
+	size_t pos;        /* start of the first line not yet consumed */
+	int eof;
+	pid_t pids[H_MAX_PIDS]; /* worker pids seen in the log */
+	int npids;
+	int quiet;         /* do not echo the log on failure */
+} harness;
+
+/* Milliseconds on the monotonic clock. */
+uint64_t h_now_ms(void);
+double h_now_us(void);
+
+/* $CORRAL_BUILDDIR/rel (or ./rel); a static buffer per call site. */
+const char *h_path(const char *rel, char *buf, size_t len);
+
+/* Starts corral with --rundir and then args (NULL-terminated).  0 or -1. */
+int h_start(harness *h, const char *const *args);
+
+/*
+ * Reads the log until a line containing every '|'-separated part of
+ * `needles` appears ("slot 1|-> running"), consuming lines up to it.
+ * Returns that line (valid until the next call), or NULL on timeout or EOF.
+ */
+const char *h_expect(harness *h, const char *needles, int timeout_ms);
+
+/* Number of unconsumed-or-consumed log lines containing needle so far. */
+int h_count(harness *h, const char *needle);
+
+/* The pid in "slot N pid P" of line, or 0. */
+pid_t h_line_pid(const char *line);
+
+/* Waits for the supervisor to exit; returns its exit code, 128+signal, or
+ * -1 on timeout.  Keeps reading the log meanwhile. */
+int h_wait_exit(harness *h, int timeout_ms);
+
+/* Waits until pid has exited (reaping it if it is our child), up to
+ * timeout_ms.  0 when gone, -1 on timeout. */
+int h_wait_pid_gone(pid_t pid, int timeout_ms);
+
+/* Runs a shell command, captures up to len-1 bytes of its stdout.  Returns
+ * its exit code or -1. */
+int h_sh(char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes the whole log to stderr. */
+void h_dump(harness *h);
+
+/* Kills (SIGKILL) and reaps the supervisor and every worker pid seen,
+ * then removes the temp dir.  Safe to call twice. */
+void h_cleanup(harness *h);
+
+#endif

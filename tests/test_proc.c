@@ -1,0 +1,522 @@
+/*
+ * test_proc.c - process-level tests: the real corral, corral-worker and
+ * corralctl binaries, real signals, real sockets under a temporary run
+ * directory.  Each test is bounded by Check's per-case timeout, waits on the
+ * supervisor's log rather than sleeping, and kills and reaps every process
+ * it started (h_cleanup).
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "corral.h"
+#include "ipc/proto.h"
+#include "tests/harness.h"
+
+static harness H;
+static char pbuf[PATH_MAX];
+
+static const char *plugin(const char *name)
+{
+	char rel[128];
+	snprintf(rel, sizeof rel, "%s.so", name);
+	static char b[4][PATH_MAX];
+	static int i;
+	i = (i + 1) % 4;
+	char tmp[PATH_MAX];
+	if (strncmp(name, "tests/", 6) == 0)
+		return h_path(rel, b[i], sizeof b[i]);
+	snprintf(tmp, sizeof tmp, "examples/%s", rel);
+	return h_path(tmp, b[i], sizeof b[i]);
+}
+
+static const char *ctl(void)
+{
+	const char *e = getenv("CORRALCTL_BIN");
+	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
+}
+
+static const char *jq(void)
+{
+	const char *e = getenv("JQ");
+	return e && *e ? e : "jq";
+}
+
+static void teardown(void)
+{
+	h_cleanup(&H);
+}
+
+#define START(...)                                                            \
+	do {                                                                  \
+		const char *a_[] = {__VA_ARGS__, NULL};                       \
+		ck_assert_int_eq(h_start(&H, a_), 0);                         \
+	} while (0)
+
+#define EXPECT(needles, ms)                                                   \
+	({                                                                    \
+		const char *l_ = h_expect(&H, needles, ms);                   \
+		ck_assert_msg(l_ != NULL, "no log line with '%s'", needles);  \
+		l_;                                                           \
+	})
+
+/*
+ * Asks `corralctl status --json` until jq's filter holds, up to timeout_ms.
+ * Health figures arrive on the workers' schedule, so a status query may
+ * need to be repeated; each try is a real round trip to the supervisor.
+ */
+static int status_until(const char *filter, int timeout_ms, char *out,
+                        size_t len)
+{
+	uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+	int rc;
+	do {
+		rc = h_sh(out, len,
+		          "'%s' --rundir '%s' status --json | tee /dev/stderr |"
+		          " '%s' -e '%s' >/dev/null 2>&1",
+		          ctl(), H.rundir, jq(), filter);
+		if (rc == 0)
+			return 0;
+		struct timespec ts = {0, 50 * 1000000};
+		nanosleep(&ts, NULL);
+	} while (h_now_ms() < deadline);
+	return rc;
+}
+
+static pid_t expect_running(int slot)
+{
+	char n[64];
+	snprintf(n, sizeof n, "slot %d pid ", slot);
+	char needles[96];
+	snprintf(needles, sizeof needles, "%s|-> running", n);
+	return h_line_pid(EXPECT(needles, 5000));
+}
+
+/* ---- start, status, stop ---- */
+
+START_TEST(workers_come_up_ready_and_status_matches)
+{
+	START("-w", "3", "--set", "greeting=bonjour", "--health-interval",
+	      "100ms", plugin("hello"));
+	pid_t pids[3] = {0};
+	for (int i = 0; i < 3; i++) {
+		const char *l = EXPECT("-> running", 5000);
+		int slot = atoi(strstr(l, "slot ") + 5);
+		ck_assert_int_lt(slot, 3);
+		pids[slot] = h_line_pid(l);
+	}
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_gt(pids[i], 0);
+	/* Plugin log lines come through with slot and pid. */
+	char want[96], filter[1024], out[8192];
+	snprintf(want, sizeof want, "slot 0 pid %d: corral-worker: info: "
+	         "bonjour from slot 0", (int)pids[0]);
+	ck_assert_ptr_nonnull(strstr(H.log, want));
+
+	snprintf(filter, sizeof filter,
+	              "(.workers|length)==3 and .state==\"running\" and "
+	              ".name==\"corral\" and "
+	              "([.workers[].state]|unique)==[\"running\"] and "
+	              "(.workers|map(.restarts)|add)==0 and "
+	              "(.workers|all(.rss_bytes>0 and .uptime_ms>0 and "
+	              ".last_exit==null and .metrics.hello_inits==1)) and "
+	              "(.workers|map(.slot))==[0,1,2] and "
+	              ".workers[0].pid==%d and .workers[1].pid==%d and "
+	              ".workers[2].pid==%d and .pid==%d",
+	              (int)pids[0], (int)pids[1], (int)pids[2], (int)H.sup);
+	ck_assert_msg(status_until(filter, 3000, out, sizeof out) == 0,
+	              "status --json never matched %s", filter);
+
+	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' status", ctl(),
+	          H.rundir);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_ptr_nonnull(strstr(out, "SLOT"));
+	ck_assert_ptr_nonnull(strstr(out, "RESTARTS"));
+	ck_assert_int_ge(h_count(&H, "-> running"), 3);
+
+	/* The control and slot sockets are 0600 in a 0700 directory. */
+	struct stat st;
+	char p[256];
+	ck_assert_int_eq(stat(H.rundir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	snprintf(p, sizeof p, "%s/control", H.rundir);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	snprintf(p, sizeof p, "%s/slot-0", H.rundir);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+
+	kill(H.sup, SIGTERM);
+	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
+	ck_assert_int_eq(h_count(&H, "exited with code 0"), 3);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(h_wait_pid_gone(pids[i], 1000), 0);
+	/* Socket files are gone. */
+	snprintf(p, sizeof p, "%s/control", H.rundir);
+	ck_assert_int_ne(access(p, F_OK), 0);
+	snprintf(p, sizeof p, "%s/slot-0", H.rundir);
+	ck_assert_int_ne(access(p, F_OK), 0);
+}
+END_TEST
+
+START_TEST(status_without_supervisor_fails_clearly)
+{
+	char out[1024];
+	int rc = h_sh(out, sizeof out,
+	              "'%s' --rundir /nonexistent/corral status 2>&1", ctl());
+	ck_assert_int_eq(rc, 1);
+	ck_assert_ptr_nonnull(strstr(out, "no corral answered"));
+}
+END_TEST
+
+/* ---- restarts ---- */
+
+START_TEST(sigkilled_worker_is_replaced)
+{
+	START("-w", "2", plugin("hello"));
+	pid_t a = expect_running(0);
+	h_expect(&H, "slot 1|-> running", 5000);
+	ck_assert_int_eq(kill(a, SIGKILL), 0);
+	EXPECT("running -> exited|killed by signal SIGKILL", 5000);
+	EXPECT("restarting in 0 ms", 5000);
+	pid_t b = expect_running(0);
+	ck_assert_int_ne(a, b);
+	ck_assert_int_eq(kill(b, 0), 0);
+
+	char out[4096], filter[512];
+	snprintf(filter, sizeof filter,
+	         ".workers[0].restarts==1 and "
+	         ".workers[0].last_exit.signal==\"SIGKILL\" and "
+	         ".workers[0].pid==%d and .workers[0].state==\"running\" "
+	         "and .workers[1].restarts==0", (int)b);
+	ck_assert_msg(status_until(filter, 3000, out, sizeof out) == 0,
+	              "status after restart never matched %s", filter);
+}
+END_TEST
+
+START_TEST(crash_loop_fails_slot_with_growing_delays)
+{
+	START("-w", "1", "--max-restarts", "3", "--restart-window", "60s",
+	      "--set", "after=20", plugin("crashy"));
+	uint64_t delays[3];
+	for (int i = 0; i < 3; i++) {
+		const char *l = EXPECT("restarting in ", 5000);
+		delays[i] = strtoull(strstr(l, "restarting in ") + 14, NULL,
+		                     10);
+	}
+	/* 0, then 100 and 200 ms, each +-20% */
+	ck_assert_uint_eq(delays[0], 0);
+	ck_assert_uint_ge(delays[1], 80);
+	ck_assert_uint_le(delays[1], 120);
+	ck_assert_uint_ge(delays[2], 160);
+	ck_assert_uint_le(delays[2], 240);
+	EXPECT("-> failed|crash loop", 5000);
+	ck_assert_int_eq(h_wait_exit(&H, 5000), 3);
+	ck_assert_int_eq(h_count(&H, "killed by signal SIGSEGV"), 4);
+	ck_assert_int_eq(h_count(&H, "-> spawning"), 4);
+}
+END_TEST
+
+START_TEST(restart_never_leaves_slot_failed)
+{
+	START("-w", "1", "--restart", "never", "--set", "mode=exit", "--set",
+	      "after=20", plugin("crashy"));
+	EXPECT("exited with code 1", 5000);
+	EXPECT("-> failed|restart=never", 5000);
+	ck_assert_int_eq(h_wait_exit(&H, 5000), 3);
+	ck_assert_int_eq(h_count(&H, "-> spawning"), 1);
+}
+END_TEST
+
+START_TEST(hung_worker_is_killed_within_heartbeat_timeout)
+{
+	START("-w", "1", "--heartbeat-timeout", "1s", "--health-interval",
+	      "100ms", "--set", "after=300", plugin("hang"));
+	expect_running(0);
+	EXPECT("blocking the event loop", 5000);
+	uint64_t blocked = h_now_ms();
+	EXPECT("killing with SIGKILL: hung", 5000);
+	uint64_t killed = h_now_ms();
+	ck_assert_uint_le(killed - blocked, 1000 + 1000);
+	ck_assert_uint_ge(killed - blocked, 800);
+	EXPECT("killed by signal SIGKILL (hung", 5000);
+	EXPECT("restarting in", 5000);
+	expect_running(0);
+}
+END_TEST
+
+/* ---- plugins that cannot start ---- */
+
+static void expect_fatal_no_respawn(const char *plug, const char *reason)
+{
+	START("-w", "2", plug);
+	EXPECT(reason, 5000);
+	EXPECT("-> failed|fatal", 5000);
+	EXPECT("-> failed|fatal", 5000);
+	ck_assert_int_eq(h_wait_exit(&H, 5000), 3);
+	ck_assert_int_eq(h_count(&H, "-> spawning"), 2);
+	ck_assert_int_eq(h_count(&H, "exited with code 78"), 2);
+}
+
+START_TEST(bad_abi_is_refused_without_respawn)
+{
+	expect_fatal_no_respawn(plugin("badabi"),
+	                        "has abi_version 99, this worker speaks 1");
+	ck_assert_ptr_null(strstr(H.log, "init must never run"));
+}
+END_TEST
+
+START_TEST(missing_symbol_is_refused_without_respawn)
+{
+	expect_fatal_no_respawn(plugin("tests/nosym"),
+	                        "does not export the symbol corral_plugin");
+}
+END_TEST
+
+START_TEST(failed_init_is_refused_without_respawn)
+{
+	expect_fatal_no_respawn(plugin("tests/initfail"),
+	                        "init failed: configuration error");
+}
+END_TEST
+
+/* ---- shutdown ---- */
+
+START_TEST(sigterm_waits_for_busy_workers)
+{
+	START("-w", "3", "--set", "stop_delay=400", "--shutdown-timeout", "5s",
+	      plugin("hello"));
+	for (int i = 0; i < 3; i++)
+		EXPECT("-> running", 5000);
+	uint64_t t0 = h_now_ms();
+	kill(H.sup, SIGTERM);
+	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
+	uint64_t took = h_now_ms() - t0;
+	ck_assert_uint_ge(took, 390); /* they really finished their work */
+	ck_assert_uint_lt(took, 5000);
+	ck_assert_int_eq(h_count(&H, "in-flight work finished"), 3);
+	ck_assert_int_eq(h_count(&H, "goodbye"), 3);
+	ck_assert_int_eq(h_count(&H, "stopping -> stopped: exited with code 0"),
+	                 3);
+}
+END_TEST
+
+START_TEST(worker_ignoring_stop_is_killed_at_deadline)
+{
+	START("-w", "1", "--shutdown-timeout", "500ms", "--heartbeat-timeout",
+	      "60s", "--set", "after=50", plugin("hang"));
+	EXPECT("blocking the event loop", 5000);
+	uint64_t t0 = h_now_ms();
+	kill(H.sup, SIGTERM);
+	EXPECT("killing with SIGKILL: did not stop within 500 ms", 3000);
+	ck_assert_int_eq(h_wait_exit(&H, 3000), 4);
+	uint64_t took = h_now_ms() - t0;
+	ck_assert_uint_ge(took, 450);
+	ck_assert_uint_lt(took, 2000);
+}
+END_TEST
+
+START_TEST(second_signal_skips_the_grace_period)
+{
+	START("-w", "2", "--set", "stop_delay=20000", "--shutdown-timeout",
+	      "30s", plugin("hello"));
+	EXPECT("-> running", 5000);
+	EXPECT("-> running", 5000);
+	kill(H.sup, SIGINT);
+	EXPECT("stopping (finishing work", 3000);
+	uint64_t t0 = h_now_ms();
+	kill(H.sup, SIGTERM);
+	ck_assert_int_eq(h_wait_exit(&H, 3000), 4);
+	ck_assert_uint_lt(h_now_ms() - t0, 1000);
+}
+END_TEST
+
+START_TEST(supervisor_death_takes_workers_within_1s)
+{
+	START("-w", "3", plugin("hello"));
+	pid_t p[3];
+	for (int i = 0; i < 3; i++)
+		p[i] = h_line_pid(EXPECT("-> running", 5000));
+	kill(H.sup, SIGKILL);
+	ck_assert_int_eq(h_wait_exit(&H, 2000), 128 + SIGKILL);
+	uint64_t t0 = h_now_ms();
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(h_wait_pid_gone(p[i], 1000) == 0,
+		              "worker %d outlived its supervisor", (int)p[i]);
+	ck_assert_uint_le(h_now_ms() - t0, 1000);
+}
+END_TEST
+
+/* ---- bad input ---- */
+
+START_TEST(config_error_names_file_and_line_and_starts_nothing)
+{
+	char dir[] = "/tmp/corral-cfg-XXXXXX", path[128], out[4096];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/bad.ini", dir);
+	FILE *f = fopen(path, "w");
+	fputs("[corral]\nworkers = 2\nshutdown_timout = 5s\n", f);
+	fclose(f);
+	char bin[PATH_MAX];
+	const char *e = getenv("CORRAL_BIN");
+	int rc = h_sh(out, sizeof out,
+	              "'%s' --rundir '%s/run' -c '%s' '%s' 2>&1",
+	              e && *e ? e : h_path("corral", bin, sizeof bin), dir,
+	              path, plugin("hello"));
+	ck_assert_int_eq(rc, 2);
+	char want[256];
+	snprintf(want, sizeof want, "%s:3: unknown key 'shutdown_timout'", path);
+	ck_assert_msg(strstr(out, want) != NULL, "got: %s", out);
+	ck_assert_ptr_null(strstr(out, "spawn"));
+	snprintf(want, sizeof want, "%s/run", dir);
+	ck_assert_int_ne(access(want, F_OK), 0); /* nothing created */
+	rc = h_sh(out, sizeof out, "'%s' --workers lots '%s' 2>&1",
+	          e && *e ? e : h_path("corral", bin, sizeof bin),
+	          plugin("hello"));
+	ck_assert_int_eq(rc, 2);
+	ck_assert_ptr_nonnull(strstr(out, "bad value 'lots' for workers"));
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(symlinked_rundir_is_refused)
+{
+	char dir[] = "/tmp/corral-sym-XXXXXX", link[128], target[128],
+	     out[2048], bin[PATH_MAX];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(target, sizeof target, "%s/real", dir);
+	snprintf(link, sizeof link, "%s/run", dir);
+	ck_assert_int_eq(mkdir(target, 0700), 0);
+	ck_assert_int_eq(symlink(target, link), 0);
+	const char *e = getenv("CORRAL_BIN");
+	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' '%s' 2>&1",
+	              e && *e ? e : h_path("corral", bin, sizeof bin), link,
+	              plugin("hello"));
+	ck_assert_int_eq(rc, 1);
+	ck_assert_msg(strstr(out, "is a symlink") != NULL, "got: %s", out);
+	unlink(link);
+	rmdir(target);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(control_rejects_bad_request_and_keeps_serving)
+{
+	START("-w", "1", plugin("hello"));
+	EXPECT("-> running", 5000);
+	char url[256];
+	snprintf(url, sizeof url, "ipc://%s/control", H.rundir);
+	nng_socket s;
+	ck_assert_int_eq(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 3000);
+	ck_assert_int_eq(nng_dial(s, url, NULL, 0), 0);
+	static const uint8_t bomb[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+	ck_assert_int_eq(nng_send(s, (void *)bomb, sizeof bomb, 0), 0);
+	nng_msg *m;
+	ck_assert_int_eq(nng_recvmsg(s, &m, 0), 0);
+	ipc_frame f;
+	ipc_error e;
+	ck_assert_int_eq(ipc_decode(nng_msg_body(m), nng_msg_len(m),
+	                            IPC_MAX_CTL_FRAME, &f), 0);
+	nng_msg_free(m);
+	ck_assert_int_eq(ipc_unpack_error(&f, &e), 0);
+	ipc_frame_fini(&f);
+	ck_assert_int_eq(e.code, CORRAL_ETOOMANY);
+	nng_close(s);
+	EXPECT("control: bad request|ETOOMANY", 2000);
+	char out[4096];
+	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' status",
+	                      ctl(), H.rundir), 0);
+	ck_assert_ptr_nonnull(strstr(out, "running"));
+}
+END_TEST
+
+/* Socket and pipe inodes behind a process's descriptors from fd `from`. */
+static int fd_inodes(pid_t pid, int from, char out[][64], int max)
+{
+	char dir[64], p[320], link[64];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < max) {
+		if (de->d_name[0] == '.' || atoi(de->d_name) < from)
+			continue;
+		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+		ssize_t k = readlink(p, link, sizeof link - 1);
+		if (k <= 0)
+			continue;
+		link[k] = '|';
+		if (strncmp(link, "socket:", 7) == 0 ||
+		    strncmp(link, "pipe:", 5) == 0)
+			snprintf(out[n++], 64, "%s", link);
+	}
+	closedir(d);
+	return n;
+}
+
+START_TEST(worker_inherits_no_supervisor_descriptors)
+{
+	START("-w", "2", plugin("hello"));
+	pid_t w = expect_running(0);
+	EXPECT("slot 1|-> running", 5000);
+	static char sup_fds[256][64], w_fds[256][64];
+	int ns = fd_inodes(H.sup, 0, sup_fds, 256);
+	int nw = fd_inodes(w, 3, w_fds, 256);
+	ck_assert_int_gt(ns, 0);
+	ck_assert_int_ge(nw, 0);
+	for (int i = 0; i < nw; i++)
+		for (int j = 0; j < ns; j++)
+			ck_assert_msg(strcmp(w_fds[i], sup_fds[j]) != 0,
+			              "worker inherited %s", w_fds[i]);
+}
+END_TEST
+
+static Suite *proc_suite(void)
+{
+	Suite *s = suite_create("proc");
+	TCase *tc = tcase_create("proc");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, workers_come_up_ready_and_status_matches);
+	tcase_add_test(tc, status_without_supervisor_fails_clearly);
+	tcase_add_test(tc, sigkilled_worker_is_replaced);
+	tcase_add_test(tc, crash_loop_fails_slot_with_growing_delays);
+	tcase_add_test(tc, restart_never_leaves_slot_failed);
+	tcase_add_test(tc, hung_worker_is_killed_within_heartbeat_timeout);
+	tcase_add_test(tc, bad_abi_is_refused_without_respawn);
+	tcase_add_test(tc, missing_symbol_is_refused_without_respawn);
+	tcase_add_test(tc, failed_init_is_refused_without_respawn);
+	tcase_add_test(tc, sigterm_waits_for_busy_workers);
+	tcase_add_test(tc, worker_ignoring_stop_is_killed_at_deadline);
+	tcase_add_test(tc, second_signal_skips_the_grace_period);
+	tcase_add_test(tc, supervisor_death_takes_workers_within_1s);
+	tcase_add_test(tc, config_error_names_file_and_line_and_starts_nothing);
+	tcase_add_test(tc, symlinked_rundir_is_refused);
+	tcase_add_test(tc, control_rejects_bad_request_and_keeps_serving);
+	tcase_add_test(tc, worker_inherits_no_supervisor_descriptors);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(proc_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
