@@ -143,15 +143,30 @@ int ipc_decode(const void *buf, size_t len, size_t max_frame, ipc_frame *f)
 	}
 	f->type = (int)t->via.u64;
 	f->body = *b;
+	f->msg = NULL;
 	return 0;
 fail:
 	msgpack_unpacked_destroy(&f->up);
 	return rc;
 }
 
+int ipc_decode_msg(nng_msg *msg, size_t max_frame, ipc_frame *f)
+{
+	int rc = ipc_decode(nng_msg_body(msg), nng_msg_len(msg), max_frame, f);
+	if (rc) {
+		nng_msg_free(msg);
+		return rc;
+	}
+	f->msg = msg;
+	return 0;
+}
+
 void ipc_frame_fini(ipc_frame *f)
 {
 	msgpack_unpacked_destroy(&f->up);
+	if (f->msg)
+		nng_msg_free(f->msg);
+	f->msg = NULL;
 }
 
 static const msgpack_object *mp_get(const msgpack_object *map,

@@ -107,13 +107,18 @@ typedef struct ipc_frame {
 	int type;
 	msgpack_object body;
 	msgpack_unpacked up; /* owns the zone body points into */
+	nng_msg *msg;        /* strings in body point into it; may be NULL */
 } ipc_frame;
 
 /*
- * Validates and unpacks one frame.  On success f must be released with
+ * Validates and unpacks one frame.  Strings in the result point into buf,
+ * so buf must outlive the frame.  On success f must be released with
  * ipc_frame_fini().  Returns 0 or a distinct CORRAL_E* code per defect.
  */
 int ipc_decode(const void *buf, size_t len, size_t max_frame, ipc_frame *f);
+/* The same for a received message, which the frame takes in every case and
+ * frees in ipc_frame_fini() (or at once, on error). */
+int ipc_decode_msg(nng_msg *msg, size_t max_frame, ipc_frame *f);
 void ipc_frame_fini(ipc_frame *f);
 
 /* Packers allocate *out; unpackers fill the struct from a decoded frame

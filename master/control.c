@@ -70,9 +70,7 @@ static void on_ctl_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 	sup *s = arg;
 	ipc_frame f;
 	nng_msg *reply = NULL;
-	int rc = ipc_decode(nng_msg_body(msg), nng_msg_len(msg),
-	                    IPC_MAX_CTL_FRAME, &f);
-	nng_msg_free(msg);
+	int rc = ipc_decode_msg(msg, IPC_MAX_CTL_FRAME, &f);
 	if (!rc) {
 		if (f.type == IPC_STATUS_REQ)
 			rc = build_status(s, &reply);

@@ -90,9 +90,7 @@ static void on_slot_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 {
 	slot *sl = arg;
 	ipc_frame f;
-	int rc = ipc_decode(nng_msg_body(msg), nng_msg_len(msg), IPC_MAX_FRAME,
-	                    &f);
-	nng_msg_free(msg);
+	int rc = ipc_decode_msg(msg, IPC_MAX_FRAME, &f);
 	if (rc)
 		goto bad;
 

@@ -427,9 +427,7 @@ START_TEST(control_rejects_bad_request_and_keeps_serving)
 	ck_assert_int_eq(nng_recvmsg(s, &m, 0), 0);
 	ipc_frame f;
 	ipc_error e;
-	ck_assert_int_eq(ipc_decode(nng_msg_body(m), nng_msg_len(m),
-	                            IPC_MAX_CTL_FRAME, &f), 0);
-	nng_msg_free(m);
+	ck_assert_int_eq(ipc_decode_msg(m, IPC_MAX_CTL_FRAME, &f), 0);
 	ck_assert_int_eq(ipc_unpack_error(&f, &e), 0);
 	ipc_frame_fini(&f);
 	ck_assert_int_eq(e.code, CORRAL_ETOOMANY);

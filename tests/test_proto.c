@@ -11,13 +11,10 @@
 #include "ipc/proto.h"
 #include "tests/suites.h"
 
-/* Decodes the body of msg (and frees msg). */
+/* Decodes msg; the frame owns it from here. */
 static int decode_msg(nng_msg *msg, ipc_frame *f)
 {
-	int rc = ipc_decode(nng_msg_body(msg), nng_msg_len(msg),
-	                    IPC_MAX_CTL_FRAME, f);
-	nng_msg_free(msg);
-	return rc;
+	return ipc_decode_msg(msg, IPC_MAX_CTL_FRAME, f);
 }
 
 static int decode_bytes(const void *b, size_t n)

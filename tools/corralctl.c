@@ -169,9 +169,7 @@ static int cmd_status(const char *rundir, uint64_t timeout_ms, int json)
 		          corral_strerror(rc));
 		return EXIT_NOCONN;
 	}
-	rc = ipc_decode(nng_msg_body(reply), nng_msg_len(reply),
-	                IPC_MAX_CTL_FRAME, &f);
-	nng_msg_free(reply);
+	rc = ipc_decode_msg(reply, IPC_MAX_CTL_FRAME, &f);
 	if (rc) {
 		log_plain("bad reply: %s", corral_strerror(rc));
 		return EXIT_NOCONN;

@@ -92,9 +92,7 @@ static void on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 {
 	corral_worker *w = arg;
 	ipc_frame f;
-	int rc = ipc_decode(nng_msg_body(msg), nng_msg_len(msg), IPC_MAX_FRAME,
-	                    &f);
-	nng_msg_free(msg);
+	int rc = ipc_decode_msg(msg, IPC_MAX_FRAME, &f);
 	if (rc) {
 		ipc_chan_count_bad(ch);
 		log_plain("warn: dropped a bad frame from the supervisor: %s (%s)",
