@@ -160,11 +160,38 @@ void h_dump(harness *h)
 		fwrite(h->log, 1, h->loglen, stderr);
 }
 
+int h_spawn(harness *h, const char *const *argv)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		/* Hand it nothing but stdio, so any other descriptor one of
+		 * its workers holds was opened (and leaked) by it. */
+		close_range(3, ~0u, 0);
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	h->sup = pid;
+	h->errfd = pfd[0];
+	return 0;
+}
+
 int h_start(harness *h, const char *const *args)
 {
 	char bin[4096];
 	const char *argv[64];
-	int n = 0, pfd[2];
+	int n = 0;
 
 	memset(h, 0, sizeof *h);
 	h->errfd = -1;
@@ -180,24 +207,7 @@ int h_start(harness *h, const char *const *args)
 	for (int i = 0; args && args[i] && n < 62; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	if (pipe2(pfd, O_CLOEXEC) != 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		dup2(pfd[1], 2);
-		/* Hand corral nothing but stdio, so any other descriptor a
-		 * worker holds was opened (and leaked) by corral itself. */
-		close_range(3, ~0u, 0);
-		execv(argv[0], (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(pfd[1]);
-	h->sup = pid;
-	h->errfd = pfd[0];
-	return 0;
+	return h_spawn(h, argv);
 }
 
 static int decode_status(int st)

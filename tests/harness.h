@@ -41,6 +41,11 @@ const char *h_path(const char *rel, char *buf, size_t len);
 /* Starts corral with --rundir and then args (NULL-terminated).  0 or -1. */
 int h_start(harness *h, const char *const *args);
 
+/* Starts any program (argv[0] a path) with stdout and stderr into the log;
+ * h->sup is its pid.  For comparisons against other supervisors.  The
+ * harness must be zeroed with errfd = -1 first (h_start does that). */
+int h_spawn(harness *h, const char *const *argv);
+
 /*
  * Reads the log until a line containing every '|'-separated part of
  * `needles` appears ("slot 1|-> running"), consuming lines up to it.

@@ -93,6 +93,19 @@ static int status_until(const char *filter, int timeout_ms, char *out,
 	return rc;
 }
 
+/* Waits for n workers to report ready, in any order; pids[slot] = pid. */
+static void expect_all_running(int n, pid_t *pids)
+{
+	for (int i = 0; i < n; i++) {
+		const char *l = EXPECT("-> running", 5000);
+		int slot = atoi(strstr(l, "slot ") + 5);
+		ck_assert_int_lt(slot, n);
+		pids[slot] = h_line_pid(l);
+	}
+	for (int i = 0; i < n; i++)
+		ck_assert_int_gt(pids[i], 0);
+}
+
 static pid_t expect_running(int slot)
 {
 	char n[64];
@@ -109,14 +122,7 @@ START_TEST(workers_come_up_ready_and_status_matches)
 	START("-w", "3", "--set", "greeting=bonjour", "--health-interval",
 	      "100ms", plugin("hello"));
 	pid_t pids[3] = {0};
-	for (int i = 0; i < 3; i++) {
-		const char *l = EXPECT("-> running", 5000);
-		int slot = atoi(strstr(l, "slot ") + 5);
-		ck_assert_int_lt(slot, 3);
-		pids[slot] = h_line_pid(l);
-	}
-	for (int i = 0; i < 3; i++)
-		ck_assert_int_gt(pids[i], 0);
+	expect_all_running(3, pids);
 	/* Plugin log lines come through with slot and pid. */
 	char want[96], filter[1024], out[8192];
 	snprintf(want, sizeof want, "slot 0 pid %d: corral-worker: info: "
@@ -184,8 +190,9 @@ END_TEST
 START_TEST(sigkilled_worker_is_replaced)
 {
 	START("-w", "2", plugin("hello"));
-	pid_t a = expect_running(0);
-	h_expect(&H, "slot 1|-> running", 5000);
+	pid_t p[2] = {0};
+	expect_all_running(2, p);
+	pid_t a = p[0];
 	ck_assert_int_eq(kill(a, SIGKILL), 0);
 	EXPECT("running -> exited|killed by signal SIGKILL", 5000);
 	EXPECT("restarting in 0 ms", 5000);
@@ -469,8 +476,9 @@ static int fd_inodes(pid_t pid, int from, char out[][64], int max)
 START_TEST(worker_inherits_no_supervisor_descriptors)
 {
 	START("-w", "2", plugin("hello"));
-	pid_t w = expect_running(0);
-	EXPECT("slot 1|-> running", 5000);
+	pid_t p[2] = {0};
+	expect_all_running(2, p);
+	pid_t w = p[0];
 	static char sup_fds[256][64], w_fds[256][64];
 	int ns = fd_inodes(H.sup, 0, sup_fds, 256);
 	int nw = fd_inodes(w, 3, w_fds, 256);
