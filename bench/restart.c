@@ -5,6 +5,12 @@
  * way: the supervisor's output line announcing the new worker, through a
  * pipe, timestamped when this process reads it.
  *
+ * corral is measured twice: as configured by default, where a standby
+ * worker (pre-started, plugin loaded, init not yet run) takes over, and
+ * with --standby 0, where every replacement is spawned from nothing.  In
+ * the standby run each kill waits until the standby is ready again, as it
+ * is between any two crashes that are not microseconds apart.
+ *
  * Usage: bench/restart [KILLS]   (default 200)
  * Environment: CORRAL_BUILDDIR (default .), NODE (default node).
  */
@@ -17,8 +23,10 @@
 #include "tests/harness.h"
 
 /* Kills the current worker `kills` times; stores each restart latency in
- * ms.  `ready` is the text of the line that announces a ready worker. */
-static int measure(harness *h, const char *ready, int kills, double *ms)
+ * ms.  `ready` is the text of the line that announces a ready worker;
+ * `standby`, if not NULL, the line that announces a ready standby. */
+static int measure(harness *h, const char *ready, const char *standby,
+                   int kills, double *ms)
 {
 	const char *l = h_expect(h, ready, 10000);
 	if (!l)
@@ -27,6 +35,8 @@ static int measure(harness *h, const char *ready, int kills, double *ms)
 	if (cur <= 0)
 		cur = (pid_t)atol(strrchr(l, ' ') + 1);
 	for (int i = 0; i < kills; i++) {
+		if (standby && !h_expect(h, standby, 10000))
+			return -1;
 		double t0 = h_now_us();
 		if (kill(cur, SIGKILL) != 0)
 			return -1;
@@ -53,7 +63,7 @@ static void report(const char *who, double *v, int n, double *p50,
 		sum += v[i];
 	*p50 = bench_pct(v, (size_t)n, 50);
 	*p99 = bench_pct(v, (size_t)n, 99);
-	printf("  %-14s p50 %8.2f ms   p99 %8.2f ms   mean %8.2f ms   max %8.2f ms\n",
+	printf("  %-16s p50 %8.2f ms   p99 %8.2f ms   mean %8.2f ms   max %8.2f ms\n",
 	       who, *p50, *p99, sum / n, v[n - 1]);
 }
 
@@ -63,27 +73,33 @@ int main(int argc, char **argv)
 	char plug[4096], bdir[4096];
 	double *cv = calloc((size_t)kills, sizeof *cv);
 	double *nv = calloc((size_t)kills, sizeof *nv);
-	double c50, c99, n50 = 0, n99 = 0;
+	double *sv = calloc((size_t)kills, sizeof *sv);
+	double c50, c99, s50, s99, n50 = 0, n99 = 0;
 	harness h;
-	if (!cv || !nv || kills <= 0)
+	if (!cv || !nv || !sv || kills <= 0)
 		return 2;
 
 	h_path("examples/hello.so", plug, sizeof plug);
-	const char *args[] = {"-w", "1", "--restart-delay", "0",
-	                      "--min-uptime", "0", "--max-restarts", "1000",
-	                      "--restart-window", "1s", plug, NULL};
-	if (h_start(&h, args) != 0 ||
-	    measure(&h, "slot 0 pid |-> running", kills, cv) != 0) {
-		fprintf(stderr, "bench/restart: corral run failed\n");
-		h_dump(&h);
-		h_cleanup(&h);
-		return 1;
-	}
-	h_cleanup(&h);
-
 	printf("restart latency: SIGKILL -> replacement ready, %d kills each\n",
 	       kills);
+	for (int cold = 0; cold < 2; cold++) {
+		const char *args[] = {"-w", "1", "--restart-delay", "0",
+		                      "--min-uptime", "0", "--max-restarts",
+		                      "1000", "--restart-window", "1s",
+		                      "--standby", cold ? "0" : "1", plug, NULL};
+		if (h_start(&h, args) != 0 ||
+		    measure(&h, "slot 0 pid |-> running",
+		            cold ? NULL : "standby pid |: ready", kills,
+		            cold ? sv : cv) != 0) {
+			fprintf(stderr, "bench/restart: corral run failed\n");
+			h_dump(&h);
+			h_cleanup(&h);
+			return 1;
+		}
+		h_cleanup(&h);
+	}
 	report("corral", cv, kills, &c50, &c99);
+	report("corral cold", sv, kills, &s50, &s99);
 
 	const char *node = getenv("NODE");
 	if (!node || !*node)
@@ -96,7 +112,7 @@ int main(int argc, char **argv)
 	h.errfd = -1;
 	h.quiet = 1;
 	int node_ok = h_spawn(&h, nargv) == 0 &&
-	              measure(&h, "online ", kills, nv) == 0;
+	              measure(&h, "online ", NULL, kills, nv) == 0;
 	if (!node_ok)
 		h_dump(&h);
 	kill(h.sup, SIGTERM);
@@ -104,8 +120,9 @@ int main(int argc, char **argv)
 	h_cleanup(&h);
 	if (node_ok) {
 		report("node cluster", nv, kills, &n50, &n99);
-		printf("  ratio node/corral: p50 %.1fx, p99 %.1fx\n", n50 / c50,
-		       n99 / c99);
+		printf("  ratio node/corral: p50 %.1fx, p99 %.1fx (cold: p50 "
+		       "%.1fx, p99 %.1fx)\n", n50 / c50, n99 / c99, n50 / s50,
+		       n99 / s99);
 	} else {
 		printf("  node cluster   (not measured: %s did not run)\n", node);
 	}
@@ -113,5 +130,6 @@ int main(int argc, char **argv)
 	       c50 <= 3 && c99 <= 10 ? "met" : "NOT met");
 	free(cv);
 	free(nv);
+	free(sv);
 	return 0;
 }

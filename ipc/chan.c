@@ -271,6 +271,12 @@ int ipc_chan_send(ipc_chan *ch, nng_msg *msg)
 	return 0;
 }
 
+void ipc_chan_set_handler(ipc_chan *ch, ipc_msg_cb msg_cb, void *arg)
+{
+	ch->msg_cb = msg_cb;
+	ch->arg = arg;
+}
+
 void ipc_chan_rearm(ipc_chan *ch)
 {
 	nng_recv_aio(ch->sock, ch->aio);

@@ -53,6 +53,10 @@ int ipc_chan_open(ipc_chan **out, uv_loop_t *loop, nng_socket sock, int flags,
  */
 int ipc_chan_send(ipc_chan *ch, nng_msg *msg);
 
+/* Hands the channel's messages to another handler from now on (loop
+ * thread): a standby worker's channel moving to the slot that adopts it. */
+void ipc_chan_set_handler(ipc_chan *ch, ipc_msg_cb msg_cb, void *arg);
+
 /* Arms the next receive on an IPC_CHAN_ONE_AT_A_TIME channel. */
 void ipc_chan_rearm(ipc_chan *ch);
 

@@ -319,7 +319,7 @@ int ipc_unpack_hello(const ipc_frame *f, ipc_hello *m)
 	uint64_t abi;
 	int rc = want_type(f, IPC_HELLO);
 	if (!rc)
-		rc = get_i32(&f->body, "slot", 0, &m->slot);
+		rc = get_i32(&f->body, "slot", -1, &m->slot);
 	if (!rc)
 		rc = get_i64(&f->body, "pid", &m->pid);
 	if (!rc)
@@ -413,6 +413,26 @@ int ipc_unpack_stop(const ipc_frame *f, ipc_stop *m)
 	int rc = want_type(f, IPC_STOP);
 	if (!rc)
 		rc = get_u64(&f->body, "timeout", &m->timeout_ms);
+	return rc;
+}
+
+/* ---- ASSIGN ---- */
+
+int ipc_pack_assign(nng_msg **out, const ipc_assign *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_ASSIGN, 1);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_i64(&pk, "slot", m->slot);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_assign(const ipc_frame *f, ipc_assign *m)
+{
+	int rc = want_type(f, IPC_ASSIGN);
+	if (!rc)
+		rc = get_i32(&f->body, "slot", 0, &m->slot);
 	return rc;
 }
 

@@ -34,6 +34,7 @@
 	X(READY, 2, "worker -> supervisor: init done")                       \
 	X(HEALTH, 3, "worker -> supervisor: periodic report")                \
 	X(STOP, 4, "supervisor -> worker: begin graceful stop")              \
+	X(ASSIGN, 5, "supervisor -> standby worker: take this slot")         \
 	X(STATUS_REQ, 16, "client -> supervisor: status please")             \
 	X(STATUS, 17, "supervisor -> client: status")                        \
 	X(ERROR, 18, "supervisor -> client: request failed")
@@ -47,7 +48,7 @@ typedef enum ipc_type {
 const char *ipc_type_name(int type);
 
 typedef struct ipc_hello {
-	int32_t slot;
+	int32_t slot; /* -1 for a standby worker, not yet assigned */
 	int64_t pid;
 	uint32_t abi;
 	char plugin[IPC_NAME_LEN];
@@ -72,6 +73,10 @@ typedef struct ipc_health {
 typedef struct ipc_stop {
 	uint64_t timeout_ms;
 } ipc_stop;
+
+typedef struct ipc_assign {
+	int32_t slot;
+} ipc_assign;
 
 typedef struct ipc_error {
 	int32_t code;
@@ -134,6 +139,8 @@ int ipc_pack_status_req(nng_msg **out);
 int ipc_pack_status(nng_msg **out, const ipc_status *m);
 int ipc_unpack_status(const ipc_frame *f, ipc_status *m);
 void ipc_status_free(ipc_status *m);
+int ipc_pack_assign(nng_msg **out, const ipc_assign *m);
+int ipc_unpack_assign(const ipc_frame *f, ipc_assign *m);
 int ipc_pack_error(nng_msg **out, const ipc_error *m);
 int ipc_unpack_error(const ipc_frame *f, ipc_error *m);
 

@@ -123,6 +123,9 @@ int config_set(config *c, const char *key, const char *v, char *err,
 			c->restart = RESTART_NEVER;
 		else
 			expect = "always, on-failure or never";
+	} else if (strcmp(key, "standby") == 0) {
+		if (parse_uint(v, 0, 64, &c->standby))
+			expect = "0..64";
 	} else if (strcmp(key, "max_restarts") == 0) {
 		if (parse_uint(v, 0, 1000, &c->max_restarts))
 			expect = "0..1000";

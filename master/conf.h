@@ -31,6 +31,7 @@ typedef struct config {
 	uint64_t restart_delay_max_ms;
 	uint64_t min_uptime_ms;
 	unsigned max_restarts;
+	unsigned standby; /* pre-started workers waiting to replace one */
 	uint64_t restart_window_ms;
 	uint64_t heartbeat_timeout_ms;
 	uint64_t health_interval_ms;
@@ -54,7 +55,8 @@ typedef struct config {
 	X(restart_window, "DUR", "60s", "window for max_restarts")            \
 	X(heartbeat_timeout, "DUR", "5s", "no HEALTH for this long: hung")     \
 	X(health_interval, "DUR", "1s", "how often workers report")           \
-	X(start_timeout, "DUR", "30s", "time allowed to become ready")
+	X(start_timeout, "DUR", "30s", "time allowed to become ready")       \
+	X(standby, "N", "1", "pre-started workers kept ready for restarts")
 
 void config_defaults(config *c);
 void config_free(config *c);

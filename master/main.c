@@ -42,6 +42,8 @@ static void usage(FILE *f)
 "      --heartbeat-timeout DUR  no health report: hung, killed (5s)\n"
 "      --health-interval DUR    worker report interval (1s)\n"
 "      --start-timeout DUR      time to become ready (30s)\n"
+"      --standby N              pre-started workers that replace a dead\n"
+"                               one at once (1; 0 = always spawn fresh)\n"
 "  -s, --set KEY=VALUE          plugin setting, as in [plugin]\n"
 "  -h, --help                   this text\n"
 "      --version                print the version\n"
@@ -78,6 +80,7 @@ static const struct option long_opts[] = {
 	{"heartbeat-timeout", required_argument, NULL, 2000},
 	{"health-interval", required_argument, NULL, 2000},
 	{"start-timeout", required_argument, NULL, 2000},
+	{"standby", required_argument, NULL, 2000},
 	{NULL, 0, NULL, 0},
 };
 

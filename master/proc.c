@@ -6,7 +6,8 @@
  * A proc outlives its exit: the pipes may still hold the worker's last
  * words (such as the reason for a fatal exit) after the exit callback, so
  * it frees itself only when the process handle and both pipes are closed.
- * The slot lets go of it at exit (proc_detach) and never touches it again.
+ * Its owner (a slot, or a standby entry until a slot adopts it) lets go of
+ * it at exit (proc_detach) and never touches it again.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,8 +31,9 @@ typedef struct outpipe {
 struct proc {
 	uv_process_t process;
 	outpipe out, err;
-	slot *owner; /* NULL once detached */
-	int slot_id;
+	proc_exit_fn on_exit; /* NULL once detached */
+	void *owner;
+	int slot_id; /* -1 while a standby */
 	int64_t pid;
 	int open; /* handles not yet closed */
 };
@@ -55,8 +57,12 @@ static void pipe_closed(uv_handle_t *h)
 
 static void emit(outpipe *o)
 {
-	log_msg("slot %d pid %" PRId64 ": %.*s", o->p->slot_id, o->p->pid,
-	        (int)o->len, o->line);
+	if (o->p->slot_id >= 0)
+		log_msg("slot %d pid %" PRId64 ": %.*s", o->p->slot_id,
+		        o->p->pid, (int)o->len, o->line);
+	else
+		log_msg("standby pid %" PRId64 ": %.*s", o->p->pid,
+		        (int)o->len, o->line);
 	o->len = 0;
 }
 
@@ -93,27 +99,32 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void on_exit_cb(uv_process_t *ph, int64_t status, int term_signal)
 {
 	proc *p = ph->data;
-	if (p->owner)
-		slot_on_exit(p->owner, status, term_signal);
+	if (p->on_exit)
+		p->on_exit(p->owner, status, term_signal);
 	uv_close((uv_handle_t *)ph, process_closed);
 }
 
 /* argv for corral-worker; the "key=value" strings are malloc()ed in kvs. */
-static char **build_args(sup *s, slot *sl, char **kvs, char *slotbuf,
-                         char *ppid, char *health, char *url, size_t urllen)
+static char **build_args(sup *s, int slot_id, const char *url, char **kvs,
+                         char *slotbuf, char *ppid, char *health)
 {
 	config *c = s->cfg;
 	char **args = calloc(16 + 2 * c->nsettings, sizeof *args);
 	if (!args)
 		return NULL;
-	snprintf(slotbuf, 16, "%d", sl->id);
+	snprintf(slotbuf, 16, "%d", slot_id);
 	snprintf(ppid, 32, "%ld", (long)getpid());
 	snprintf(health, 32, "%" PRIu64, c->health_interval_ms);
-	sup_slot_url(s, sl->id, url, urllen);
 	size_t n = 0;
-	const char *fixed[] = {s->worker_bin, "--slot", slotbuf, "--url", url,
-	                       "--plugin", c->plugin, "--ppid", ppid,
-	                       "--health-ms", health};
+	args[n++] = s->worker_bin;
+	if (slot_id >= 0) {
+		args[n++] = "--slot";
+		args[n++] = slotbuf;
+	} else {
+		args[n++] = "--standby";
+	}
+	const char *fixed[] = {"--url", url, "--plugin", c->plugin, "--ppid",
+	                       ppid, "--health-ms", health};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		args[n++] = (char *)fixed[i];
 	for (size_t i = 0; i < c->nsettings; i++) {
@@ -132,11 +143,11 @@ static char **build_args(sup *s, slot *sl, char **kvs, char *slotbuf,
 	return args;
 }
 
-int proc_spawn(slot *sl, proc **out)
+int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
+               void *owner, proc **out)
 {
-	sup *s = sl->sup;
 	config *c = s->cfg;
-	char slotbuf[16], ppid[32], health[32], url[4200];
+	char slotbuf[16], ppid[32], health[32];
 	char **args = NULL, **kvs = NULL;
 	int rc = UV_ENOMEM;
 
@@ -146,12 +157,13 @@ int proc_spawn(slot *sl, proc **out)
 	kvs = calloc(c->nsettings + 1, sizeof *kvs);
 	if (!kvs)
 		goto done;
-	args = build_args(s, sl, kvs, slotbuf, ppid, health, url, sizeof url);
+	args = build_args(s, slot_id, url, kvs, slotbuf, ppid, health);
 	if (!args)
 		goto done;
 
-	p->slot_id = sl->id;
-	p->owner = sl;
+	p->slot_id = slot_id;
+	p->on_exit = fn;
+	p->owner = owner;
 	p->process.data = p;
 	p->out.p = p->err.p = p;
 	p->out.pipe.data = &p->out;
@@ -191,7 +203,6 @@ int proc_spawn(slot *sl, proc **out)
 		goto done;
 	}
 	p->pid = p->process.pid;
-	sl->pid = p->pid;
 	uv_read_start((uv_stream_t *)&p->out.pipe, on_alloc, on_read);
 	uv_read_start((uv_stream_t *)&p->err.pipe, on_alloc, on_read);
 	*out = p;
@@ -206,6 +217,18 @@ done:
 	return rc;
 }
 
+int64_t proc_pid(const proc *p)
+{
+	return p->pid;
+}
+
+void proc_adopt(proc *p, int slot_id, proc_exit_fn fn, void *owner)
+{
+	p->slot_id = slot_id;
+	p->on_exit = fn;
+	p->owner = owner;
+}
+
 int proc_kill(proc *p, int signum)
 {
 	return uv_process_kill(&p->process, signum);
@@ -213,6 +236,8 @@ int proc_kill(proc *p, int signum)
 
 void proc_detach(proc *p)
 {
-	if (p)
+	if (p) {
+		p->on_exit = NULL;
 		p->owner = NULL;
+	}
 }

@@ -110,10 +110,12 @@ static void on_slot_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 	case IPC_READY:
 		if (sl->state != SLOT_STARTING)
 			break;
-		sl->ready_ms = sup_now_ms(sl->sup);
-		slot_transition(sl, SLOT_RUNNING, "ready in %" PRIu64 " ms",
-		                sl->ready_ms - sl->spawned_ms);
+		sl->ready_us = uv_hrtime() / 1000u;
+		sl->ready_ms = sl->ready_us / 1000u;
+		slot_transition(sl, SLOT_RUNNING, "ready in %.2f ms",
+		                (double)(sl->ready_us - sl->spawned_us) / 1000.0);
 		arm(sl, sl->sup->cfg->heartbeat_timeout_ms, on_slot_timer);
+		standby_maybe_start(sl->sup);
 		break;
 	case IPC_HEALTH:
 		if ((rc = ipc_unpack_health(&f, &health)) == 0)
@@ -137,6 +139,34 @@ bad:
 
 static void restart_or_give_up(slot *sl, int clean, uint64_t uptime_ms);
 
+static void slot_exited(void *owner, int64_t status, int term_signal)
+{
+	slot_on_exit(owner, status, term_signal);
+}
+
+/* Takes over a ready standby worker, if there is one: its process and
+ * channel become the slot's, and ASSIGN makes it run init. */
+static int adopt_standby(slot *sl)
+{
+	sup *s = sl->sup;
+	nng_msg *msg = NULL;
+	if (!standby_take(s, &sl->proc, &sl->chan, &sl->pid))
+		return 0;
+	proc_adopt(sl->proc, sl->id, slot_exited, sl);
+	ipc_chan_set_handler(sl->chan, on_slot_msg, sl);
+	ipc_assign a = {.slot = sl->id};
+	int rc = ipc_pack_assign(&msg, &a);
+	if (!rc)
+		rc = ipc_chan_send(sl->chan, msg);
+	slot_transition(sl, SLOT_STARTING, "adopted standby worker%s%s",
+	                rc ? "; ASSIGN failed: " : "",
+	                rc ? corral_strerror(rc) : "");
+	arm(sl, s->cfg->start_timeout_ms, on_slot_timer);
+	if (rc)
+		slot_kill(sl, "could not assign it");
+	return 1;
+}
+
 /* Spawning is synchronous: it ends in STARTING or, via EXITED, in the
  * restart decision. */
 static void slot_spawn(slot *sl)
@@ -152,7 +182,10 @@ static void slot_spawn(slot *sl)
 	sl->ready_ms = 0;
 	sl->pid = 0;
 	slot_transition(sl, SLOT_SPAWNING, "spawning");
-	sl->spawned_ms = sup_now_ms(s);
+	sl->spawned_us = uv_hrtime() / 1000u;
+	sl->spawned_ms = sl->spawned_us / 1000u;
+	if (adopt_standby(sl))
+		return;
 
 	sup_slot_url(s, sl->id, url, sizeof url);
 	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64,
@@ -167,7 +200,7 @@ static void slot_spawn(slot *sl)
 		restart_or_give_up(sl, 0, 0);
 		return;
 	}
-	rc = proc_spawn(sl, &sl->proc);
+	rc = proc_spawn(s, sl->id, url, slot_exited, sl, &sl->proc);
 	if (rc) {
 		ipc_chan_close(sl->chan);
 		sl->chan = NULL;
@@ -176,6 +209,7 @@ static void slot_spawn(slot *sl)
 		restart_or_give_up(sl, 0, 0);
 		return;
 	}
+	sl->pid = proc_pid(sl->proc);
 	slot_transition(sl, SLOT_STARTING, "spawned %s", s->worker_bin);
 	arm(sl, s->cfg->start_timeout_ms, on_slot_timer);
 }

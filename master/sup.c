@@ -42,6 +42,7 @@ static void on_signal(uv_signal_t *h, int signum)
 		        " ms", sigabbrev_np(signum), s->nslots,
 		        s->cfg->shutdown_timeout_ms);
 		s->stopping = 1;
+		standby_stop_all(s, 0);
 		for (unsigned i = 0; i < s->nslots; i++)
 			slot_stop(&s->slots[i]);
 	} else if (!s->done) {
@@ -53,6 +54,7 @@ static void on_signal(uv_signal_t *h, int signum)
 				slot_kill(&s->slots[i], "second shutdown signal");
 			}
 		}
+		standby_stop_all(s, 1);
 	}
 	sup_check_done(s);
 }
@@ -67,6 +69,10 @@ void sup_check_done(sup *s)
 			return;
 		any_failed |= s->slots[i].failed;
 	}
+	if (!standby_idle(s)) {
+		standby_stop_all(s, 0); /* nothing left to stand by for */
+		return;                 /* back here when the last one exits */
+	}
 	s->done = 1;
 	if (s->stopping) {
 		s->exit_code = s->had_to_kill ? SUP_EXIT_KILLED : SUP_EXIT_OK;
@@ -78,6 +84,7 @@ void sup_check_done(sup *s)
 		        any_failed ? "FAILED" : "done", s->exit_code);
 	}
 	control_close(s);
+	standby_close(s);
 	uv_close((uv_handle_t *)&s->sig_term, NULL);
 	uv_close((uv_handle_t *)&s->sig_int, NULL);
 	for (unsigned i = 0; i < s->nslots; i++)
@@ -110,8 +117,10 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
 	for (i = 0; i < s->nslots; i++)
 		if ((rc = slot_init(&s->slots[i], s, (int)i)))
 			goto fail_slots;
+	if ((rc = standby_init(s)))
+		goto fail_standby;
 	if ((rc = control_open(s)))
-		goto fail_slots;
+		goto fail_standby;
 	uv_signal_init(loop, &s->sig_term);
 	uv_signal_init(loop, &s->sig_int);
 	s->sig_term.data = s->sig_int.data = s;
@@ -119,6 +128,10 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
 	uv_signal_start(&s->sig_int, on_signal, SIGINT);
 	return 0;
 
+fail_standby:
+	standby_close(s);
+	free(s->spares);
+	s->spares = NULL;
 fail_slots:
 	while (i-- > 0)
 		slot_close(&s->slots[i]);
@@ -151,5 +164,7 @@ int sup_run(sup *s)
 	remove_sockets(s);
 	free(s->slots);
 	s->slots = NULL;
+	free(s->spares);
+	s->spares = NULL;
 	return s->exit_code;
 }

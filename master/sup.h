@@ -57,6 +57,22 @@ typedef enum slot_want { WANT_UP, WANT_DOWN } slot_want;
 typedef struct sup sup;
 typedef struct proc proc;
 
+/* Called on the loop when a process exits; owner as given to proc_spawn. */
+typedef void (*proc_exit_fn)(void *owner, int64_t status, int term_signal);
+
+/* A pre-started worker: exec'd, connected, plugin loaded, waiting for
+ * ASSIGN.  A slot that needs a new worker adopts one (standby.c). */
+typedef struct standby {
+	sup *sup;
+	int id;
+	proc *proc;      /* NULL when none */
+	int64_t pid;
+	ipc_chan *chan;
+	int ready;       /* its HELLO arrived */
+	unsigned fails;  /* consecutive unexpected exits */
+	uv_timer_t timer; /* respawn delay, or kill deadline when stopping */
+} standby;
+
 typedef struct slot {
 	sup *sup;
 	int id;
@@ -73,6 +89,7 @@ typedef struct slot {
 	restart_track track;
 	uint32_t restarts;
 	uint64_t spawned_ms, ready_ms;
+	uint64_t spawned_us, ready_us; /* for the "ready in" figure */
 
 	int have_health;
 	ipc_health health;
@@ -92,6 +109,12 @@ struct sup {
 	char rundir[4096];
 	slot *slots;
 	unsigned nslots;
+
+	standby *spares;
+	unsigned nspares;
+	int spares_off;     /* disabled: the plugin cannot start */
+	int spares_draining; /* being stopped for good */
+	unsigned standby_gen; /* names standby sockets uniquely */
 
 	ipc_chan *ctl;
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -124,10 +147,26 @@ void slot_on_exit(slot *sl, int64_t status, int term_signal);
 void slot_close(slot *sl);
 int slot_is_terminal(const slot *sl);
 
-/* proc.c: spawning a worker and capturing its output */
-int proc_spawn(slot *sl, proc **out);
+/* proc.c: spawning a worker and capturing its output.  slot_id -1 spawns
+ * a standby worker. */
+int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
+               void *owner, proc **out);
+int64_t proc_pid(const proc *p);
 int proc_kill(proc *p, int signum);
+/* Gives the process to a new owner (a slot adopting a standby). */
+void proc_adopt(proc *p, int slot_id, proc_exit_fn fn, void *owner);
+/* The owner lets go at exit; the proc frees itself later. */
 void proc_detach(proc *p);
+
+/* standby.c */
+int standby_init(sup *s);
+/* Starts standbys that are missing, if every slot is running. */
+void standby_maybe_start(sup *s);
+/* Hands over a ready standby worker's process and channel; 0 if none. */
+int standby_take(sup *s, proc **p, ipc_chan **ch, int64_t *pid);
+void standby_stop_all(sup *s, int now);
+int standby_idle(const sup *s);
+void standby_close(sup *s);
 
 /* control.c: the control socket */
 int control_open(sup *s);

@@ -39,7 +39,7 @@ const char *h_path(const char *rel, char *buf, size_t len)
 pid_t h_line_pid(const char *line)
 {
 	const char *p = strstr(line, " pid ");
-	if (!p || !strstr(line, "slot "))
+	if (!p || (!strstr(line, "slot ") && !strstr(line, "standby ")))
 		return 0;
 	return (pid_t)atol(p + 5);
 }

@@ -56,7 +56,7 @@ const char *h_expect(harness *h, const char *needles, int timeout_ms);
 /* Number of unconsumed-or-consumed log lines containing needle so far. */
 int h_count(harness *h, const char *needle);
 
-/* The pid in "slot N pid P" of line, or 0. */
+/* The pid in "slot N pid P" or "standby pid P" of line, or 0. */
 pid_t h_line_pid(const char *line);
 
 /* Waits for the supervisor to exit; returns its exit code, 128+signal, or

@@ -164,7 +164,7 @@ START_TEST(workers_come_up_ready_and_status_matches)
 
 	kill(H.sup, SIGTERM);
 	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
-	ck_assert_int_eq(h_count(&H, "exited with code 0"), 3);
+	ck_assert_int_eq(h_count(&H, "stopping -> stopped: exited with code 0"), 3);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(h_wait_pid_gone(pids[i], 1000), 0);
 	/* Socket files are gone. */
@@ -208,6 +208,42 @@ START_TEST(sigkilled_worker_is_replaced)
 	         "and .workers[1].restarts==0", (int)b);
 	ck_assert_msg(status_until(filter, 3000, out, sizeof out) == 0,
 	              "status after restart never matched %s", filter);
+}
+END_TEST
+
+START_TEST(standby_worker_takes_over_with_its_slot)
+{
+	START("-w", "2", plugin("hello"));
+	pid_t p[2] = {0};
+	expect_all_running(2, p);
+	pid_t spare = h_line_pid(EXPECT("standby pid |: ready", 5000));
+	ck_assert_int_gt(spare, 0);
+	ck_assert_int_eq(kill(p[1], SIGKILL), 0);
+	char want[128];
+	snprintf(want, sizeof want, "slot 1 pid %d: spawning -> starting|"
+	         "adopted standby", (int)spare);
+	EXPECT(want, 5000);
+	/* init ran in the adopted process, for the right slot */
+	snprintf(want, sizeof want, "slot 1 pid %d: corral-worker: info: "
+	         "hello from slot 1", (int)spare);
+	EXPECT(want, 5000);
+	ck_assert_int_eq(expect_running(1), spare);
+	/* ...and a new standby takes its place */
+	EXPECT("standby pid |: ready", 5000);
+	kill(H.sup, SIGTERM);
+	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
+}
+END_TEST
+
+START_TEST(cold_restart_without_standby)
+{
+	START("-w", "1", "--standby", "0", plugin("hello"));
+	pid_t a = expect_running(0);
+	ck_assert_int_eq(kill(a, SIGKILL), 0);
+	EXPECT("spawning -> starting|spawned", 5000);
+	pid_t b = expect_running(0);
+	ck_assert_int_ne(a, b);
+	ck_assert_int_eq(h_count(&H, "standby"), 0);
 }
 END_TEST
 
@@ -500,6 +536,8 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, workers_come_up_ready_and_status_matches);
 	tcase_add_test(tc, status_without_supervisor_fails_clearly);
 	tcase_add_test(tc, sigkilled_worker_is_replaced);
+	tcase_add_test(tc, standby_worker_takes_over_with_its_slot);
+	tcase_add_test(tc, cold_restart_without_standby);
 	tcase_add_test(tc, crash_loop_fails_slot_with_growing_delays);
 	tcase_add_test(tc, restart_never_leaves_slot_failed);
 	tcase_add_test(tc, hung_worker_is_killed_within_heartbeat_timeout);

@@ -8,6 +8,11 @@
  *   -> loop (HEALTH every interval) -> STOP or SIGTERM -> plugin stop ->
  *   loop runs dry -> fini -> loop closed -> exit 0
  *
+ * A standby worker (--standby) stops after HELLO, with everything costly
+ * done (exec, linking, nng threads, dlopen), until the supervisor sends
+ * ASSIGN with the slot whose worker just died; then it runs init and sends
+ * READY.  That is what makes a restart take well under a millisecond.
+ *
  * It never outlives the supervisor: PR_SET_PDEATHSIG(SIGKILL), a getppid()
  * check right after it (the parent may already be gone), and an exit as soon
  * as the nng pipe to the supervisor closes.  Exit codes are in worker.h.
@@ -74,18 +79,49 @@ static void on_health_timer(uv_timer_t *t)
 
 /* Graceful stop: the plugin stops taking work; our own handles stop holding
  * the loop open, so it ends when the plugin's last handle closes. */
-static void begin_stop(corral_worker *w, const char *why)
+static void begin_stop(corral_worker *w)
 {
 	if (w->phase == WPHASE_STOPPING)
 		return;
+	int was_running = w->phase == WPHASE_RUNNING;
 	w->phase = WPHASE_STOPPING;
-	if (w->ops.stop)
-		w->ops.stop(w);
-	uv_unref((uv_handle_t *)&w->health_timer);
-	health_unref(&w->health);
+	if (was_running) {
+		if (w->ops.stop)
+			w->ops.stop(w);
+		uv_unref((uv_handle_t *)&w->health_timer);
+		health_unref(&w->health);
+	}
 	ipc_chan_unref(w->chan);
 	uv_unref((uv_handle_t *)&sig_term);
-	(void)why;
+}
+
+/* init, health timers, READY: the second half of start-up, run at once by
+ * a normal worker and on ASSIGN by a standby one. */
+static void start_plugin(corral_worker *w)
+{
+	char why[512];
+	nng_msg *msg = NULL;
+	int rc;
+
+	w->phase = WPHASE_INIT;
+	if (w->ops.init && (rc = w->ops.init(w)) != 0) {
+		snprintf(why, sizeof why, "plugin %s: init failed: %s",
+		         w->ops.name ? w->ops.name : w->plugin_path,
+		         corral_strerror(rc));
+		if (w->ops.fini)
+			w->ops.fini(w);
+		die_fatal(why);
+	}
+	w->inited = 1;
+	if (health_start(&w->health, &w->loop) != 0 ||
+	    uv_timer_init(&w->loop, &w->health_timer) != 0)
+		die_fatal("cannot start health timers");
+	w->health_timer.data = w;
+	uv_timer_start(&w->health_timer, on_health_timer, w->health_ms,
+	               w->health_ms);
+	w->phase = WPHASE_RUNNING;
+	rc = ipc_pack_ready(&msg);
+	send_or_log(w, msg, rc, "READY");
 }
 
 static void on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
@@ -100,8 +136,13 @@ static void on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 		return;
 	}
 	ipc_stop stop;
+	ipc_assign assign;
 	if (f.type == IPC_STOP && (rc = ipc_unpack_stop(&f, &stop)) == 0) {
-		begin_stop(w, "STOP");
+		begin_stop(w);
+	} else if (f.type == IPC_ASSIGN && w->phase == WPHASE_STANDBY &&
+	           (rc = ipc_unpack_assign(&f, &assign)) == 0) {
+		w->slot = assign.slot;
+		start_plugin(w);
 	} else {
 		ipc_chan_count_bad(ch);
 		log_plain("warn: dropped %s frame: %s", ipc_type_name(f.type),
@@ -125,7 +166,7 @@ static void on_pipe(ipc_chan *ch, int up, void *arg)
 static void on_sigterm(uv_signal_t *s, int signum)
 {
 	(void)signum;
-	begin_stop(s->data, "SIGTERM");
+	begin_stop(s->data);
 }
 
 static void close_leftover(uv_handle_t *h, void *arg)
@@ -146,6 +187,7 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 		{"ppid", required_argument, NULL, 'P'},
 		{"health-ms", required_argument, NULL, 'H'},
 		{"set", required_argument, NULL, 'S'},
+		{"standby", no_argument, NULL, 'B'},
 		{NULL, 0, NULL, 0},
 	};
 	w->slot = -1;
@@ -172,6 +214,9 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 		case 'H':
 			w->health_ms = strtoull(optarg, NULL, 10);
 			break;
+		case 'B':
+			w->standby = 1;
+			break;
 		case 'S':
 			eq = strchr(optarg, '=');
 			if (!eq)
@@ -185,9 +230,9 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 			usage_fatal("bad arguments");
 		}
 	}
-	if (w->slot < 0 || !w->url || !w->plugin_path || w->ppid <= 0 ||
-	    w->health_ms == 0)
-		usage_fatal("needs --slot, --url, --plugin, --ppid");
+	if ((w->slot < 0 && !w->standby) || !w->url || !w->plugin_path ||
+	    w->ppid <= 0 || w->health_ms == 0)
+		usage_fatal("needs --slot or --standby, --url, --plugin, --ppid");
 }
 
 int main(int argc, char **argv)
@@ -241,36 +286,23 @@ int main(int argc, char **argv)
 		die_fatal("cannot watch SIGTERM");
 	sig_term.data = &w;
 
-	if (w.ops.init && (rc = w.ops.init(&w)) != 0) {
-		snprintf(why, sizeof why, "plugin %s: init failed: %s",
-		         w.ops.name ? w.ops.name : w.plugin_path,
-		         corral_strerror(rc));
-		if (w.ops.fini)
-			w.ops.fini(&w);
-		die_fatal(why);
-	}
-
-	if (health_start(&w.health, &w.loop) != 0 ||
-	    uv_timer_init(&w.loop, &w.health_timer) != 0)
-		die_fatal("cannot start health timers");
-	w.health_timer.data = &w;
-	uv_timer_start(&w.health_timer, on_health_timer, w.health_ms,
-	               w.health_ms);
-
-	w.phase = WPHASE_RUNNING;
-	rc = ipc_pack_ready(&msg);
-	send_or_log(&w, msg, rc, "READY");
+	if (w.standby)
+		w.phase = WPHASE_STANDBY; /* the rest when ASSIGN comes */
+	else
+		start_plugin(&w);
 
 	uv_run(&w.loop, UV_RUN_DEFAULT);
 
 	/* The loop ran dry after stop: close our handles, then the plugin's. */
-	uv_close((uv_handle_t *)&w.health_timer, NULL);
-	health_close(&w.health);
+	if (w.inited) {
+		uv_close((uv_handle_t *)&w.health_timer, NULL);
+		health_close(&w.health);
+	}
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	ipc_chan_close(w.chan);
 	w.chan = NULL;
 	uv_run(&w.loop, UV_RUN_DEFAULT);
-	if (w.ops.fini)
+	if (w.inited && w.ops.fini)
 		w.ops.fini(&w);
 	int leftover = 0;
 	uv_walk(&w.loop, close_leftover, &leftover);

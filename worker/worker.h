@@ -25,6 +25,7 @@ typedef struct worker_setting {
 } worker_setting;
 
 typedef enum worker_phase {
+	WPHASE_STANDBY, /* loaded and connected; init waits for ASSIGN */
 	WPHASE_INIT,
 	WPHASE_RUNNING,
 	WPHASE_STOPPING,
@@ -41,6 +42,8 @@ struct corral_worker {
 	int nsettings;
 
 	worker_phase phase;
+	int standby;           /* started as a standby (--standby) */
+	int inited;            /* init succeeded: fini is owed */
 	ipc_chan *chan;
 	void *dl;                    /* dlopen handle */
 	const struct corral_plugin *plugin; /* points into dl */
