@@ -298,6 +298,19 @@ START_TEST(hung_worker_is_killed_within_heartbeat_timeout)
 }
 END_TEST
 
+START_TEST(leaking_worker_shows_growing_rss)
+{
+	START("-w", "1", "--health-interval", "100ms", "--set",
+	      "rate=20000000", plugin("leak"));
+	expect_running(0);
+	char out[4096];
+	ck_assert_msg(status_until(".workers[0].rss_bytes > 8000000 and "
+	                           ".workers[0].metrics.leaked_bytes > 4000000",
+	                           5000, out, sizeof out) == 0,
+	              "RSS of the leaking worker never grew");
+}
+END_TEST
+
 /* ---- plugins that cannot start ---- */
 
 static void expect_fatal_no_respawn(const char *plug, const char *reason)
@@ -541,6 +554,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, crash_loop_fails_slot_with_growing_delays);
 	tcase_add_test(tc, restart_never_leaves_slot_failed);
 	tcase_add_test(tc, hung_worker_is_killed_within_heartbeat_timeout);
+	tcase_add_test(tc, leaking_worker_shows_growing_rss);
 	tcase_add_test(tc, bad_abi_is_refused_without_respawn);
 	tcase_add_test(tc, missing_symbol_is_refused_without_respawn);
 	tcase_add_test(tc, failed_init_is_refused_without_respawn);
