@@ -161,6 +161,66 @@ CORRAL_EXPORT int corral_metric_set(corral_worker *w, const char *name,
 CORRAL_EXPORT void corral_set_data(corral_worker *w, void *data);
 CORRAL_EXPORT void *corral_get_data(const corral_worker *w);
 
+/*
+ * The worker's thread pool, for CPU work that must not block the loop.
+ *
+ * Four priority lanes, served highest first; a task that has waited longer
+ * than `aging` (default 100 ms) is served before newer tasks of higher
+ * lanes, except critical, so no lane starves (critical is for short,
+ * latency-sensitive work; a pool flooded with critical tasks still serves
+ * aged ones now and then).
+ */
+enum corral_priority {
+	CORRAL_PRIO_CRITICAL = 0,
+	CORRAL_PRIO_HIGH = 1,
+	CORRAL_PRIO_NORMAL = 2,
+	CORRAL_PRIO_LOW = 3,
+};
+
+typedef struct corral_task corral_task;
+
+/* Runs on a pool thread.  May block; should poll corral_task_cancelled()
+ * if it runs long. */
+typedef void (*corral_work_fn)(corral_task *task, void *arg);
+/* Runs on the loop thread, exactly once per accepted task, after work (or
+ * instead of it): status 0, CORRAL_ECANCELED or CORRAL_ETIMEDOUT.  The task
+ * handle is invalid once it returns. */
+typedef void (*corral_done_fn)(corral_task *task, int status, void *arg);
+
+typedef struct corral_task_opts {
+	/* If the task has not started this many ms after submission, it
+	 * completes with CORRAL_ETIMEDOUT without running.  0 = no deadline. */
+	uint64_t deadline_ms;
+} corral_task_opts;
+
+/*
+ * Queues work on the pool.  Any thread (the loop thread is the fast path).
+ * Returns 0 and sets *task (if task is not NULL); or CORRAL_EBUSY at once
+ * when `max_queue` tasks are already waiting (see corral_pool_on_drain), or
+ * CORRAL_ESTATE once the worker is stopping.  opts may be NULL.
+ */
+CORRAL_EXPORT int corral_submit(corral_worker *w, int prio,
+                                corral_work_fn work, corral_done_fn done,
+                                void *arg, const corral_task_opts *opts,
+                                corral_task **task);
+
+/*
+ * Loop thread, before the task's done has run.  A queued task completes
+ * with CORRAL_ECANCELED without running; a running one gets a flag that
+ * corral_task_cancelled() reports, and completes with CORRAL_ECANCELED.
+ * Returns 0, or CORRAL_ESTATE if the task has already finished running.
+ */
+CORRAL_EXPORT int corral_task_cancel(corral_task *task);
+/* Pool thread, inside work: 1 once the task was cancelled. */
+CORRAL_EXPORT int corral_task_cancelled(const corral_task *task);
+
+/* Loop thread: fn runs on the loop thread when, after a CORRAL_EBUSY, the
+ * queue has fallen to half of max_queue (like Piscina's 'drain'). */
+CORRAL_EXPORT void corral_pool_on_drain(corral_worker *w,
+                                        void (*fn)(corral_worker *w,
+                                                   void *arg),
+                                        void *arg);
+
 #ifdef __cplusplus
 }
 #endif
