@@ -10,3 +10,5 @@ echo
 sh "$BENCH/footprint.sh"
 echo
 "$B/bench/shutdown" "${SHUTDOWN_RUNS:-10}"
+echo
+"$B/bench/pool" ${POOL_THREADS:-1 2 4}

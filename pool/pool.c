@@ -3,9 +3,11 @@
  *
  * Model.  Tasks live in one of four places, and `state` says which:
  *
- *   STAGED   loop thread's private staging list (submissions from the loop
- *            are batched and moved to the lanes once per loop iteration,
- *            from a uv_prepare callback, or every FLUSH_AT tasks);
+ *   STAGED   loop thread's private staging lists, one per lane (submissions
+ *            from the loop are spliced onto the lanes once per loop
+ *            iteration, from a uv_prepare callback, or every FLUSH_AT
+ *            tasks; a splice does not touch the tasks, so a STAGED task
+ *            whose `gen` is older than the pool's flush_gen is QUEUED);
  *   QUEUED   one of the four lane lists, under `mu`;
  *   RUNNING  taken by a pool thread (maybe not started: threads take a
  *            small batch per lock and give the rest back if a higher lane
@@ -17,11 +19,16 @@
  * completion list.  Nothing takes `cmu` and then `mu`.  No callback runs
  * under either.  Counters read outside the locks are atomics.
  *
- * Why it is fast: the loop thread allocates from a private free list,
- * stages without a lock, and moves many tasks per lock; pool threads take
- * several tasks per lock and post completions per batch, so the loop wakes
- * once per batch, not once per task; the clock is read coarsely per task
- * and precisely only for 1 task in SAMPLE_EVERY (for the wait/run figures).
+ * Why it is fast: the loop thread allocates from private slabs, stages
+ * without a lock or an atomic read-modify-write, and moves many tasks per
+ * lock; pool threads take many tasks per lock and post completions per
+ * batch, so the loop wakes once per batch, not once per task; the clock is
+ * read coarsely, and precisely only for 1 task in SAMPLE_EVERY (for the
+ * wait/run figures).  For latency, one idle pool thread spins briefly
+ * before it sleeps, and the loop polls without blocking for as long after
+ * a submission (a uv_idle handle), so a lone task's round trip does not pay
+ * two thread wake-ups.  Slab memory is kept until pool_free(): the pool
+ * holds on to its high-water mark of tasks in flight.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,10 +39,11 @@
 
 #include "pool/pool.h"
 
-#define FLUSH_AT 256     /* staged tasks that trigger an early flush */
-#define BATCH_MAX 32     /* tasks a pool thread takes per lock */
+#define FLUSH_AT 512     /* staged tasks that trigger an early flush */
+#define BATCH_MAX 128    /* tasks a pool thread takes per lock */
 #define SAMPLE_EVERY 16  /* 1 task in N is timed precisely */
-#define FREE_MAX 4096    /* tasks kept for reuse */
+#define SLAB_TASKS 256   /* tasks per allocation on the loop thread */
+#define SPIN_NS 50000    /* how long an idle side spins before sleeping */
 #define CRIT_STREAK 16   /* criticals served before an aged task gets in */
 #define SWEEP_MS 5       /* deadline check period while any is queued */
 #define HIST_BUCKETS 320
@@ -54,7 +62,9 @@ struct corral_task {
 	int status;
 	uint8_t lane;
 	uint8_t sampled;
+	uint8_t foreign; /* malloc()ed by another thread: free(), not slab */
 	_Atomic uint8_t state;
+	uint32_t gen;    /* flush_gen when staged */
 	atomic_int cancel;
 };
 
@@ -83,15 +93,21 @@ struct pool {
 	uv_async_t async;
 	uv_prepare_t prepare;
 	uv_timer_t sweep;
+	uv_idle_t spin;
 	int open_handles;
 
 	/* Loop thread only. */
-	tlist staged;
+	tlist staged[POOL_LANES];
 	unsigned nstaged;
 	unsigned staged_lane[POOL_LANES];
+	uint32_t flush_gen;
 	corral_task *freelist;
-	unsigned nfree;
-	unsigned sample_ctr;
+	void **slabs;
+	size_t nslabs;
+	uint64_t now_ms;        /* coarse clock, refreshed every 64 submits */
+	unsigned queued_seen;   /* lane total at the last look (for EBUSY) */
+	uint64_t loop_submitted, loop_outstanding;
+	uint64_t spin_until;
 	uint64_t completed, expired, cancelled;
 	hist wait_h, run_h;
 	void (*drain_fn)(void *);
@@ -99,20 +115,21 @@ struct pool {
 	int draining;
 
 	/* Any thread. */
-	atomic_uint_fast64_t outstanding; /* accepted, done not yet run */
-	atomic_uint_fast64_t submitted, rejected;
-	atomic_uint nwaiting;             /* staged + queued */
+	atomic_uint_fast64_t foreign_outstanding, foreign_submitted, rejected;
+	atomic_uint nstaged_pub;          /* nstaged, for other submitters */
 	atomic_uint nlane[POOL_LANES];    /* queued, by lane */
 	atomic_uint ndeadline;            /* queued tasks with a deadline */
 	atomic_int want_drain;            /* an EBUSY happened */
 	atomic_int closed;                /* submissions refused */
+	atomic_int stop_a;                /* `stop`, for spinners */
 
 	/* Under mu. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	tlist lanes[POOL_LANES];
 	unsigned nqueued;
-	unsigned idle;
+	unsigned idle;     /* threads asleep on cv */
+	unsigned spinners; /* threads spinning for work (at most one) */
 	unsigned crit_streak;
 	int stop;
 
@@ -140,6 +157,13 @@ static uint64_t precise_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
 }
 
 /* ---- lists ---- */
@@ -179,7 +203,18 @@ static void tl_unlink(tlist *l, corral_task *t)
 	t->next = t->prev = NULL;
 }
 
-/* Appends all of src to dst (singly: completion lists only use next). */
+/* Appends one task to a completion list (singly linked through next). */
+static void tl_append(tlist *l, corral_task *t)
+{
+	t->next = NULL;
+	if (l->tail)
+		l->tail->next = t;
+	else
+		l->head = t;
+	l->tail = t;
+}
+
+/* Appends all of src to dst (completion lists). */
 static void tl_splice(tlist *dst, tlist *src)
 {
 	if (!src->head)
@@ -235,13 +270,41 @@ static uint64_t hist_pct(const hist *h, double pct)
 
 /* ---- picking (under mu) ---- */
 
-static void dequeue_locked(pool *p, corral_task *t)
+static unsigned queued_total(pool *p)
+{
+	unsigned n = 0;
+	for (int l = 0; l < POOL_LANES; l++)
+		n += atomic_load_explicit(&p->nlane[l], memory_order_relaxed);
+	return n;
+}
+
+/* Unlinks t from its lane; the caller settles nlane[] (batched). */
+static void unlink_locked(pool *p, corral_task *t)
 {
 	tl_unlink(&p->lanes[t->lane], t);
 	p->nqueued--;
-	atomic_fetch_sub_explicit(&p->nlane[t->lane], 1, memory_order_relaxed);
 	if (t->deadline_ms)
 		atomic_fetch_sub_explicit(&p->ndeadline, 1,
+		                          memory_order_relaxed);
+}
+
+static void dequeue_locked(pool *p, corral_task *t)
+{
+	unlink_locked(p, t);
+	atomic_fetch_sub_explicit(&p->nlane[t->lane], 1, memory_order_relaxed);
+}
+
+static void enqueue_locked(pool *p, corral_task *t, int at_head)
+{
+	atomic_store_explicit(&t->state, T_QUEUED, memory_order_relaxed);
+	if (at_head)
+		tl_push_head(&p->lanes[t->lane], t);
+	else
+		tl_push_tail(&p->lanes[t->lane], t);
+	p->nqueued++;
+	atomic_fetch_add_explicit(&p->nlane[t->lane], 1, memory_order_relaxed);
+	if (t->deadline_ms)
+		atomic_fetch_add_explicit(&p->ndeadline, 1,
 		                          memory_order_relaxed);
 }
 
@@ -250,7 +313,7 @@ static void dequeue_locked(pool *p, corral_task *t)
  * heads of higher lanes (oldest aged first); otherwise highest lane.  After
  * CRIT_STREAK criticals in a row, an aged task goes first once.
  */
-static corral_task *pick_locked(pool *p, uint64_t now)
+static corral_task *pick_locked(pool *p, uint64_t now, unsigned *taken)
 {
 	corral_task *aged = NULL;
 	for (int l = 1; l < POOL_LANES; l++) {
@@ -269,8 +332,10 @@ static corral_task *pick_locked(pool *p, uint64_t now)
 		for (int l = 1; !t && l < POOL_LANES; l++)
 			t = p->lanes[l].head;
 	}
-	if (t)
-		dequeue_locked(p, t);
+	if (t) {
+		unlink_locked(p, t);
+		taken[t->lane]++;
+	}
 	return t;
 }
 
@@ -308,6 +373,21 @@ static void run_task(pool_thread *pt, corral_task *t, uint64_t now)
 	atomic_store_explicit(&t->state, T_DONE, memory_order_release);
 }
 
+/* An idle thread looks for work a little longer before it sleeps: a task
+ * arriving meanwhile skips a futex wake-up (tens of us on a VM). */
+static void spin_for_work(pool *p)
+{
+	uint64_t end = precise_ns() + SPIN_NS;
+	for (unsigned i = 1;; i++) {
+		if (queued_total(p) ||
+		    atomic_load_explicit(&p->stop_a, memory_order_relaxed))
+			return;
+		if ((i & 63) == 0 && precise_ns() > end)
+			return;
+		cpu_relax();
+	}
+}
+
 static void *thread_main(void *arg)
 {
 	pool_thread *pt = arg;
@@ -319,7 +399,17 @@ static void *thread_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
+		int spun = 0;
 		while (!p->stop && p->nqueued == 0) {
+			if (!spun && p->spinners == 0) {
+				spun = 1;
+				p->spinners++;
+				pthread_mutex_unlock(&p->mu);
+				spin_for_work(p);
+				pthread_mutex_lock(&p->mu);
+				p->spinners--;
+				continue;
+			}
 			p->idle++;
 			pthread_cond_wait(&p->cv, &p->mu);
 			p->idle--;
@@ -334,15 +424,18 @@ static void *thread_main(void *arg)
 		if (want > BATCH_MAX)
 			want = BATCH_MAX;
 		uint64_t now = coarse_ms();
-		unsigned n = 0;
+		unsigned n = 0, taken[POOL_LANES] = {0};
 		corral_task *t;
-		while (n < want && (t = pick_locked(p, now))) {
+		while (n < want && (t = pick_locked(p, now, taken))) {
 			atomic_store_explicit(&t->state, T_RUNNING,
 			                      memory_order_relaxed);
 			batch[n++] = t;
 		}
+		for (int l = 0; l < POOL_LANES; l++)
+			if (taken[l])
+				atomic_fetch_sub_explicit(&p->nlane[l], taken[l],
+				                          memory_order_relaxed);
 		pthread_mutex_unlock(&p->mu);
-		atomic_fetch_sub_explicit(&p->nwaiting, n, memory_order_relaxed);
 
 		tlist done = {NULL, NULL};
 		unsigned i;
@@ -351,27 +444,13 @@ static void *thread_main(void *arg)
 			if (i > 0 && higher_waiting(p, t->lane))
 				break; /* give the rest back, serve the higher */
 			run_task(pt, t, i ? coarse_ms() : now);
-			t->next = NULL;
-			tl_splice(&done, &(tlist){t, t});
+			tl_append(&done, t);
 		}
 		if (i < n) {
 			pthread_mutex_lock(&p->mu);
-			for (unsigned j = n; j-- > i;) {
-				t = batch[j];
-				atomic_store_explicit(&t->state, T_QUEUED,
-				                      memory_order_relaxed);
-				tl_push_head(&p->lanes[t->lane], t);
-				p->nqueued++;
-				atomic_fetch_add_explicit(&p->nlane[t->lane], 1,
-				                          memory_order_relaxed);
-				if (t->deadline_ms)
-					atomic_fetch_add_explicit(
-					    &p->ndeadline, 1,
-					    memory_order_relaxed);
-			}
+			for (unsigned j = n; j-- > i;)
+				enqueue_locked(p, batch[j], 1);
 			pthread_mutex_unlock(&p->mu);
-			atomic_fetch_add_explicit(&p->nwaiting, n - i,
-			                          memory_order_relaxed);
 		}
 		if (done.head) {
 			pthread_mutex_lock(&p->cmu);
@@ -385,37 +464,49 @@ static void *thread_main(void *arg)
 
 /* ---- loop side ---- */
 
-static corral_task *task_alloc(pool *p, int on_loop)
+static uint64_t outstanding(pool *p)
 {
-	corral_task *t;
-	if (on_loop && p->freelist) {
-		t = p->freelist;
-		p->freelist = t->next;
-		p->nfree--;
-	} else {
-		t = malloc(sizeof *t);
-		if (!t)
+	return p->loop_outstanding +
+	       atomic_load_explicit(&p->foreign_outstanding,
+	                            memory_order_relaxed);
+}
+
+/* Loop thread: from the free list, growing it a slab at a time. */
+static corral_task *task_alloc_loop(pool *p)
+{
+	if (!p->freelist) {
+		void **ns = realloc(p->slabs, (p->nslabs + 1) * sizeof *ns);
+		if (!ns)
 			return NULL;
+		p->slabs = ns;
+		corral_task *slab = malloc(SLAB_TASKS * sizeof *slab);
+		if (!slab)
+			return NULL;
+		p->slabs[p->nslabs++] = slab;
+		for (int i = SLAB_TASKS - 1; i >= 0; i--) {
+			slab[i].next = p->freelist;
+			p->freelist = &slab[i];
+		}
 	}
-	memset(t, 0, sizeof *t);
+	corral_task *t = p->freelist;
+	p->freelist = t->next;
+	t->foreign = 0;
 	return t;
 }
 
 static void task_free(pool *p, corral_task *t)
 {
-	if (p->nfree < FREE_MAX) {
-		t->next = p->freelist;
-		p->freelist = t;
-		p->nfree++;
-	} else {
+	if (t->foreign) {
 		free(t);
+		return;
 	}
+	t->next = p->freelist;
+	p->freelist = t;
 }
 
 static void maybe_release_loop(pool *p)
 {
-	if (p->draining &&
-	    atomic_load_explicit(&p->outstanding, memory_order_relaxed) == 0)
+	if (p->draining && outstanding(p) == 0)
 		uv_unref((uv_handle_t *)&p->async);
 }
 
@@ -439,15 +530,17 @@ static void complete_list(pool *p, corral_task *t)
 			p->cancelled++;
 			break;
 		}
-		atomic_fetch_sub_explicit(&p->outstanding, 1,
-		                          memory_order_relaxed);
+		if (t->foreign)
+			atomic_fetch_sub_explicit(&p->foreign_outstanding, 1,
+			                          memory_order_relaxed);
+		else
+			p->loop_outstanding--;
 		t->done(t, t->status, t->arg);
 		task_free(p, t);
 		t = next;
 	}
 	if (atomic_load_explicit(&p->want_drain, memory_order_relaxed) &&
-	    atomic_load_explicit(&p->nwaiting, memory_order_relaxed) <=
-	        p->cfg.max_queue / 2) {
+	    p->nstaged + queued_total(p) <= p->cfg.max_queue / 2) {
 		atomic_store_explicit(&p->want_drain, 0, memory_order_relaxed);
 		if (p->drain_fn)
 			p->drain_fn(p->drain_arg);
@@ -475,39 +568,57 @@ static void on_async(uv_async_t *h)
 	complete_list(p, t);
 }
 
+/* After handing work over, the loop polls without blocking for a moment,
+ * so a quick completion is seen without a wake-up from epoll. */
+static void on_spin(uv_idle_t *h)
+{
+	pool *p = h->data;
+	if (outstanding(p) == 0 || precise_ns() > p->spin_until)
+		uv_idle_stop(h);
+}
+
 /* Moves staged tasks to the lanes under one lock and wakes threads. */
 static void flush(pool *p)
 {
-	if (!p->staged.head) {
-		uv_prepare_stop(&p->prepare);
+	uv_prepare_stop(&p->prepare);
+	if (!p->nstaged)
 		return;
-	}
 	unsigned n = p->nstaged;
 	pthread_mutex_lock(&p->mu);
-	for (corral_task *t = p->staged.head, *next; t; t = next) {
-		next = t->next;
-		atomic_store_explicit(&t->state, T_QUEUED, memory_order_relaxed);
-		tl_push_tail(&p->lanes[t->lane], t);
-	}
 	for (int l = 0; l < POOL_LANES; l++) {
-		if (p->staged_lane[l])
-			atomic_fetch_add_explicit(&p->nlane[l], p->staged_lane[l],
-			                          memory_order_relaxed);
+		tlist *s = &p->staged[l], *q = &p->lanes[l];
+		if (!s->head)
+			continue;
+		/* Splice, keeping prev links: the lanes are doubly linked. */
+		s->head->prev = q->tail;
+		if (q->tail)
+			q->tail->next = s->head;
+		else
+			q->head = s->head;
+		q->tail = s->tail;
+		s->head = s->tail = NULL;
+		atomic_fetch_add_explicit(&p->nlane[l], p->staged_lane[l],
+		                          memory_order_relaxed);
 		p->staged_lane[l] = 0;
 	}
+	p->flush_gen++; /* every STAGED task with an older gen is queued */
 	p->nqueued += n;
-	unsigned idle = p->idle;
-	if (idle) {
-		if (n >= idle)
+	p->queued_seen = p->nqueued;
+	/* A spinning thread takes work without a wake-up. */
+	unsigned wake = n > p->spinners ? n - p->spinners : 0;
+	if (wake && p->idle) {
+		if (wake >= p->idle)
 			pthread_cond_broadcast(&p->cv);
 		else
-			for (unsigned i = 0; i < n; i++)
+			for (unsigned i = 0; i < wake; i++)
 				pthread_cond_signal(&p->cv);
 	}
 	pthread_mutex_unlock(&p->mu);
-	p->staged.head = p->staged.tail = NULL;
 	p->nstaged = 0;
-	uv_prepare_stop(&p->prepare);
+	atomic_store_explicit(&p->nstaged_pub, 0, memory_order_relaxed);
+	p->spin_until = precise_ns() + SPIN_NS;
+	if (!uv_is_active((uv_handle_t *)&p->spin))
+		uv_idle_start(&p->spin, on_spin);
 }
 
 static void on_prepare(uv_prepare_t *h)
@@ -530,9 +641,7 @@ static void on_sweep(uv_timer_t *h)
 				t->status = CORRAL_ETIMEDOUT;
 				atomic_store_explicit(&t->state, T_DONE,
 				                      memory_order_relaxed);
-				atomic_fetch_sub_explicit(&p->nwaiting, 1,
-				                          memory_order_relaxed);
-				tl_splice(&expired, &(tlist){t, t});
+				tl_append(&expired, t);
 			}
 		}
 	}
@@ -542,6 +651,112 @@ static void on_sweep(uv_timer_t *h)
 	complete_list(p, expired.head);
 }
 
+static int reject(pool *p)
+{
+	atomic_fetch_add_explicit(&p->rejected, 1, memory_order_relaxed);
+	atomic_store_explicit(&p->want_drain, 1, memory_order_relaxed);
+	return CORRAL_EBUSY;
+}
+
+static void task_init(corral_task *t, int prio, corral_work_fn work,
+                      corral_done_fn done, void *arg, pool *p)
+{
+	t->next = t->prev = NULL;
+	t->work = work;
+	t->done = done;
+	t->arg = arg;
+	t->pool = p;
+	t->deadline_ms = 0;
+	t->status = 0;
+	t->lane = (uint8_t)prio;
+	t->sampled = 0;
+	atomic_store_explicit(&t->cancel, 0, memory_order_relaxed);
+	if (++tl_sample % SAMPLE_EVERY == 0) {
+		t->sampled = 1;
+		t->t_enq = precise_ns();
+	}
+}
+
+static int submit_loop(pool *p, int prio, corral_work_fn work,
+                       corral_done_fn done, void *arg,
+                       const corral_task_opts *opts, corral_task **out)
+{
+	/* queued_seen only grows stale upwards (threads take work); look
+	 * again before saying busy. */
+	if (p->nstaged + p->queued_seen >= p->cfg.max_queue) {
+		p->queued_seen = queued_total(p);
+		if (p->nstaged + p->queued_seen >= p->cfg.max_queue)
+			return reject(p);
+	}
+	corral_task *t = task_alloc_loop(p);
+	if (!t)
+		return CORRAL_ENOMEM;
+	task_init(t, prio, work, done, arg, p);
+	if (p->nstaged == 0 || (p->loop_submitted & 63) == 0)
+		p->now_ms = coarse_ms();
+	t->enq_ms = p->now_ms;
+	if (opts && opts->deadline_ms) {
+		t->enq_ms = coarse_ms();
+		t->deadline_ms = t->enq_ms + opts->deadline_ms;
+		atomic_fetch_add_explicit(&p->ndeadline, 1,
+		                          memory_order_relaxed);
+		sweep_start(p);
+	}
+	p->loop_submitted++;
+	p->loop_outstanding++;
+	if (out)
+		*out = t;
+	atomic_store_explicit(&t->state, T_STAGED, memory_order_relaxed);
+	t->gen = p->flush_gen;
+	tl_push_tail(&p->staged[t->lane], t);
+	p->staged_lane[t->lane]++;
+	atomic_store_explicit(&p->nstaged_pub, ++p->nstaged,
+	                      memory_order_relaxed);
+	if (p->nstaged >= FLUSH_AT)
+		flush(p);
+	else if (p->nstaged == 1)
+		uv_prepare_start(&p->prepare, on_prepare);
+	return 0;
+}
+
+/* Another thread: straight to the lanes, under the lock. */
+static int submit_foreign(pool *p, int prio, corral_work_fn work,
+                          corral_done_fn done, void *arg,
+                          const corral_task_opts *opts, corral_task **out)
+{
+	corral_task *t = malloc(sizeof *t);
+	if (!t)
+		return CORRAL_ENOMEM;
+	task_init(t, prio, work, done, arg, p);
+	t->foreign = 1;
+	t->enq_ms = coarse_ms();
+	if (opts && opts->deadline_ms)
+		t->deadline_ms = t->enq_ms + opts->deadline_ms;
+	int has_deadline = t->deadline_ms != 0;
+	if (out)
+		*out = t;
+	pthread_mutex_lock(&p->mu);
+	if (p->nqueued + atomic_load_explicit(&p->nstaged_pub,
+	                                      memory_order_relaxed) >=
+	    p->cfg.max_queue) {
+		pthread_mutex_unlock(&p->mu);
+		free(t);
+		return reject(p);
+	}
+	atomic_fetch_add_explicit(&p->foreign_submitted, 1,
+	                          memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->foreign_outstanding, 1,
+	                          memory_order_relaxed);
+	enqueue_locked(p, t, 0);
+	if (p->idle && !p->spinners)
+		pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	/* From here t may already be done and freed: do not touch it. */
+	if (has_deadline)
+		uv_async_send(&p->async); /* the loop starts the sweep */
+	return 0;
+}
+
 int pool_submit(pool *p, int prio, corral_work_fn work, corral_done_fn done,
                 void *arg, const corral_task_opts *opts, corral_task **out)
 {
@@ -549,76 +764,18 @@ int pool_submit(pool *p, int prio, corral_work_fn work, corral_done_fn done,
 		return CORRAL_EINVAL;
 	if (atomic_load_explicit(&p->closed, memory_order_relaxed))
 		return CORRAL_ESTATE;
-	if (atomic_fetch_add_explicit(&p->nwaiting, 1, memory_order_relaxed) >=
-	    p->cfg.max_queue) {
-		atomic_fetch_sub_explicit(&p->nwaiting, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&p->rejected, 1, memory_order_relaxed);
-		atomic_store_explicit(&p->want_drain, 1, memory_order_relaxed);
-		return CORRAL_EBUSY;
-	}
-	int on_loop = pthread_equal(pthread_self(), p->loop_tid);
-	corral_task *t = task_alloc(p, on_loop);
-	if (!t) {
-		atomic_fetch_sub_explicit(&p->nwaiting, 1, memory_order_relaxed);
-		return CORRAL_ENOMEM;
-	}
-	t->work = work;
-	t->done = done;
-	t->arg = arg;
-	t->pool = p;
-	t->lane = (uint8_t)prio;
-	t->enq_ms = coarse_ms();
-	if (opts && opts->deadline_ms)
-		t->deadline_ms = t->enq_ms + opts->deadline_ms;
-	if (++tl_sample % SAMPLE_EVERY == 0) {
-		t->sampled = 1;
-		t->t_enq = precise_ns();
-	}
-	atomic_fetch_add_explicit(&p->submitted, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->outstanding, 1, memory_order_relaxed);
-	if (out)
-		*out = t;
-
-	if (on_loop) {
-		atomic_store_explicit(&t->state, T_STAGED, memory_order_relaxed);
-		tl_push_tail(&p->staged, t);
-		p->staged_lane[t->lane]++;
-		if (t->deadline_ms) {
-			atomic_fetch_add_explicit(&p->ndeadline, 1,
-			                          memory_order_relaxed);
-			sweep_start(p);
-		}
-		if (++p->nstaged >= FLUSH_AT)
-			flush(p);
-		else if (p->nstaged == 1)
-			uv_prepare_start(&p->prepare, on_prepare);
-		return 0;
-	}
-	/* Another thread: straight to the lanes. */
-	pthread_mutex_lock(&p->mu);
-	atomic_store_explicit(&t->state, T_QUEUED, memory_order_relaxed);
-	tl_push_tail(&p->lanes[t->lane], t);
-	p->nqueued++;
-	atomic_fetch_add_explicit(&p->nlane[t->lane], 1, memory_order_relaxed);
-	if (t->deadline_ms)
-		atomic_fetch_add_explicit(&p->ndeadline, 1,
-		                          memory_order_relaxed);
-	if (p->idle)
-		pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	if (t->deadline_ms)
-		uv_async_send(&p->async); /* the loop starts the sweep */
-	return 0;
+	if (pthread_equal(pthread_self(), p->loop_tid))
+		return submit_loop(p, prio, work, done, arg, opts, out);
+	return submit_foreign(p, prio, work, done, arg, opts, out);
 }
 
 /* Queues t (already off every list) for completion on the next wake. */
 static void complete_later(pool *p, corral_task *t, int status)
 {
 	t->status = status;
-	t->next = NULL;
 	atomic_store_explicit(&t->state, T_DONE, memory_order_relaxed);
 	pthread_mutex_lock(&p->cmu);
-	tl_splice(&p->done, &(tlist){t, t});
+	tl_append(&p->done, t);
 	pthread_mutex_unlock(&p->cmu);
 	uv_async_send(&p->async);
 }
@@ -628,25 +785,27 @@ int pool_task_cancel(corral_task *t)
 	if (!t)
 		return CORRAL_EINVAL;
 	pool *p = t->pool;
-	switch (atomic_load_explicit(&t->state, memory_order_acquire)) {
+	int st = atomic_load_explicit(&t->state, memory_order_acquire);
+	if (st == T_STAGED && t->gen != p->flush_gen)
+		st = T_QUEUED; /* spliced onto its lane since */
+	switch (st) {
 	case T_STAGED:
-		tl_unlink(&p->staged, t);
+		tl_unlink(&p->staged[t->lane], t);
 		p->nstaged--;
+		atomic_store_explicit(&p->nstaged_pub, p->nstaged,
+		                      memory_order_relaxed);
 		p->staged_lane[t->lane]--;
 		if (t->deadline_ms)
 			atomic_fetch_sub_explicit(&p->ndeadline, 1,
 			                          memory_order_relaxed);
-		atomic_fetch_sub_explicit(&p->nwaiting, 1, memory_order_relaxed);
 		complete_later(p, t, CORRAL_ECANCELED);
 		return 0;
 	case T_QUEUED:
 		pthread_mutex_lock(&p->mu);
-		if (atomic_load_explicit(&t->state, memory_order_relaxed) ==
-		    T_QUEUED) {
+		st = atomic_load_explicit(&t->state, memory_order_relaxed);
+		if (st == T_QUEUED || st == T_STAGED) {
 			dequeue_locked(p, t);
 			pthread_mutex_unlock(&p->mu);
-			atomic_fetch_sub_explicit(&p->nwaiting, 1,
-			                          memory_order_relaxed);
 			complete_later(p, t, CORRAL_ECANCELED);
 			return 0;
 		}
@@ -657,9 +816,7 @@ int pool_task_cancel(corral_task *t)
 		atomic_store_explicit(&t->cancel, 1, memory_order_release);
 		return 0;
 	default:
-		/* Finished running; done is on its way.  The flag changes
-		 * nothing now, but it is harmless. */
-		return CORRAL_ESTATE;
+		return CORRAL_ESTATE; /* ran already; done is on its way */
 	}
 }
 
@@ -677,15 +834,16 @@ void pool_on_drain(pool *p, void (*fn)(void *), void *arg)
 
 uint64_t pool_outstanding(const pool *p)
 {
-	return atomic_load_explicit(&((pool *)p)->outstanding,
-	                            memory_order_relaxed);
+	return outstanding((pool *)p);
 }
 
 void pool_stats_take(pool *p, pool_stats *s)
 {
 	memset(s, 0, sizeof *s);
-	s->submitted = atomic_load(&p->submitted);
-	s->rejected = atomic_load(&p->rejected);
+	s->submitted = p->loop_submitted +
+	               atomic_load_explicit(&p->foreign_submitted,
+	                                    memory_order_relaxed);
+	s->rejected = atomic_load_explicit(&p->rejected, memory_order_relaxed);
 	s->completed = p->completed;
 	s->expired = p->expired;
 	s->cancelled = p->cancelled;
@@ -729,16 +887,12 @@ void pool_drain(pool *p, int cancel)
 				t->status = CORRAL_ECANCELED;
 				atomic_store_explicit(&t->state, T_DONE,
 				                      memory_order_relaxed);
-				atomic_fetch_sub_explicit(&p->nwaiting, 1,
-				                          memory_order_relaxed);
-				t->next = NULL;
-				tl_splice(&gone, &(tlist){t, t});
+				tl_append(&gone, t);
 			}
 		}
 		pthread_mutex_unlock(&p->mu);
-		/* Running tasks see corral_task_cancelled(); a thread's taken
-		 * batch sees `closed` through the cancel flags we cannot reach,
-		 * so it still runs them: they were already running. */
+		/* Running tasks are flagged by the caller's cancels, if any;
+		 * a thread's batch not yet started still runs. */
 		if (gone.head) {
 			pthread_mutex_lock(&p->cmu);
 			tl_splice(&p->done, &gone);
@@ -754,11 +908,9 @@ static void handle_closed(uv_handle_t *h)
 	pool *p = h->data;
 	if (--p->open_handles > 0)
 		return;
-	while (p->freelist) {
-		corral_task *t = p->freelist;
-		p->freelist = t->next;
-		free(t);
-	}
+	for (size_t i = 0; i < p->nslabs; i++)
+		free(p->slabs[i]);
+	free(p->slabs);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->cmu);
 	pthread_cond_destroy(&p->cv);
@@ -770,10 +922,19 @@ static void stop_threads(pool *p, unsigned n)
 {
 	pthread_mutex_lock(&p->mu);
 	p->stop = 1;
+	atomic_store(&p->stop_a, 1);
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(p->threads[i].tid, NULL);
+}
+
+static void close_handles(pool *p)
+{
+	uv_close((uv_handle_t *)&p->async, handle_closed);
+	uv_close((uv_handle_t *)&p->prepare, handle_closed);
+	uv_close((uv_handle_t *)&p->sweep, handle_closed);
+	uv_close((uv_handle_t *)&p->spin, handle_closed);
 }
 
 void pool_free(pool *p)
@@ -781,9 +942,7 @@ void pool_free(pool *p)
 	if (!p)
 		return;
 	stop_threads(p, p->nthreads);
-	uv_close((uv_handle_t *)&p->async, handle_closed);
-	uv_close((uv_handle_t *)&p->prepare, handle_closed);
-	uv_close((uv_handle_t *)&p->sweep, handle_closed);
+	close_handles(p);
 }
 
 int pool_new(pool **out, uv_loop_t *loop, const pool_config *cfg)
@@ -798,6 +957,7 @@ int pool_new(pool **out, uv_loop_t *loop, const pool_config *cfg)
 	if (!p->cfg.name)
 		p->cfg.name = "corral-pool";
 	p->loop_tid = pthread_self();
+	p->now_ms = coarse_ms();
 	p->threads = calloc(cfg->threads, sizeof *p->threads);
 	if (!p->threads) {
 		free(p);
@@ -809,8 +969,9 @@ int pool_new(pool **out, uv_loop_t *loop, const pool_config *cfg)
 	uv_async_init(loop, &p->async, on_async);
 	uv_prepare_init(loop, &p->prepare);
 	uv_timer_init(loop, &p->sweep);
-	p->async.data = p->prepare.data = p->sweep.data = p;
-	p->open_handles = 3;
+	uv_idle_init(loop, &p->spin);
+	p->async.data = p->prepare.data = p->sweep.data = p->spin.data = p;
+	p->open_handles = 4;
 	uv_unref((uv_handle_t *)&p->sweep);
 
 	p->nthreads = cfg->threads; /* read by threads for batch sizes */
@@ -820,9 +981,7 @@ int pool_new(pool **out, uv_loop_t *loop, const pool_config *cfg)
 		if (pthread_create(&p->threads[i].tid, NULL, thread_main,
 		                   &p->threads[i]) != 0) {
 			stop_threads(p, i);
-			uv_close((uv_handle_t *)&p->async, handle_closed);
-			uv_close((uv_handle_t *)&p->prepare, handle_closed);
-			uv_close((uv_handle_t *)&p->sweep, handle_closed);
+			close_handles(p);
 			return CORRAL_ESYS;
 		}
 	}

@@ -1,0 +1,351 @@
+/*
+ * bench/pool - corral's pool against libuv's uv_queue_work, same machine,
+ * same run, same thread counts (UV_THREADPOOL_SIZE is read once per
+ * process, so each libuv figure runs in a fresh child of this program).
+ *
+ *  1. throughput: 1,000,000 empty tasks submitted from the loop thread,
+ *     twice on the same pool (or the same uv_work_t array): the first run
+ *     pays for first-touch page faults of the task memory, the second is
+ *     the steady state of a long-running worker.  Both are printed.
+ *  2. round trip of one task on an idle pool (submit -> done), p50/p99
+ *  3. CPU scaling: fib(25) tasks, 1 thread vs 2
+ *  4. priority: critical tasks' queue wait while low tasks saturate it
+ *
+ * Usage: bench/pool [THREADS...]   (default 1 2 4)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "pool/pool.h"
+
+#define N_EMPTY 1000000
+#define N_RTT 20000
+#define N_FIB 400
+#define FIB_N 25
+
+static uv_loop_t *loop;
+static long ndone;
+static double t_submit, t_done;
+
+static double now_us(void)
+{
+	return (double)uv_hrtime() / 1000.0;
+}
+
+static unsigned fib(unsigned n)
+{
+	return n < 2 ? n : fib(n - 1) + fib(n - 2);
+}
+
+static volatile unsigned sink;
+
+/* ---- corral pool ---- */
+
+static void c_empty(corral_task *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+}
+
+static void c_fib(corral_task *t, void *arg)
+{
+	(void)t;
+	sink = fib((unsigned)(uintptr_t)arg);
+}
+
+static void c_done(corral_task *t, int status, void *arg)
+{
+	(void)t;
+	(void)status;
+	(void)arg;
+	ndone++;
+	t_done = now_us();
+}
+
+static pool *open_pool(unsigned threads, unsigned max_queue)
+{
+	pool *p;
+	pool_config cfg = {.threads = threads, .max_queue = max_queue,
+	                   .aging_ms = 100, .name = "bench-pool"};
+	if (pool_new(&p, loop, &cfg) != 0)
+		exit(1);
+	return p;
+}
+
+static void close_pool(pool *p)
+{
+	pool_drain(p, 0);
+	uv_run(loop, UV_RUN_DEFAULT);
+	pool_free(p);
+	uv_run(loop, UV_RUN_DEFAULT);
+}
+
+/* tps[0]: first run, tps[1]: second run on the same pool. */
+static void corral_throughput(unsigned threads, double tps[2])
+{
+	pool *p = open_pool(threads, 2 * N_EMPTY);
+	for (int r = 0; r < 2; r++) {
+		ndone = 0;
+		double t0 = now_us();
+		for (int i = 0; i < N_EMPTY; i++)
+			pool_submit(p, CORRAL_PRIO_NORMAL, c_empty, c_done, NULL,
+			            NULL, NULL);
+		while (ndone < N_EMPTY)
+			uv_run(loop, UV_RUN_ONCE);
+		tps[r] = N_EMPTY / ((t_done - t0) / 1e6);
+	}
+	close_pool(p);
+}
+
+static double corral_fib(unsigned threads)
+{
+	pool *p = open_pool(threads, 4096);
+	ndone = 0;
+	double t0 = now_us();
+	for (int i = 0; i < N_FIB; i++)
+		pool_submit(p, CORRAL_PRIO_NORMAL, c_fib, c_done,
+		            (void *)(uintptr_t)FIB_N, NULL, NULL);
+	while (ndone < N_FIB)
+		uv_run(loop, UV_RUN_ONCE);
+	double s = (t_done - t0) / 1e6;
+	close_pool(p);
+	return N_FIB / s;
+}
+
+static void corral_rtt(double *v)
+{
+	pool *p = open_pool(2, 1024);
+	for (int i = 0; i < N_RTT; i++) {
+		long before = ndone;
+		t_submit = now_us();
+		pool_submit(p, CORRAL_PRIO_NORMAL, c_empty, c_done, NULL, NULL,
+		            NULL);
+		while (ndone == before)
+			uv_run(loop, UV_RUN_ONCE);
+		v[i] = t_done - t_submit;
+	}
+	close_pool(p);
+}
+
+/* Priority: 2 threads busy with fib(22) low tasks (a deep backlog, kept
+ * topped up); every 2 ms a critical empty task; its queue wait is start
+ * minus submit. */
+#define PRIO_CRIT 300
+static double crit_submit[PRIO_CRIT], crit_start[PRIO_CRIT];
+static int ncrit, ncrit_done;
+static pool *prio_pool;
+
+static void crit_work(corral_task *t, void *arg)
+{
+	(void)t;
+	crit_start[(intptr_t)arg] = now_us();
+}
+
+static void crit_done(corral_task *t, int status, void *arg)
+{
+	(void)t;
+	(void)status;
+	(void)arg;
+	ncrit_done++;
+}
+
+static void low_done(corral_task *t, int status, void *arg);
+
+static void add_low(void)
+{
+	pool_submit(prio_pool, CORRAL_PRIO_LOW, c_fib, low_done,
+	            (void *)(uintptr_t)22, NULL, NULL);
+}
+
+static void low_done(corral_task *t, int status, void *arg)
+{
+	(void)t;
+	(void)status;
+	(void)arg;
+	if (ncrit < PRIO_CRIT)
+		add_low(); /* keep the backlog full */
+}
+
+static void on_crit_timer(uv_timer_t *h)
+{
+	if (ncrit == PRIO_CRIT) {
+		uv_timer_stop(h);
+		return;
+	}
+	crit_submit[ncrit] = now_us();
+	pool_submit(prio_pool, CORRAL_PRIO_CRITICAL, crit_work, crit_done,
+	            (void *)(intptr_t)ncrit, NULL, NULL);
+	ncrit++;
+}
+
+static void corral_priority(double *p50, double *p99, double *lowq)
+{
+	prio_pool = open_pool(2, 100000);
+	for (int i = 0; i < 2000; i++)
+		add_low();
+	uv_timer_t tm;
+	uv_timer_init(loop, &tm);
+	uv_timer_start(&tm, on_crit_timer, 2, 2);
+	while (ncrit_done < PRIO_CRIT)
+		uv_run(loop, UV_RUN_ONCE);
+	pool_stats st;
+	pool_stats_take(prio_pool, &st);
+	*lowq = st.queued[CORRAL_PRIO_LOW];
+	uv_close((uv_handle_t *)&tm, NULL);
+	pool_drain(prio_pool, 1);
+	uv_run(loop, UV_RUN_DEFAULT);
+	pool_free(prio_pool);
+	uv_run(loop, UV_RUN_DEFAULT);
+	double w[PRIO_CRIT];
+	for (int i = 0; i < PRIO_CRIT; i++)
+		w[i] = crit_start[i] - crit_submit[i];
+	*p50 = bench_pct(w, PRIO_CRIT, 50);
+	*p99 = bench_pct(w, PRIO_CRIT, 99);
+}
+
+/* ---- libuv ---- */
+
+static void u_empty(uv_work_t *r)
+{
+	(void)r;
+}
+
+static void u_fib(uv_work_t *r)
+{
+	sink = fib((unsigned)(uintptr_t)r->data);
+}
+
+static void u_done(uv_work_t *r, int status)
+{
+	(void)r;
+	(void)status;
+	ndone++;
+	t_done = now_us();
+}
+
+/* Child mode: prints "<empty tasks/s, first run> <fib tasks/s> <rtt p50>
+ * <rtt p99> <empty tasks/s, second run>". */
+static int uv_child(void)
+{
+	uv_work_t *reqs = calloc(N_EMPTY, sizeof *reqs);
+	double rtt[N_RTT], empty[2], t0;
+	if (!reqs)
+		return 1;
+	for (int r = 0; r < 2; r++) {
+		ndone = 0;
+		t0 = now_us();
+		for (int i = 0; i < N_EMPTY; i++)
+			uv_queue_work(loop, &reqs[i], u_empty, u_done);
+		uv_run(loop, UV_RUN_DEFAULT);
+		empty[r] = N_EMPTY / ((t_done - t0) / 1e6);
+	}
+	ndone = 0;
+	t0 = now_us();
+	for (int i = 0; i < N_FIB; i++) {
+		reqs[i].data = (void *)(uintptr_t)FIB_N;
+		uv_queue_work(loop, &reqs[i], u_fib, u_done);
+	}
+	uv_run(loop, UV_RUN_DEFAULT);
+	double fibs = N_FIB / ((t_done - t0) / 1e6);
+	for (int i = 0; i < N_RTT; i++) {
+		t_submit = now_us();
+		uv_queue_work(loop, &reqs[0], u_empty, u_done);
+		uv_run(loop, UV_RUN_DEFAULT);
+		rtt[i] = t_done - t_submit;
+	}
+	printf("%f %f %f %f %f\n", empty[0], fibs, bench_pct(rtt, N_RTT, 50),
+	       bench_pct(rtt, N_RTT, 99), empty[1]);
+	free(reqs);
+	return 0;
+}
+
+static int uv_run_child(unsigned threads, double out[5])
+{
+	char cmd[4200], self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return -1;
+	self[n] = '\0';
+	snprintf(cmd, sizeof cmd, "UV_THREADPOOL_SIZE=%u '%s' --uv-child",
+	         threads, self);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	int k = fscanf(f, "%lf %lf %lf %lf %lf", &out[0], &out[1], &out[2],
+	               &out[3], &out[4]);
+	return pclose(f) == 0 && k == 5 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	loop = uv_default_loop();
+	if (argc > 1 && strcmp(argv[1], "--uv-child") == 0)
+		return uv_child();
+
+	unsigned counts[16] = {1, 2, 4};
+	int nc = 3;
+	if (argc > 1) {
+		nc = 0;
+		for (int i = 1; i < argc && nc < 16; i++)
+			counts[nc++] = (unsigned)atoi(argv[i]);
+	}
+	double uvr[16][5], fib_c[16];
+	double worst = 1e9, worst_first = 1e9;
+	printf("pool: corral vs uv_queue_work (same thread count)\n");
+	printf("1. throughput, %d empty tasks from the loop thread "
+	       "(steady state; first run in brackets)\n", N_EMPTY);
+	printf("  %-8s %14s %14s %7s %22s\n", "threads", "corral tasks/s",
+	       "libuv tasks/s", "ratio", "[first run: ratio]");
+	for (int i = 0; i < nc; i++) {
+		if (uv_run_child(counts[i], uvr[i]) != 0) {
+			fprintf(stderr, "libuv child failed\n");
+			return 1;
+		}
+		double c[2];
+		corral_throughput(counts[i], c);
+		fib_c[i] = corral_fib(counts[i]);
+		double r = c[1] / uvr[i][4], r0 = c[0] / uvr[i][0];
+		if (r < worst)
+			worst = r;
+		if (r0 < worst_first)
+			worst_first = r0;
+		printf("  %-8u %14.0f %14.0f %6.1fx   [%5.1fM vs %5.1fM: %.1fx]\n",
+		       counts[i], c[1], uvr[i][4], r, c[0] / 1e6,
+		       uvr[i][0] / 1e6, r0);
+	}
+	printf("  goal >= 3x at every thread count: %s (worst %.1fx steady, "
+	       "%.1fx first run)\n", worst >= 3 ? "met" : "NOT met", worst,
+	       worst_first);
+
+	double rtt[N_RTT];
+	corral_rtt(rtt);
+	double r50 = bench_pct(rtt, N_RTT, 50), r99 = bench_pct(rtt, N_RTT, 99);
+	double u2[5];
+	uv_run_child(2, u2);
+	printf("2. round trip of one task, idle pool, 2 threads, %d tries\n",
+	       N_RTT);
+	printf("  corral p50 %6.1f us  p99 %6.1f us\n", r50, r99);
+	printf("  libuv  p50 %6.1f us  p99 %6.1f us\n", u2[2], u2[3]);
+	printf("  goal p50 <= 15 us and p99 <= libuv's: %s\n",
+	       r50 <= 15 && r99 <= u2[3] ? "met" : "NOT met");
+
+	printf("3. CPU scaling, %d x fib(%d)\n", N_FIB, FIB_N);
+	for (int i = 0; i < nc; i++)
+		printf("  %-2u threads: corral %7.1f tasks/s (x%.2f)  libuv "
+		       "%7.1f tasks/s (x%.2f)\n",
+		       counts[i], fib_c[i], fib_c[i] / fib_c[0], uvr[i][1],
+		       uvr[i][1] / uvr[0][1]);
+
+	double p50, p99, lowq;
+	corral_priority(&p50, &p99, &lowq);
+	printf("4. priority: queue wait of %d critical tasks, 2 threads "
+	       "saturated by low fib(22) tasks (%.0f still queued)\n",
+	       PRIO_CRIT, lowq);
+	printf("  critical wait p50 %.1f us  p99 %.1f us; goal p99 <= 1 ms: "
+	       "%s\n", p50, p99, p99 <= 1000 ? "met" : "NOT met");
+	return 0;
+}
