@@ -98,6 +98,24 @@ static int pk_metrics(msgpack_packer *pk, const ipc_metric *m, uint32_t n)
 	return rc;
 }
 
+/* The pool map: one key per ipc_pool_stats field, in this order. */
+#define POOL_KEYS(X)                                                          \
+	X(submitted, "sub") X(completed, "done") X(rejected, "rej")           \
+	X(expired, "exp") X(cancelled, "can") X(queued[0], "q0")              \
+	X(queued[1], "q1") X(queued[2], "q2") X(queued[3], "q3")              \
+	X(running, "run") X(wait_p50_us, "w50") X(wait_p99_us, "w99")         \
+	X(run_p50_us, "r50") X(run_p99_us, "r99")                             \
+	X(oldest_running_ms, "old")
+
+static int pk_pool(msgpack_packer *pk, const ipc_pool_stats *s)
+{
+	int rc = pk_str(pk, "pool") | msgpack_pack_map(pk, 15);
+#define X(field, key) rc |= pk_u64(pk, key, s->field);
+	POOL_KEYS(X)
+#undef X
+	return rc;
+}
+
 /* ---- decoding ---- */
 
 int ipc_decode(const void *buf, size_t len, size_t max_frame, ipc_frame *f)
@@ -294,6 +312,24 @@ static int get_metrics(const msgpack_object *map, ipc_metric *m,
 	return 0;
 }
 
+/* "pool" is optional: a worker without a pool leaves it zero. */
+static int get_pool(const msgpack_object *map, ipc_pool_stats *s)
+{
+	memset(s, 0, sizeof *s);
+	const msgpack_object *o = mp_get(map, "pool");
+	if (!o)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return CORRAL_EFIELD;
+	int rc = 0;
+#define X(field, key)                                                         \
+	if (!rc)                                                              \
+		rc = get_u64(o, key, &s->field);
+	POOL_KEYS(X)
+#undef X
+	return rc;
+}
+
 static int want_type(const ipc_frame *f, int type)
 {
 	return f->type == type ? 0 : CORRAL_ETYPE;
@@ -356,7 +392,7 @@ int ipc_pack_status_req(nng_msg **out)
 int ipc_pack_health(nng_msg **out, const ipc_health *m)
 {
 	msgpack_packer pk;
-	int rc = pk_begin(out, &pk, IPC_HEALTH, 9);
+	int rc = pk_begin(out, &pk, IPC_HEALTH, 10);
 	if (rc)
 		return pk_end(out, rc);
 	rc |= pk_i64(&pk, "pid", m->pid);
@@ -368,6 +404,7 @@ int ipc_pack_health(nng_msg **out, const ipc_health *m)
 	rc |= pk_u64(&pk, "lagmax", m->lag_max_us);
 	rc |= pk_f64(&pk, "util", m->util);
 	rc |= pk_metrics(&pk, m->metrics, m->nmetrics);
+	rc |= pk_pool(&pk, &m->pool);
 	return pk_end(out, rc);
 }
 
@@ -393,6 +430,8 @@ int ipc_unpack_health(const ipc_frame *f, ipc_health *m)
 		rc = get_f64(b, "util", &m->util);
 	if (!rc)
 		rc = get_metrics(b, m->metrics, &m->nmetrics);
+	if (!rc)
+		rc = get_pool(b, &m->pool);
 	return rc;
 }
 
@@ -463,7 +502,7 @@ int ipc_unpack_error(const ipc_frame *f, ipc_error *m)
 
 static int pk_worker(msgpack_packer *pk, const ipc_worker_status *w)
 {
-	int rc = msgpack_pack_map(pk, 14);
+	int rc = msgpack_pack_map(pk, 15);
 	rc |= pk_i64(pk, "slot", w->slot);
 	rc |= pk_i64(pk, "pid", w->pid);
 	rc |= pk_kstr(pk, "state", w->state);
@@ -478,6 +517,7 @@ static int pk_worker(msgpack_packer *pk, const ipc_worker_status *w)
 	rc |= pk_i64(pk, "xcode", w->exit_code);
 	rc |= pk_kstr(pk, "xsig", w->exit_signal);
 	rc |= pk_metrics(pk, w->metrics, w->nmetrics);
+	rc |= pk_pool(pk, &w->pool);
 	return rc;
 }
 
@@ -531,6 +571,8 @@ static int unpack_worker(const msgpack_object *o, ipc_worker_status *w)
 		rc = get_str(o, "xsig", w->exit_signal, sizeof w->exit_signal);
 	if (!rc)
 		rc = get_metrics(o, w->metrics, &w->nmetrics);
+	if (!rc)
+		rc = get_pool(o, &w->pool);
 	return rc;
 }
 

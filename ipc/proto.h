@@ -59,6 +59,15 @@ typedef struct ipc_metric {
 	double value;
 } ipc_metric;
 
+/* A worker's thread pool, as reported in HEALTH and STATUS. */
+typedef struct ipc_pool_stats {
+	uint64_t submitted, completed, rejected, expired, cancelled;
+	uint64_t queued[4]; /* critical, high, normal, low */
+	uint64_t running;
+	uint64_t wait_p50_us, wait_p99_us, run_p50_us, run_p99_us;
+	uint64_t oldest_running_ms;
+} ipc_pool_stats;
+
 typedef struct ipc_health {
 	int64_t pid;
 	uint64_t uptime_ms;
@@ -68,6 +77,7 @@ typedef struct ipc_health {
 	double util;     /* loop utilisation over the interval, 0..1 */
 	uint32_t nmetrics;
 	ipc_metric metrics[IPC_MAX_METRICS];
+	ipc_pool_stats pool; /* optional on the wire ("pool"); zero if absent */
 } ipc_health;
 
 typedef struct ipc_stop {
@@ -97,6 +107,7 @@ typedef struct ipc_worker_status {
 	char exit_signal[IPC_STATE_LEN]; /* "" : none */
 	uint32_t nmetrics;
 	ipc_metric metrics[IPC_MAX_METRICS];
+	ipc_pool_stats pool;
 } ipc_worker_status;
 
 typedef struct ipc_status {

@@ -123,6 +123,23 @@ int config_set(config *c, const char *key, const char *v, char *err,
 			c->restart = RESTART_NEVER;
 		else
 			expect = "always, on-failure or never";
+	} else if (strcmp(key, "threads") == 0) {
+		if (strcmp(v, "auto") == 0)
+			c->threads = 0;
+		else if (parse_uint(v, 1, 256, &c->threads))
+			expect = "auto or 1..256";
+	} else if (strcmp(key, "max_queue") == 0) {
+		if (parse_uint(v, 1, 16777216, &c->max_queue))
+			expect = "1..16777216";
+	} else if (strcmp(key, "aging") == 0) {
+		dur = &c->aging_ms;
+	} else if (strcmp(key, "pool_drain") == 0) {
+		if (strcmp(v, "run") == 0)
+			c->pool_drain_cancel = 0;
+		else if (strcmp(v, "cancel") == 0)
+			c->pool_drain_cancel = 1;
+		else
+			expect = "run or cancel";
 	} else if (strcmp(key, "standby") == 0) {
 		if (parse_uint(v, 0, 64, &c->standby))
 			expect = "0..64";

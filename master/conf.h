@@ -32,6 +32,10 @@ typedef struct config {
 	uint64_t min_uptime_ms;
 	unsigned max_restarts;
 	unsigned standby; /* pre-started workers waiting to replace one */
+	unsigned threads;   /* pool threads per worker; 0 = auto (CPUs) */
+	unsigned max_queue; /* pool tasks waiting before CORRAL_EBUSY */
+	uint64_t aging_ms;
+	int pool_drain_cancel; /* on stop: 0 = run queued tasks, 1 = cancel */
 	uint64_t restart_window_ms;
 	uint64_t heartbeat_timeout_ms;
 	uint64_t health_interval_ms;
@@ -56,7 +60,11 @@ typedef struct config {
 	X(heartbeat_timeout, "DUR", "5s", "no HEALTH for this long: hung")     \
 	X(health_interval, "DUR", "1s", "how often workers report")           \
 	X(start_timeout, "DUR", "30s", "time allowed to become ready")       \
-	X(standby, "N", "1", "pre-started workers kept ready for restarts")
+	X(standby, "N", "1", "pre-started workers kept ready for restarts")  \
+	X(threads, "N|auto", "2", "pool threads per worker")                  \
+	X(max_queue, "N", "1024", "pool tasks waiting before EBUSY")          \
+	X(aging, "DUR", "100ms", "pool wait that outranks newer tasks")       \
+	X(pool_drain, "run|cancel", "run", "queued pool tasks on stop")
 
 void config_defaults(config *c);
 void config_free(config *c);

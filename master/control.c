@@ -29,6 +29,7 @@ static void fill_worker(const slot *sl, ipc_worker_status *w, uint64_t now)
 		w->lag_p99_us = sl->health.lag_p99_us;
 		w->lag_max_us = sl->health.lag_max_us;
 		w->util = sl->health.util;
+		w->pool = sl->health.pool;
 		w->nmetrics = sl->health.nmetrics;
 		memcpy(w->metrics, sl->health.metrics,
 		       sl->health.nmetrics * sizeof w->metrics[0]);

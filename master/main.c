@@ -44,6 +44,10 @@ static void usage(FILE *f)
 "      --start-timeout DUR      time to become ready (30s)\n"
 "      --standby N              pre-started workers that replace a dead\n"
 "                               one at once (1; 0 = always spawn fresh)\n"
+"      --threads N|auto         pool threads per worker (2)\n"
+"      --max-queue N            pool tasks waiting before EBUSY (1024)\n"
+"      --aging DUR              pool wait that outranks newer tasks (100ms)\n"
+"      --pool-drain run|cancel  queued pool tasks when stopping (run)\n"
 "  -s, --set KEY=VALUE          plugin setting, as in [plugin]\n"
 "  -h, --help                   this text\n"
 "      --version                print the version\n"
@@ -81,6 +85,10 @@ static const struct option long_opts[] = {
 	{"health-interval", required_argument, NULL, 2000},
 	{"start-timeout", required_argument, NULL, 2000},
 	{"standby", required_argument, NULL, 2000},
+	{"threads", required_argument, NULL, 2000},
+	{"max-queue", required_argument, NULL, 2000},
+	{"aging", required_argument, NULL, 2000},
+	{"pool-drain", required_argument, NULL, 2000},
 	{NULL, 0, NULL, 0},
 };
 

@@ -105,26 +105,39 @@ static void on_exit_cb(uv_process_t *ph, int64_t status, int term_signal)
 }
 
 /* argv for corral-worker; the "key=value" strings are malloc()ed in kvs. */
+enum { NUM_SLOT, NUM_PPID, NUM_HEALTH, NUM_THREADS, NUM_QUEUE, NUM_AGING,
+       NUM_COUNT };
+
 static char **build_args(sup *s, int slot_id, const char *url, char **kvs,
-                         char *slotbuf, char *ppid, char *health)
+                         char nums[NUM_COUNT][32])
 {
 	config *c = s->cfg;
-	char **args = calloc(16 + 2 * c->nsettings, sizeof *args);
+	char **args = calloc(32 + 2 * c->nsettings, sizeof *args);
 	if (!args)
 		return NULL;
-	snprintf(slotbuf, 16, "%d", slot_id);
-	snprintf(ppid, 32, "%ld", (long)getpid());
-	snprintf(health, 32, "%" PRIu64, c->health_interval_ms);
+	snprintf(nums[NUM_SLOT], 32, "%d", slot_id);
+	snprintf(nums[NUM_PPID], 32, "%ld", (long)getpid());
+	snprintf(nums[NUM_HEALTH], 32, "%" PRIu64, c->health_interval_ms);
+	snprintf(nums[NUM_THREADS], 32, "%u",
+	         c->threads ? c->threads : uv_available_parallelism());
+	snprintf(nums[NUM_QUEUE], 32, "%u", c->max_queue);
+	snprintf(nums[NUM_AGING], 32, "%" PRIu64, c->aging_ms);
 	size_t n = 0;
 	args[n++] = s->worker_bin;
 	if (slot_id >= 0) {
 		args[n++] = "--slot";
-		args[n++] = slotbuf;
+		args[n++] = nums[NUM_SLOT];
 	} else {
 		args[n++] = "--standby";
 	}
-	const char *fixed[] = {"--url", url, "--plugin", c->plugin, "--ppid",
-	                       ppid, "--health-ms", health};
+	const char *fixed[] = {"--url", url, "--plugin", c->plugin,
+	                       "--ppid", nums[NUM_PPID],
+	                       "--health-ms", nums[NUM_HEALTH],
+	                       "--threads", nums[NUM_THREADS],
+	                       "--max-queue", nums[NUM_QUEUE],
+	                       "--aging-ms", nums[NUM_AGING],
+	                       "--pool-drain",
+	                       c->pool_drain_cancel ? "cancel" : "run"};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		args[n++] = (char *)fixed[i];
 	for (size_t i = 0; i < c->nsettings; i++) {
@@ -147,7 +160,7 @@ int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
                void *owner, proc **out)
 {
 	config *c = s->cfg;
-	char slotbuf[16], ppid[32], health[32];
+	char nums[NUM_COUNT][32];
 	char **args = NULL, **kvs = NULL;
 	int rc = UV_ENOMEM;
 
@@ -157,7 +170,7 @@ int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
 	kvs = calloc(c->nsettings + 1, sizeof *kvs);
 	if (!kvs)
 		goto done;
-	args = build_args(s, slot_id, url, kvs, slotbuf, ppid, health);
+	args = build_args(s, slot_id, url, kvs, nums);
 	if (!args)
 		goto done;
 

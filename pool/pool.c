@@ -394,7 +394,7 @@ static void *thread_main(void *arg)
 	pool *p = pt->pool;
 	corral_task *batch[BATCH_MAX];
 	char name[16];
-	snprintf(name, sizeof name, "%.10s-%u", p->cfg.name, pt->id + 1);
+	snprintf(name, sizeof name, "%.12s-%u", p->cfg.name, pt->id + 1);
 	pthread_setname_np(pthread_self(), name);
 
 	for (;;) {

@@ -311,6 +311,56 @@ START_TEST(leaking_worker_shows_growing_rss)
 }
 END_TEST
 
+/* Names of pid's threads, concatenated, one per line. */
+static void thread_names(pid_t pid, char *out, size_t len)
+{
+	h_sh(out, len, "cat /proc/%d/task/*/comm", (int)pid);
+}
+
+START_TEST(fib_runs_in_the_pool_and_reports_it)
+{
+	START("-w", "1", "--threads", "2", "--health-interval", "100ms",
+	      "--set", "n=20", "--set", "rate=400", plugin("fib"));
+	pid_t w = expect_running(0);
+	char out[4096];
+	ck_assert_msg(status_until(".workers[0].pool.completed > 50 and "
+	                           ".workers[0].pool.submitted >= "
+	                           ".workers[0].pool.completed and "
+	                           ".workers[0].metrics.fib_per_s > 0 and "
+	                           ".workers[0].metrics.fib_last == 6765 and "
+	                           ".workers[0].lag_p99_us < 100000",
+	                           5000, out, sizeof out) == 0,
+	              "pool figures never showed up in status");
+	thread_names(w, out, sizeof out);
+	ck_assert_msg(strstr(out, "corral-pool-1") && strstr(out, "corral-pool-2"),
+	              "pool threads not named: %s", out);
+	kill(H.sup, SIGTERM);
+	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
+	EXPECT("stopping after", 1000);
+}
+END_TEST
+
+START_TEST(pool_backpressure_reaches_the_plugin)
+{
+	/* 1 thread, 8 queue slots, far more work than it can do. */
+	START("-w", "1", "--threads", "1", "--max-queue", "8",
+	      "--health-interval", "100ms", "--pool-drain", "cancel",
+	      "--set", "n=27", "--set", "rate=5000", plugin("fib"));
+	expect_running(0);
+	char out[4096];
+	ck_assert_msg(status_until(".workers[0].pool.rejected > 0 and "
+	                           ".workers[0].metrics.fib_busy > 0 and "
+	                           ".workers[0].pool.queued.normal <= 8",
+	                           5000, out, sizeof out) == 0,
+	              "no EBUSY seen");
+	/* Cancel mode: queued work is dropped, the worker stops at once. */
+	uint64_t t0 = h_now_ms();
+	kill(H.sup, SIGTERM);
+	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
+	ck_assert_uint_lt(h_now_ms() - t0, 2000);
+}
+END_TEST
+
 /* ---- plugins that cannot start ---- */
 
 static void expect_fatal_no_respawn(const char *plug, const char *reason)
@@ -555,6 +605,8 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, restart_never_leaves_slot_failed);
 	tcase_add_test(tc, hung_worker_is_killed_within_heartbeat_timeout);
 	tcase_add_test(tc, leaking_worker_shows_growing_rss);
+	tcase_add_test(tc, fib_runs_in_the_pool_and_reports_it);
+	tcase_add_test(tc, pool_backpressure_reaches_the_plugin);
 	tcase_add_test(tc, bad_abi_is_refused_without_respawn);
 	tcase_add_test(tc, missing_symbol_is_refused_without_respawn);
 	tcase_add_test(tc, failed_init_is_refused_without_respawn);

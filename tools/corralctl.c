@@ -81,7 +81,20 @@ static void print_json(const ipc_status *st)
 			json_str(w->metrics[j].name);
 			printf(":%.17g", w->metrics[j].value);
 		}
-		printf("}}");
+		const ipc_pool_stats *p = &w->pool;
+		printf("},\"pool\":{\"submitted\":%" PRIu64
+		       ",\"completed\":%" PRIu64 ",\"rejected\":%" PRIu64
+		       ",\"expired\":%" PRIu64 ",\"cancelled\":%" PRIu64
+		       ",\"queued\":{\"critical\":%" PRIu64 ",\"high\":%" PRIu64
+		       ",\"normal\":%" PRIu64 ",\"low\":%" PRIu64 "}"
+		       ",\"running\":%" PRIu64 ",\"wait_p50_us\":%" PRIu64
+		       ",\"wait_p99_us\":%" PRIu64 ",\"run_p50_us\":%" PRIu64
+		       ",\"run_p99_us\":%" PRIu64
+		       ",\"oldest_running_ms\":%" PRIu64 "}}",
+		       p->submitted, p->completed, p->rejected, p->expired,
+		       p->cancelled, p->queued[0], p->queued[1], p->queued[2],
+		       p->queued[3], p->running, p->wait_p50_us, p->wait_p99_us,
+		       p->run_p50_us, p->run_p99_us, p->oldest_running_ms);
 	}
 	printf("]}\n");
 }

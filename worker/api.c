@@ -68,6 +68,43 @@ CORRAL_EXPORT int corral_metric_set(corral_worker *w, const char *name,
 	return 0;
 }
 
+CORRAL_EXPORT int corral_submit(corral_worker *w, int prio,
+                                corral_work_fn work, corral_done_fn done,
+                                void *arg, const corral_task_opts *opts,
+                                corral_task **task)
+{
+	if (!w || !w->pool)
+		return CORRAL_EINVAL;
+	return pool_submit(w->pool, prio, work, done, arg, opts, task);
+}
+
+CORRAL_EXPORT int corral_task_cancel(corral_task *task)
+{
+	return pool_task_cancel(task);
+}
+
+CORRAL_EXPORT int corral_task_cancelled(const corral_task *task)
+{
+	return pool_task_cancelled(task);
+}
+
+static void drain_trampoline(void *arg)
+{
+	corral_worker *w = arg;
+	if (w->drain_fn)
+		w->drain_fn(w, w->drain_arg);
+}
+
+CORRAL_EXPORT void corral_pool_on_drain(corral_worker *w,
+                                        void (*fn)(corral_worker *w,
+                                                   void *arg),
+                                        void *arg)
+{
+	w->drain_fn = fn;
+	w->drain_arg = arg;
+	pool_on_drain(w->pool, fn ? drain_trampoline : NULL, w);
+}
+
 CORRAL_EXPORT void corral_set_data(corral_worker *w, void *data)
 {
 	w->data = data;

@@ -66,6 +66,19 @@ static void send_health(corral_worker *w)
 	h.lag_p99_us = s.lag_p99_us;
 	h.lag_max_us = s.lag_max_us;
 	h.util = s.util;
+	pool_stats ps;
+	pool_stats_take(w->pool, &ps);
+	h.pool = (ipc_pool_stats){
+		.submitted = ps.submitted, .completed = ps.completed,
+		.rejected = ps.rejected, .expired = ps.expired,
+		.cancelled = ps.cancelled,
+		.queued = {ps.queued[0], ps.queued[1], ps.queued[2],
+		           ps.queued[3]},
+		.running = ps.running,
+		.wait_p50_us = ps.wait_p50_us, .wait_p99_us = ps.wait_p99_us,
+		.run_p50_us = ps.run_p50_us, .run_p99_us = ps.run_p99_us,
+		.oldest_running_ms = ps.oldest_running_ms,
+	};
 	h.nmetrics = w->nmetrics;
 	memcpy(h.metrics, w->metrics, w->nmetrics * sizeof h.metrics[0]);
 	int rc = ipc_pack_health(&msg, &h);
@@ -91,6 +104,9 @@ static void begin_stop(corral_worker *w)
 		uv_unref((uv_handle_t *)&w->health_timer);
 		health_unref(&w->health);
 	}
+	/* Queued pool work runs (or is cancelled); the pool stops holding
+	 * the loop open once every done has run. */
+	pool_drain(w->pool, w->pool_drain_cancel);
 	ipc_chan_unref(w->chan);
 	uv_unref((uv_handle_t *)&sig_term);
 }
@@ -188,10 +204,16 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 		{"health-ms", required_argument, NULL, 'H'},
 		{"set", required_argument, NULL, 'S'},
 		{"standby", no_argument, NULL, 'B'},
+		{"threads", required_argument, NULL, 'T'},
+		{"max-queue", required_argument, NULL, 'Q'},
+		{"aging-ms", required_argument, NULL, 'A'},
+		{"pool-drain", required_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0},
 	};
 	w->slot = -1;
 	w->health_ms = 1000;
+	w->pool_cfg = (pool_config){.threads = 2, .max_queue = 1024,
+	                            .aging_ms = 100, .name = "corral-pool"};
 	w->settings = calloc((size_t)argc, sizeof *w->settings);
 	if (!w->settings)
 		die_fatal("out of memory");
@@ -216,6 +238,18 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 			break;
 		case 'B':
 			w->standby = 1;
+			break;
+		case 'T':
+			w->pool_cfg.threads = (unsigned)atoi(optarg);
+			break;
+		case 'Q':
+			w->pool_cfg.max_queue = (unsigned)atoi(optarg);
+			break;
+		case 'A':
+			w->pool_cfg.aging_ms = strtoull(optarg, NULL, 10);
+			break;
+		case 'D':
+			w->pool_drain_cancel = strcmp(optarg, "cancel") == 0;
 			break;
 		case 'S':
 			eq = strchr(optarg, '=');
@@ -272,6 +306,11 @@ int main(int argc, char **argv)
 
 	if (plugin_load(&w, why, sizeof why) != 0)
 		die_fatal(why);
+	if ((rc = pool_new(&w.pool, &w.loop, &w.pool_cfg)) != 0) {
+		snprintf(why, sizeof why, "cannot start the thread pool: %s",
+		         corral_strerror(rc));
+		die_fatal(why);
+	}
 
 	ipc_hello hello = {.slot = w.slot, .pid = getpid(),
 	                   .abi = CORRAL_ABI_VERSION};
@@ -301,6 +340,10 @@ int main(int argc, char **argv)
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	ipc_chan_close(w.chan);
 	w.chan = NULL;
+	pool_drain(w.pool, w.pool_drain_cancel); /* a no-op after a stop */
+	uv_run(&w.loop, UV_RUN_DEFAULT);         /* remaining dones */
+	pool_free(w.pool);
+	w.pool = NULL;
 	uv_run(&w.loop, UV_RUN_DEFAULT);
 	if (w.inited && w.ops.fini)
 		w.ops.fini(&w);

@@ -11,6 +11,7 @@
 #include "corral.h"
 #include "ipc/chan.h"
 #include "ipc/proto.h"
+#include "pool/pool.h"
 #include "worker/health.h"
 
 /* The worker's exit-code contract, mirrored in the README. */
@@ -38,6 +39,8 @@ struct corral_worker {
 	const char *url;       /* ipc://RUNDIR/slot-N */
 	const char *plugin_path;
 	uint64_t health_ms;
+	pool_config pool_cfg;
+	int pool_drain_cancel;
 	worker_setting *settings;
 	int nsettings;
 
@@ -49,6 +52,10 @@ struct corral_worker {
 	const struct corral_plugin *plugin; /* points into dl */
 	struct corral_plugin ops;           /* hooks the plugin's size covers */
 	void *data;                  /* corral_set_data */
+
+	pool *pool; /* the CPU pool; created before the plugin's init */
+	void (*drain_fn)(corral_worker *w, void *arg); /* corral_pool_on_drain */
+	void *drain_arg;
 
 	health_mon health;
 	uv_timer_t health_timer;
