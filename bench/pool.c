@@ -24,7 +24,7 @@
 
 #define N_EMPTY 1000000
 #define N_RTT 20000
-#define N_FIB 400
+#define N_FIB 2000
 #define FIB_N 25
 
 static uv_loop_t *loop;

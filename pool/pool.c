@@ -41,6 +41,7 @@
 
 #define FLUSH_AT 512     /* staged tasks that trigger an early flush */
 #define BATCH_MAX 128    /* tasks a pool thread takes per lock */
+#define BATCH_NS 20000   /* ...but only about this much work at a time */
 #define SAMPLE_EVERY 16  /* 1 task in N is timed precisely */
 #define SLAB_TASKS 256   /* tasks per allocation on the loop thread */
 #define SPIN_NS 50000    /* how long an idle side spins before sleeping */
@@ -81,6 +82,7 @@ typedef struct pool_thread {
 	pool *pool;
 	unsigned id;
 	pthread_t tid;
+	uint64_t task_ns; /* moving average of this thread's task time */
 	/* coarse ms when its current task started; 0 = idle.  Own cache line:
 	 * written per task by this thread, read by pool_stats_take. */
 	_Alignas(64) _Atomic uint64_t running_since;
@@ -418,7 +420,12 @@ static void *thread_main(void *arg)
 			pthread_mutex_unlock(&p->mu);
 			break;
 		}
+		/* Many tiny tasks per lock, but long ones one at a time, so
+		 * that threads share CPU-bound work evenly. */
 		unsigned want = p->nqueued / p->nthreads;
+		uint64_t by_time = BATCH_NS / (pt->task_ns ? pt->task_ns : 1);
+		if (want > by_time)
+			want = (unsigned)by_time;
 		if (want < 1)
 			want = 1;
 		if (want > BATCH_MAX)
@@ -438,6 +445,7 @@ static void *thread_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 
 		tlist done = {NULL, NULL};
+		uint64_t t0 = precise_ns();
 		unsigned i;
 		for (i = 0; i < n; i++) {
 			t = batch[i];
@@ -445,6 +453,11 @@ static void *thread_main(void *arg)
 				break; /* give the rest back, serve the higher */
 			run_task(pt, t, i ? coarse_ms() : now);
 			tl_append(&done, t);
+		}
+		if (i) {
+			uint64_t per = (precise_ns() - t0) / i;
+			pt->task_ns = pt->task_ns ? (pt->task_ns * 3 + per) / 4
+			                          : per;
 		}
 		if (i < n) {
 			pthread_mutex_lock(&p->mu);
