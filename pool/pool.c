@@ -51,23 +51,31 @@
 
 enum { T_STAGED, T_QUEUED, T_RUNNING, T_DONE };
 
+/* One cache line: a task crosses cores twice (to a pool thread and back),
+ * and a line is what moves. */
 struct corral_task {
-	corral_task *next, *prev;
+	_Alignas(64) corral_task *next;
+	corral_task *prev;
 	corral_work_fn work;
 	corral_done_fn done;
 	void *arg;
-	pool *pool;
-	uint64_t enq_ms;      /* coarse clock: aging */
-	uint64_t deadline_ms; /* coarse clock; 0 = none */
-	uint64_t t_enq, t_start, t_end; /* ns, sampled tasks only */
-	int status;
-	uint8_t lane;
-	uint8_t sampled;
-	uint8_t foreign; /* malloc()ed by another thread: free(), not slab */
+	union { /* sampled tasks only */
+		uint64_t enq_ns;  /* set at submit... */
+		struct {          /* ...replaced by what the pool thread saw */
+			uint32_t wait_us, run_us;
+		} seen;
+	} tm;
+	uint32_t enq_ms;      /* pool clock (pool_ms): aging */
+	uint32_t deadline_ms; /* pool clock; 0 = none */
+	uint32_t gen;         /* flush_gen when staged */
+	int8_t status;        /* 0 or a small negative corral_err */
+	uint8_t lane : 2;
+	uint8_t sampled : 1;
+	uint8_t foreign : 1;  /* malloc()ed by another thread: free(), no slab */
 	_Atomic uint8_t state;
-	uint32_t gen;    /* flush_gen when staged */
-	atomic_int cancel;
+	_Atomic uint8_t cancel;
 };
+_Static_assert(sizeof(struct corral_task) == 64, "a task is one line");
 
 typedef struct tlist {
 	corral_task *head, *tail;
@@ -83,9 +91,9 @@ typedef struct pool_thread {
 	unsigned id;
 	pthread_t tid;
 	uint64_t task_ns; /* moving average of this thread's task time */
-	/* coarse ms when its current task started; 0 = idle.  Own cache line:
-	 * written per task by this thread, read by pool_stats_take. */
-	_Alignas(64) _Atomic uint64_t running_since;
+	/* pool_ms + 1 when its current task started; 0 = idle.  Own cache
+	 * line: written per task by this thread, read by pool_stats_take. */
+	_Alignas(64) _Atomic uint32_t running_since;
 } pool_thread;
 
 struct pool {
@@ -106,7 +114,8 @@ struct pool {
 	corral_task *freelist;
 	void **slabs;
 	size_t nslabs;
-	uint64_t now_ms;        /* coarse clock, refreshed every 64 submits */
+	uint64_t epoch_ms;      /* coarse clock at pool_new: pool_ms() is 0 */
+	uint32_t now_ms;        /* pool_ms(), refreshed every 64 submits */
 	unsigned queued_seen;   /* lane total at the last look (for EBUSY) */
 	uint64_t loop_submitted, loop_outstanding;
 	uint64_t spin_until;
@@ -159,6 +168,13 @@ static uint64_t precise_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Milliseconds since the pool started, on the coarse clock; 32 bits, so
+ * compare with wrap-safe differences. */
+static uint32_t pool_ms(const pool *p)
+{
+	return (uint32_t)(coarse_ms() - p->epoch_ms);
 }
 
 static inline void cpu_relax(void)
@@ -311,35 +327,65 @@ static void enqueue_locked(pool *p, corral_task *t, int at_head)
 }
 
 /*
- * Critical first; otherwise a head that has waited `aging` beats newer
- * heads of higher lanes (oldest aged first); otherwise highest lane.  After
- * CRIT_STREAK criticals in a row, an aged task goes first once.
+ * The lane to serve next: critical first; otherwise a head that has waited
+ * `aging` beats newer heads of higher lanes (oldest aged first); otherwise
+ * the highest non-empty lane.  After CRIT_STREAK critical picks in a row,
+ * an aged lane goes first once.  -1 if all are empty.
  */
-static corral_task *pick_locked(pool *p, uint64_t now, unsigned *taken)
+static int pick_lane_locked(pool *p, uint32_t now)
 {
-	corral_task *aged = NULL;
+	int aged = -1;
+	uint32_t oldest = 0;
 	for (int l = 1; l < POOL_LANES; l++) {
 		corral_task *h = p->lanes[l].head;
-		if (h && now - h->enq_ms >= p->cfg.aging_ms &&
-		    (!aged || h->enq_ms < aged->enq_ms))
-			aged = h;
+		uint32_t age = h ? now - h->enq_ms : 0;
+		if (h && age >= p->cfg.aging_ms && (aged < 0 || age > oldest)) {
+			aged = l;
+			oldest = age;
+		}
 	}
-	corral_task *t;
-	if (p->lanes[0].head && !(aged && p->crit_streak >= CRIT_STREAK)) {
-		t = p->lanes[0].head;
+	if (p->lanes[0].head && !(aged >= 0 && p->crit_streak >= CRIT_STREAK)) {
 		p->crit_streak++;
-	} else {
-		p->crit_streak = 0;
-		t = aged;
-		for (int l = 1; !t && l < POOL_LANES; l++)
-			t = p->lanes[l].head;
+		return 0;
 	}
-	if (t) {
-		unlink_locked(p, t);
-		taken[t->lane]++;
-	}
-	return t;
+	p->crit_streak = 0;
+	if (aged >= 0)
+		return aged;
+	for (int l = 1; l < POOL_LANES; l++)
+		if (p->lanes[l].head)
+			return l;
+	return -1;
 }
+
+/* Takes up to `want` tasks from the head of one lane (FIFO). */
+static unsigned take_batch_locked(pool *p, uint32_t now, unsigned want,
+                                  corral_task **batch)
+{
+	int l = pick_lane_locked(p, now);
+	if (l < 0)
+		return 0;
+	tlist *q = &p->lanes[l];
+	unsigned n = 0, deadlines = 0;
+	corral_task *t = q->head;
+	while (t && n < want) {
+		atomic_store_explicit(&t->state, T_RUNNING, memory_order_relaxed);
+		deadlines += t->deadline_ms != 0;
+		batch[n++] = t;
+		t = t->next;
+	}
+	q->head = t;
+	if (t)
+		t->prev = NULL;
+	else
+		q->tail = NULL;
+	p->nqueued -= n;
+	atomic_fetch_sub_explicit(&p->nlane[l], n, memory_order_relaxed);
+	if (deadlines)
+		atomic_fetch_sub_explicit(&p->ndeadline, deadlines,
+		                          memory_order_relaxed);
+	return n;
+}
+
 
 static int higher_waiting(pool *p, unsigned lane)
 {
@@ -351,27 +397,35 @@ static int higher_waiting(pool *p, unsigned lane)
 
 /* ---- pool threads ---- */
 
-static void run_task(pool_thread *pt, corral_task *t, uint64_t now)
+static int expired(const corral_task *t, uint32_t now)
+{
+	return t->deadline_ms && (int32_t)(now - t->deadline_ms) > 0;
+}
+
+static void run_task(pool_thread *pt, corral_task *t, uint32_t now)
 {
 	int status = 0;
 	if (atomic_load_explicit(&t->cancel, memory_order_acquire)) {
 		status = CORRAL_ECANCELED;
-	} else if (t->deadline_ms && now > t->deadline_ms) {
+	} else if (expired(t, now)) {
 		status = CORRAL_ETIMEDOUT;
 	} else {
-		atomic_store_explicit(&pt->running_since, now ? now : 1,
+		atomic_store_explicit(&pt->running_since, now + 1,
 		                      memory_order_relaxed);
-		if (t->sampled)
-			t->t_start = precise_ns();
+		uint64_t start = t->sampled ? precise_ns() : 0;
 		t->work(t, t->arg);
-		if (t->sampled)
-			t->t_end = precise_ns();
+		if (t->sampled) {
+			uint64_t end = precise_ns();
+			uint64_t enq = t->tm.enq_ns;
+			t->tm.seen.wait_us = (uint32_t)((start - enq) / 1000);
+			t->tm.seen.run_us = (uint32_t)((end - start) / 1000);
+		}
 		atomic_store_explicit(&pt->running_since, 0,
 		                      memory_order_relaxed);
 		if (atomic_load_explicit(&t->cancel, memory_order_acquire))
 			status = CORRAL_ECANCELED;
 	}
-	t->status = status;
+	t->status = (int8_t)status;
 	atomic_store_explicit(&t->state, T_DONE, memory_order_release);
 }
 
@@ -430,19 +484,10 @@ static void *thread_main(void *arg)
 			want = 1;
 		if (want > BATCH_MAX)
 			want = BATCH_MAX;
-		uint64_t now = coarse_ms();
-		unsigned n = 0, taken[POOL_LANES] = {0};
-		corral_task *t;
-		while (n < want && (t = pick_locked(p, now, taken))) {
-			atomic_store_explicit(&t->state, T_RUNNING,
-			                      memory_order_relaxed);
-			batch[n++] = t;
-		}
-		for (int l = 0; l < POOL_LANES; l++)
-			if (taken[l])
-				atomic_fetch_sub_explicit(&p->nlane[l], taken[l],
-				                          memory_order_relaxed);
+		uint32_t now = pool_ms(p);
+		unsigned n = take_batch_locked(p, now, want, batch);
 		pthread_mutex_unlock(&p->mu);
+		corral_task *t;
 
 		tlist done = {NULL, NULL};
 		uint64_t t0 = precise_ns();
@@ -451,7 +496,11 @@ static void *thread_main(void *arg)
 			t = batch[i];
 			if (i > 0 && higher_waiting(p, t->lane))
 				break; /* give the rest back, serve the higher */
-			run_task(pt, t, i ? coarse_ms() : now);
+			/* The clock matters for deadlines; otherwise the
+			 * batch's reading is fresh enough (batches are short). */
+			if (t->deadline_ms || (i & 15) == 15)
+				now = pool_ms(p);
+			run_task(pt, t, now);
 			tl_append(&done, t);
 		}
 		if (i) {
@@ -492,7 +541,8 @@ static corral_task *task_alloc_loop(pool *p)
 		if (!ns)
 			return NULL;
 		p->slabs = ns;
-		corral_task *slab = malloc(SLAB_TASKS * sizeof *slab);
+		corral_task *slab =
+		    aligned_alloc(64, SLAB_TASKS * sizeof *slab);
 		if (!slab)
 			return NULL;
 		p->slabs[p->nslabs++] = slab;
@@ -532,8 +582,8 @@ static void complete_list(pool *p, corral_task *t)
 		case 0:
 			p->completed++;
 			if (t->sampled) {
-				hist_add(&p->wait_h, (t->t_start - t->t_enq) / 1000);
-				hist_add(&p->run_h, (t->t_end - t->t_start) / 1000);
+				hist_add(&p->wait_h, t->tm.seen.wait_us);
+				hist_add(&p->run_h, t->tm.seen.run_us);
 			}
 			break;
 		case CORRAL_ETIMEDOUT:
@@ -643,25 +693,25 @@ static void on_prepare(uv_prepare_t *h)
 static void on_sweep(uv_timer_t *h)
 {
 	pool *p = h->data;
-	uint64_t now = coarse_ms();
-	tlist expired = {NULL, NULL};
+	uint32_t now = pool_ms(p);
+	tlist gone = {NULL, NULL};
 	pthread_mutex_lock(&p->mu);
 	for (int l = 0; l < POOL_LANES; l++) {
 		for (corral_task *t = p->lanes[l].head, *next; t; t = next) {
 			next = t->next;
-			if (t->deadline_ms && now > t->deadline_ms) {
+			if (expired(t, now)) {
 				dequeue_locked(p, t);
-				t->status = CORRAL_ETIMEDOUT;
+				t->status = (int8_t)CORRAL_ETIMEDOUT;
 				atomic_store_explicit(&t->state, T_DONE,
 				                      memory_order_relaxed);
-				tl_append(&expired, t);
+				tl_append(&gone, t);
 			}
 		}
 	}
 	pthread_mutex_unlock(&p->mu);
 	if (!atomic_load_explicit(&p->ndeadline, memory_order_relaxed))
 		uv_timer_stop(&p->sweep);
-	complete_list(p, expired.head);
+	complete_list(p, gone.head);
 }
 
 static int reject(pool *p)
@@ -672,22 +722,30 @@ static int reject(pool *p)
 }
 
 static void task_init(corral_task *t, int prio, corral_work_fn work,
-                      corral_done_fn done, void *arg, pool *p)
+                      corral_done_fn done, void *arg)
 {
 	t->next = t->prev = NULL;
 	t->work = work;
 	t->done = done;
 	t->arg = arg;
-	t->pool = p;
 	t->deadline_ms = 0;
 	t->status = 0;
-	t->lane = (uint8_t)prio;
+	t->lane = (uint8_t)prio & 3;
 	t->sampled = 0;
 	atomic_store_explicit(&t->cancel, 0, memory_order_relaxed);
 	if (++tl_sample % SAMPLE_EVERY == 0) {
 		t->sampled = 1;
-		t->t_enq = precise_ns();
+		t->tm.enq_ns = precise_ns();
 	}
+}
+
+/* Deadline on the pool clock; 0 means none, so a sum of 0 becomes 1. */
+static uint32_t deadline_at(uint32_t enq, uint64_t after_ms)
+{
+	if (after_ms > INT32_MAX / 2)
+		after_ms = INT32_MAX / 2; /* ~12 days: wrap-safe compares */
+	uint32_t d = enq + (uint32_t)after_ms;
+	return d ? d : 1;
 }
 
 static int submit_loop(pool *p, int prio, corral_work_fn work,
@@ -704,13 +762,14 @@ static int submit_loop(pool *p, int prio, corral_work_fn work,
 	corral_task *t = task_alloc_loop(p);
 	if (!t)
 		return CORRAL_ENOMEM;
-	task_init(t, prio, work, done, arg, p);
+	task_init(t, prio, work, done, arg);
+	t->foreign = 0;
 	if (p->nstaged == 0 || (p->loop_submitted & 63) == 0)
-		p->now_ms = coarse_ms();
+		p->now_ms = pool_ms(p);
 	t->enq_ms = p->now_ms;
 	if (opts && opts->deadline_ms) {
-		t->enq_ms = coarse_ms();
-		t->deadline_ms = t->enq_ms + opts->deadline_ms;
+		t->enq_ms = pool_ms(p);
+		t->deadline_ms = deadline_at(t->enq_ms, opts->deadline_ms);
 		atomic_fetch_add_explicit(&p->ndeadline, 1,
 		                          memory_order_relaxed);
 		sweep_start(p);
@@ -737,14 +796,14 @@ static int submit_foreign(pool *p, int prio, corral_work_fn work,
                           corral_done_fn done, void *arg,
                           const corral_task_opts *opts, corral_task **out)
 {
-	corral_task *t = malloc(sizeof *t);
+	corral_task *t = aligned_alloc(64, sizeof *t);
 	if (!t)
 		return CORRAL_ENOMEM;
-	task_init(t, prio, work, done, arg, p);
+	task_init(t, prio, work, done, arg);
 	t->foreign = 1;
-	t->enq_ms = coarse_ms();
+	t->enq_ms = pool_ms(p);
 	if (opts && opts->deadline_ms)
-		t->deadline_ms = t->enq_ms + opts->deadline_ms;
+		t->deadline_ms = deadline_at(t->enq_ms, opts->deadline_ms);
 	int has_deadline = t->deadline_ms != 0;
 	if (out)
 		*out = t;
@@ -785,7 +844,7 @@ int pool_submit(pool *p, int prio, corral_work_fn work, corral_done_fn done,
 /* Queues t (already off every list) for completion on the next wake. */
 static void complete_later(pool *p, corral_task *t, int status)
 {
-	t->status = status;
+	t->status = (int8_t)status;
 	atomic_store_explicit(&t->state, T_DONE, memory_order_relaxed);
 	pthread_mutex_lock(&p->cmu);
 	tl_append(&p->done, t);
@@ -793,11 +852,10 @@ static void complete_later(pool *p, corral_task *t, int status)
 	uv_async_send(&p->async);
 }
 
-int pool_task_cancel(corral_task *t)
+int pool_task_cancel(pool *p, corral_task *t)
 {
-	if (!t)
+	if (!p || !t)
 		return CORRAL_EINVAL;
-	pool *p = t->pool;
 	int st = atomic_load_explicit(&t->state, memory_order_acquire);
 	if (st == T_STAGED && t->gen != p->flush_gen)
 		st = T_QUEUED; /* spliced onto its lane since */
@@ -864,13 +922,13 @@ void pool_stats_take(pool *p, pool_stats *s)
 		s->queued[l] = atomic_load_explicit(&p->nlane[l],
 		                                    memory_order_relaxed) +
 		               p->staged_lane[l];
-	uint64_t now = coarse_ms(), oldest = 0;
+	uint32_t now = pool_ms(p) + 1, oldest = 0;
 	for (unsigned i = 0; i < p->nthreads; i++) {
-		uint64_t since = atomic_load_explicit(
+		uint32_t since = atomic_load_explicit(
 		    &p->threads[i].running_since, memory_order_relaxed);
 		if (since) {
 			s->running++;
-			if (now > since && now - since > oldest)
+			if (now - since > oldest && (int32_t)(now - since) > 0)
 				oldest = now - since;
 		}
 	}
@@ -897,7 +955,7 @@ void pool_drain(pool *p, int cancel)
 			while (p->lanes[l].head) {
 				corral_task *t = p->lanes[l].head;
 				dequeue_locked(p, t);
-				t->status = CORRAL_ECANCELED;
+				t->status = (int8_t)CORRAL_ECANCELED;
 				atomic_store_explicit(&t->state, T_DONE,
 				                      memory_order_relaxed);
 				tl_append(&gone, t);
@@ -970,7 +1028,8 @@ int pool_new(pool **out, uv_loop_t *loop, const pool_config *cfg)
 	if (!p->cfg.name)
 		p->cfg.name = "corral-pool";
 	p->loop_tid = pthread_self();
-	p->now_ms = coarse_ms();
+	p->epoch_ms = coarse_ms();
+	p->now_ms = 0;
 	p->threads = calloc(cfg->threads, sizeof *p->threads);
 	if (!p->threads) {
 		free(p);

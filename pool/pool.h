@@ -55,7 +55,7 @@ int pool_submit(pool *p, int prio, corral_work_fn work, corral_done_fn done,
                 void *arg, const corral_task_opts *opts, corral_task **task);
 
 /* See corral_task_cancel() and corral_task_cancelled() in corral.h. */
-int pool_task_cancel(corral_task *t);
+int pool_task_cancel(pool *p, corral_task *t);
 int pool_task_cancelled(const corral_task *t);
 
 /* fn(arg) runs on the loop thread when, after a CORRAL_EBUSY, the queue has

@@ -240,8 +240,8 @@ START_TEST(cancel_queued_and_staged_tasks)
 	ck_assert_int_eq(pool_submit(P, CORRAL_PRIO_NORMAL, mark_ran,
 	                             record_done, (void *)1, NULL, &b), 0);
 	/* b is still staged */
-	ck_assert_int_eq(pool_task_cancel(a), 0);
-	ck_assert_int_eq(pool_task_cancel(b), 0);
+	ck_assert_int_eq(pool_task_cancel(P, a), 0);
+	ck_assert_int_eq(pool_task_cancel(P, b), 0);
 	run_until_done(2);
 	ck_assert_int_eq(statuses[0], CORRAL_ECANCELED);
 	ck_assert_int_eq(statuses[1], CORRAL_ECANCELED);
@@ -274,7 +274,7 @@ START_TEST(cancel_running_task_sets_its_flag)
 	                             (void *)0, NULL, &t), 0);
 	uv_run(&loop, UV_RUN_NOWAIT);
 	sem_wait(&spin_started);
-	ck_assert_int_eq(pool_task_cancel(t), 0);
+	ck_assert_int_eq(pool_task_cancel(P, t), 0);
 	run_until_done(1);
 	ck_assert_int_eq(atomic_load(&spin_saw_cancel), 1);
 	ck_assert_int_eq(statuses[0], CORRAL_ECANCELED);
@@ -358,7 +358,7 @@ START_TEST(done_runs_exactly_once_for_a_million_tasks)
 		if (rand_r(&seed) % 8 == 0) {
 			intptr_t v = rand_r(&seed) % (id + 1);
 			if (handles[v]) {
-				int rc = pool_task_cancel(handles[v]);
+				int rc = pool_task_cancel(P, handles[v]);
 				ck_assert(rc == 0 || rc == CORRAL_ESTATE);
 				cancels++;
 			}

@@ -80,7 +80,8 @@ CORRAL_EXPORT int corral_submit(corral_worker *w, int prio,
 
 CORRAL_EXPORT int corral_task_cancel(corral_task *task)
 {
-	return pool_task_cancel(task);
+	/* One worker per process: its pool is the only one. */
+	return pool_task_cancel(worker_self ? worker_self->pool : NULL, task);
 }
 
 CORRAL_EXPORT int corral_task_cancelled(const corral_task *task)

@@ -29,6 +29,7 @@
 #include "worker/worker.h"
 
 static uv_signal_t sig_term;
+corral_worker *worker_self;
 
 static void die_fatal(const char *what)
 {
@@ -276,6 +277,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	log_set_prog("corral-worker");
+	worker_self = &w;
 	parse_args(&w, argc, argv);
 
 	/* Die with the supervisor; it may already have died before prctl. */

@@ -63,6 +63,10 @@ struct corral_worker {
 	uint32_t nmetrics;
 };
 
+/* The process's one worker (main.c), for the few API calls that are not
+ * handed a corral_worker. */
+extern corral_worker *worker_self;
+
 /* plugin.c: dlopen, ABI and size checks; fills w->ops.  On failure, msg
  * holds a one-line reason. */
 int plugin_load(corral_worker *w, char *msg, size_t msglen);
