@@ -4,9 +4,10 @@
  * process, so each libuv figure runs in a fresh child of this program).
  *
  *  1. throughput: 1,000,000 empty tasks submitted from the loop thread,
- *     twice on the same pool (or the same uv_work_t array): the first run
- *     pays for first-touch page faults of the task memory, the second is
- *     the steady state of a long-running worker.  Both are printed.
+ *     RUNS times on the same pool (or the same uv_work_t array): the first
+ *     run pays for first-touch page faults of the task memory; the median
+ *     of the others is the steady state of a long-running worker.  Both are
+ *     printed.
  *  2. round trip of one task on an idle pool (submit -> done), p50/p99
  *  3. CPU scaling: fib(25) tasks, 1 thread vs 2
  *  4. priority: critical tasks' queue wait while low tasks saturate it
@@ -23,6 +24,7 @@
 #include "pool/pool.h"
 
 #define N_EMPTY 1000000
+#define RUNS 6 /* one cold, five steady */
 #define N_RTT 20000
 #define N_FIB 2000
 #define FIB_N 25
@@ -92,11 +94,12 @@ static void close_pool(pool *p)
 	uv_run(loop, UV_RUN_DEFAULT);
 }
 
-/* tps[0]: first run, tps[1]: second run on the same pool. */
+/* tps[0]: first run, tps[1]: median of the later runs on the same pool. */
 static void corral_throughput(unsigned threads, double tps[2])
 {
+	double v[RUNS];
 	pool *p = open_pool(threads, 2 * N_EMPTY);
-	for (int r = 0; r < 2; r++) {
+	for (int r = 0; r < RUNS; r++) {
 		ndone = 0;
 		double t0 = now_us();
 		for (int i = 0; i < N_EMPTY; i++)
@@ -104,9 +107,11 @@ static void corral_throughput(unsigned threads, double tps[2])
 			            NULL, NULL);
 		while (ndone < N_EMPTY)
 			uv_run(loop, UV_RUN_ONCE);
-		tps[r] = N_EMPTY / ((now_us() - t0) / 1e6);
+		v[r] = N_EMPTY / ((now_us() - t0) / 1e6);
 	}
 	close_pool(p);
+	tps[0] = v[0];
+	tps[1] = bench_pct(v + 1, RUNS - 1, 50);
 }
 
 static double corral_fib(unsigned threads)
@@ -245,10 +250,10 @@ static void u_done_timed(uv_work_t *r, int status)
 static int uv_child(void)
 {
 	uv_work_t *reqs = calloc(N_EMPTY, sizeof *reqs);
-	double rtt[N_RTT], empty[2], t0;
+	double rtt[N_RTT], empty[RUNS], t0;
 	if (!reqs)
 		return 1;
-	for (int r = 0; r < 2; r++) {
+	for (int r = 0; r < RUNS; r++) {
 		ndone = 0;
 		t0 = now_us();
 		for (int i = 0; i < N_EMPTY; i++)
@@ -270,8 +275,9 @@ static int uv_child(void)
 		uv_run(loop, UV_RUN_DEFAULT);
 		rtt[i] = t_done - t_submit;
 	}
-	printf("%f %f %f %f %f\n", empty[0], fibs, bench_pct(rtt, N_RTT, 50),
-	       bench_pct(rtt, N_RTT, 99), empty[1]);
+	double cold = empty[0];
+	printf("%f %f %f %f %f\n", cold, fibs, bench_pct(rtt, N_RTT, 50),
+	       bench_pct(rtt, N_RTT, 99), bench_pct(empty + 1, RUNS - 1, 50));
 	free(reqs);
 	return 0;
 }
@@ -310,7 +316,8 @@ int main(int argc, char **argv)
 	double worst = 1e9, worst_first = 1e9;
 	printf("pool: corral vs uv_queue_work (same thread count)\n");
 	printf("1. throughput, %d empty tasks from the loop thread "
-	       "(steady state; first run in brackets)\n", N_EMPTY);
+	       "(steady state: median of %d runs; first run in brackets)\n",
+	       N_EMPTY, RUNS - 1);
 	printf("  %-8s %14s %14s %7s %22s\n", "threads", "corral tasks/s",
 	       "libuv tasks/s", "ratio", "[first run: ratio]");
 	for (int i = 0; i < nc; i++) {

@@ -457,7 +457,11 @@ static void *thread_main(void *arg)
 		pthread_mutex_lock(&p->mu);
 		int spun = 0;
 		while (!p->stop && p->nqueued == 0) {
-			if (!spun && p->spinners == 0) {
+			/* Spin only when the pool is otherwise asleep: a
+			 * lone task's latency is what spinning buys, and a
+			 * busy pool would only take CPU from the loop. */
+			if (!spun && p->spinners == 0 &&
+			    p->idle + 1 >= p->nthreads) {
 				spun = 1;
 				p->spinners++;
 				pthread_mutex_unlock(&p->mu);
