@@ -524,10 +524,11 @@ static int pk_worker(msgpack_packer *pk, const ipc_worker_status *w)
 int ipc_pack_status(nng_msg **out, const ipc_status *m)
 {
 	msgpack_packer pk;
-	int rc = pk_begin(out, &pk, IPC_STATUS, 4);
+	int rc = pk_begin(out, &pk, IPC_STATUS, 5);
 	if (rc)
 		return pk_end(out, rc);
 	rc |= pk_kstr(&pk, "name", m->name);
+	rc |= pk_u64(&pk, "bad", m->bad_frames);
 	rc |= pk_i64(&pk, "pid", m->pid);
 	rc |= pk_kstr(&pk, "state", m->state);
 	rc |= pk_str(&pk, "workers") | msgpack_pack_array(&pk, m->nworkers);
@@ -588,6 +589,8 @@ int ipc_unpack_status(const ipc_frame *f, ipc_status *m)
 		rc = get_i64(b, "pid", &m->pid);
 	if (!rc)
 		rc = get_str(b, "state", m->state, sizeof m->state);
+	if (!rc)
+		rc = get_u64(b, "bad", &m->bad_frames);
 	if (rc)
 		return rc;
 	const msgpack_object *ws = mp_get(b, "workers");

@@ -114,6 +114,7 @@ typedef struct ipc_status {
 	char name[IPC_NAME_LEN];
 	int64_t pid;
 	char state[IPC_STATE_LEN];
+	uint64_t bad_frames; /* malformed messages received and dropped */
 	uint32_t nworkers;
 	ipc_worker_status *workers; /* owned; ipc_status_free() */
 } ipc_status;

@@ -54,6 +54,7 @@ static int build_status(sup *s, nng_msg **reply)
 	st.pid = getpid();
 	snprintf(st.state, sizeof st.state, "%s",
 	         s->stopping ? "stopping" : "running");
+	st.bad_frames = s->bad_frames;
 	st.nworkers = s->nslots;
 	st.workers = calloc(s->nslots ? s->nslots : 1, sizeof *st.workers);
 	if (!st.workers)

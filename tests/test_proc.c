@@ -539,6 +539,10 @@ START_TEST(control_rejects_bad_request_and_keeps_serving)
 	ck_assert_int_eq(e.code, CORRAL_ETOOMANY);
 	nng_close(s);
 	EXPECT("control: bad request|ETOOMANY", 2000);
+	/* Counted, and visible. */
+	char sout[4096];
+	ck_assert_int_eq(status_until(".bad_frames == 1", 2000, sout,
+	                              sizeof sout), 0);
 	char out[4096];
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' status",
 	                      ctl(), H.rundir), 0);

@@ -141,7 +141,8 @@ START_TEST(status_roundtrip)
 	ws[1].slot = 1;
 	strcpy(ws[1].state, "failed");
 	ws[1].exit_code = 78;
-	ipc_status in = {.pid = 5, .nworkers = 2, .workers = ws}, out;
+	ipc_status in = {.pid = 5, .bad_frames = 3, .nworkers = 2,
+	                 .workers = ws}, out;
 	strcpy(in.name, "web");
 	strcpy(in.state, "running");
 	nng_msg *m;
@@ -152,6 +153,7 @@ START_TEST(status_roundtrip)
 	ipc_frame_fini(&f);
 	ck_assert_str_eq(out.name, "web");
 	ck_assert_int_eq(out.pid, 5);
+	ck_assert_uint_eq(out.bad_frames, 3);
 	ck_assert_uint_eq(out.nworkers, 2);
 	ck_assert_int_eq(out.workers[0].pid, 10);
 	ck_assert_str_eq(out.workers[0].state, "running");

@@ -53,6 +53,7 @@ static void print_json(const ipc_status *st)
 	json_str(st->name);
 	printf(",\"pid\":%" PRId64 ",\"state\":", st->pid);
 	json_str(st->state);
+	printf(",\"bad_frames\":%" PRIu64, st->bad_frames);
 	printf(",\"workers\":[");
 	for (uint32_t i = 0; i < st->nworkers; i++) {
 		const ipc_worker_status *w = &st->workers[i];
