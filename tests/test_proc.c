@@ -517,6 +517,28 @@ START_TEST(symlinked_rundir_is_refused)
 }
 END_TEST
 
+START_TEST(foreign_owned_rundir_is_refused)
+{
+	if (geteuid() != 0)
+		return; /* needs root to hand a directory to another uid */
+	char dir[] = "/tmp/corral-own-XXXXXX", run[128], out[2048],
+	     bin[PATH_MAX];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(run, sizeof run, "%s/run", dir);
+	ck_assert_int_eq(mkdir(run, 0700), 0);
+	ck_assert_int_eq(chown(run, 65534, 65534), 0);
+	const char *e = getenv("CORRAL_BIN");
+	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' '%s' 2>&1",
+	              e && *e ? e : h_path("corral", bin, sizeof bin), run,
+	              plugin("hello"));
+	ck_assert_int_eq(rc, 1);
+	ck_assert_msg(strstr(out, "is owned by uid 65534") != NULL, "got: %s",
+	              out);
+	rmdir(run);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(control_rejects_bad_request_and_keeps_serving)
 {
 	START("-w", "1", plugin("hello"));
@@ -620,6 +642,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, supervisor_death_takes_workers_within_1s);
 	tcase_add_test(tc, config_error_names_file_and_line_and_starts_nothing);
 	tcase_add_test(tc, symlinked_rundir_is_refused);
+	tcase_add_test(tc, foreign_owned_rundir_is_refused);
 	tcase_add_test(tc, control_rejects_bad_request_and_keeps_serving);
 	tcase_add_test(tc, worker_inherits_no_supervisor_descriptors);
 	suite_add_tcase(s, tc);
