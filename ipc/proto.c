@@ -392,7 +392,7 @@ int ipc_pack_status_req(nng_msg **out)
 int ipc_pack_health(nng_msg **out, const ipc_health *m)
 {
 	msgpack_packer pk;
-	int rc = pk_begin(out, &pk, IPC_HEALTH, 10);
+	int rc = pk_begin(out, &pk, IPC_HEALTH, 11);
 	if (rc)
 		return pk_end(out, rc);
 	rc |= pk_i64(&pk, "pid", m->pid);
@@ -405,6 +405,7 @@ int ipc_pack_health(nng_msg **out, const ipc_health *m)
 	rc |= pk_f64(&pk, "util", m->util);
 	rc |= pk_metrics(&pk, m->metrics, m->nmetrics);
 	rc |= pk_pool(&pk, &m->pool);
+	rc |= pk_u64(&pk, "jobs", m->jobs);
 	return pk_end(out, rc);
 }
 
@@ -432,6 +433,9 @@ int ipc_unpack_health(const ipc_frame *f, ipc_health *m)
 		rc = get_metrics(b, m->metrics, &m->nmetrics);
 	if (!rc)
 		rc = get_pool(b, &m->pool);
+	m->jobs = 0;
+	if (!rc && mp_get(b, "jobs"))
+		rc = get_u64(b, "jobs", &m->jobs);
 	return rc;
 }
 
@@ -472,6 +476,237 @@ int ipc_unpack_assign(const ipc_frame *f, ipc_assign *m)
 	int rc = want_type(f, IPC_ASSIGN);
 	if (!rc)
 		rc = get_i32(&f->body, "slot", 0, &m->slot);
+	return rc;
+}
+
+/* ---- jobs ---- */
+
+static int pk_bin(msgpack_packer *pk, const uint8_t *b, uint32_t n)
+{
+	return msgpack_pack_bin(pk, n) | msgpack_pack_bin_body(pk, b, n);
+}
+
+static int obj_u64(const msgpack_object *o, uint64_t *v)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return CORRAL_EFIELD;
+	*v = o->via.u64;
+	return 0;
+}
+
+static int obj_i32(const msgpack_object *o, int32_t *v)
+{
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT32_MAX)
+		*v = (int32_t)o->via.u64;
+	else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER &&
+	         o->via.i64 >= INT32_MIN)
+		*v = (int32_t)o->via.i64;
+	else
+		return CORRAL_EFIELD;
+	return 0;
+}
+
+/* A bin (or, for messages, a str) of at most IPC_MAX_PAYLOAD bytes. */
+static int obj_bytes(const msgpack_object *o, const uint8_t **p, uint32_t *n)
+{
+	if (o->type == MSGPACK_OBJECT_BIN) {
+		*p = (const uint8_t *)o->via.bin.ptr;
+		*n = o->via.bin.size;
+	} else if (o->type == MSGPACK_OBJECT_STR) {
+		*p = (const uint8_t *)o->via.str.ptr;
+		*n = o->via.str.size;
+	} else {
+		return CORRAL_EFIELD;
+	}
+	return *n > IPC_MAX_PAYLOAD ? CORRAL_ETOOLONG : 0;
+}
+
+/* The array under key, as tuples of `width` items; at most IPC_MAX_BATCH. */
+static int get_tuples(const msgpack_object *map, const char *key,
+                      uint32_t width, const msgpack_object **items,
+                      uint32_t *n)
+{
+	const msgpack_object *o = mp_get(map, key);
+	if (!o)
+		return CORRAL_EMISSING;
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return CORRAL_EFIELD;
+	if (o->via.array.size > IPC_MAX_BATCH)
+		return CORRAL_ETOOMANY;
+	for (uint32_t i = 0; i < o->via.array.size; i++) {
+		const msgpack_object *t = &o->via.array.ptr[i];
+		if (width && (t->type != MSGPACK_OBJECT_ARRAY ||
+		              t->via.array.size != width))
+			return CORRAL_EFIELD;
+	}
+	*items = o->via.array.ptr;
+	*n = o->via.array.size;
+	return 0;
+}
+
+int ipc_pack_jobs(nng_msg **out, const ipc_job *jobs, uint32_t n)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_JOB, 1);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_str(&pk, "j") | msgpack_pack_array(&pk, n);
+	for (uint32_t i = 0; i < n; i++) {
+		rc |= msgpack_pack_array(&pk, 4);
+		rc |= msgpack_pack_uint64(&pk, jobs[i].id);
+		rc |= msgpack_pack_uint64(&pk, jobs[i].timeout_ms);
+		rc |= msgpack_pack_int32(&pk, jobs[i].prio);
+		rc |= pk_bin(&pk, jobs[i].payload, jobs[i].len);
+	}
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_jobs(const ipc_frame *f, ipc_job *out, uint32_t *n)
+{
+	const msgpack_object *items;
+	int rc = want_type(f, IPC_JOB);
+	if (!rc)
+		rc = get_tuples(&f->body, "j", 4, &items, n);
+	for (uint32_t i = 0; !rc && i < *n; i++) {
+		const msgpack_object *t = items[i].via.array.ptr;
+		rc = obj_u64(&t[0], &out[i].id);
+		if (!rc)
+			rc = obj_u64(&t[1], &out[i].timeout_ms);
+		if (!rc)
+			rc = obj_i32(&t[2], &out[i].prio);
+		if (!rc && t[3].type != MSGPACK_OBJECT_BIN)
+			rc = CORRAL_EFIELD;
+		if (!rc)
+			rc = obj_bytes(&t[3], &out[i].payload, &out[i].len);
+	}
+	return rc;
+}
+
+int ipc_pack_replies(nng_msg **out, const ipc_reply *r, uint32_t n)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_REPLY, 1);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_str(&pk, "r") | msgpack_pack_array(&pk, n);
+	for (uint32_t i = 0; i < n; i++) {
+		rc |= msgpack_pack_array(&pk, 3);
+		rc |= msgpack_pack_uint64(&pk, r[i].id);
+		rc |= msgpack_pack_int32(&pk, r[i].code);
+		rc |= pk_bin(&pk, r[i].data, r[i].len);
+	}
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_replies(const ipc_frame *f, ipc_reply *out, uint32_t *n)
+{
+	const msgpack_object *items;
+	int rc = want_type(f, IPC_REPLY);
+	if (!rc)
+		rc = get_tuples(&f->body, "r", 3, &items, n);
+	for (uint32_t i = 0; !rc && i < *n; i++) {
+		const msgpack_object *t = items[i].via.array.ptr;
+		rc = obj_u64(&t[0], &out[i].id);
+		if (!rc)
+			rc = obj_i32(&t[1], &out[i].code);
+		if (!rc)
+			rc = obj_bytes(&t[2], &out[i].data, &out[i].len);
+	}
+	return rc;
+}
+
+int ipc_pack_cancel(nng_msg **out, const uint64_t *ids, uint32_t n)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_CANCEL, 1);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_str(&pk, "ids") | msgpack_pack_array(&pk, n);
+	for (uint32_t i = 0; i < n; i++)
+		rc |= msgpack_pack_uint64(&pk, ids[i]);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_cancel(const ipc_frame *f, uint64_t *ids, uint32_t *n)
+{
+	const msgpack_object *items;
+	int rc = want_type(f, IPC_CANCEL);
+	if (!rc)
+		rc = get_tuples(&f->body, "ids", 0, &items, n);
+	for (uint32_t i = 0; !rc && i < *n; i++)
+		rc = obj_u64(&items[i], &ids[i]);
+	return rc;
+}
+
+int ipc_pack_call(nng_msg **out, const ipc_call *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_CALL, 3);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_str(&pk, "p") | pk_bin(&pk, m->payload, m->len);
+	rc |= pk_u64(&pk, "t", m->timeout_ms);
+	rc |= pk_i64(&pk, "pr", m->prio);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_call(const ipc_frame *f, ipc_call *m)
+{
+	int rc = want_type(f, IPC_CALL);
+	m->timeout_ms = 0;
+	m->prio = 2; /* CORRAL_PRIO_NORMAL */
+	const msgpack_object *p = rc ? NULL : mp_get(&f->body, "p");
+	if (!rc && !p)
+		rc = CORRAL_EMISSING;
+	if (!rc)
+		rc = obj_bytes(p, &m->payload, &m->len);
+	if (!rc && mp_get(&f->body, "t"))
+		rc = get_u64(&f->body, "t", &m->timeout_ms);
+	if (!rc && mp_get(&f->body, "pr"))
+		rc = get_i32(&f->body, "pr", 0, &m->prio);
+	if (!rc && m->prio > 3)
+		rc = CORRAL_EFIELD;
+	return rc;
+}
+
+int ipc_pack_result(nng_msg **out, const ipc_result *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_RESULT, m->ok ? 2 : 3);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_str(&pk, "ok") |
+	      (m->ok ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+	if (m->ok) {
+		rc |= pk_str(&pk, "p") | pk_bin(&pk, m->data, m->len);
+	} else {
+		rc |= pk_kstr(&pk, "err", m->err);
+		rc |= pk_kstr(&pk, "msg", m->msg);
+	}
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_result(const ipc_frame *f, ipc_result *m)
+{
+	int rc = want_type(f, IPC_RESULT);
+	memset(m, 0, sizeof *m);
+	const msgpack_object *ok = rc ? NULL : mp_get(&f->body, "ok");
+	if (!rc && !ok)
+		rc = CORRAL_EMISSING;
+	if (!rc && ok->type != MSGPACK_OBJECT_BOOLEAN)
+		rc = CORRAL_EFIELD;
+	if (rc)
+		return rc;
+	m->ok = ok->via.boolean;
+	if (m->ok) {
+		const msgpack_object *p = mp_get(&f->body, "p");
+		if (!p)
+			return CORRAL_EMISSING;
+		return obj_bytes(p, &m->data, &m->len);
+	}
+	rc = get_str(&f->body, "err", m->err, sizeof m->err);
+	if (!rc)
+		rc = get_str(&f->body, "msg", m->msg, sizeof m->msg);
 	return rc;
 }
 

@@ -19,10 +19,12 @@
 
 #define IPC_VERSION 1
 
-#define IPC_MAX_FRAME (64u * 1024)         /* slot sockets */
-#define IPC_MAX_CTL_FRAME (4u * 1024 * 1024) /* control socket */
+#define IPC_MAX_PAYLOAD (1u << 20)            /* one job's payload */
+#define IPC_MAX_FRAME (4u * 1024 * 1024)      /* slot sockets: job batches */
+#define IPC_MAX_CTL_FRAME (4u * 1024 * 1024)  /* control and jobs sockets */
+#define IPC_MAX_BATCH 64                       /* jobs per JOB/REPLY message */
 #define IPC_MAX_DEPTH 8
-#define IPC_MAX_STR 4096
+#define IPC_MAX_STR (IPC_MAX_PAYLOAD + 64)   /* any str/bin on the wire */
 #define IPC_MAX_ITEMS 4096
 #define IPC_MAX_METRICS 32
 #define IPC_NAME_LEN 64  /* plugin, instance and metric names, with NUL */
@@ -35,6 +37,11 @@
 	X(HEALTH, 3, "worker -> supervisor: periodic report")                \
 	X(STOP, 4, "supervisor -> worker: begin graceful stop")              \
 	X(ASSIGN, 5, "supervisor -> standby worker: take this slot")         \
+	X(JOB, 6, "supervisor -> worker: jobs to handle")                    \
+	X(REPLY, 7, "worker -> supervisor: job results")                     \
+	X(CANCEL, 8, "supervisor -> worker: stop working on these jobs")     \
+	X(CALL, 32, "client -> supervisor: run one job")                     \
+	X(RESULT, 33, "supervisor -> client: the job's outcome")             \
 	X(STATUS_REQ, 16, "client -> supervisor: status please")             \
 	X(STATUS, 17, "supervisor -> client: status")                        \
 	X(ERROR, 18, "supervisor -> client: request failed")
@@ -78,6 +85,7 @@ typedef struct ipc_health {
 	uint32_t nmetrics;
 	ipc_metric metrics[IPC_MAX_METRICS];
 	ipc_pool_stats pool; /* optional on the wire ("pool"); zero if absent */
+	uint64_t jobs;       /* jobs held by the plugin ("jobs", optional) */
 } ipc_health;
 
 typedef struct ipc_stop {
@@ -87,6 +95,44 @@ typedef struct ipc_stop {
 typedef struct ipc_assign {
 	int32_t slot;
 } ipc_assign;
+
+/* One job on the slot socket.  payload points into the decoded frame (or,
+ * when packing, into the caller's memory). */
+typedef struct ipc_job {
+	uint64_t id;
+	uint64_t timeout_ms; /* time left when sent */
+	int32_t prio;
+	const uint8_t *payload;
+	uint32_t len;
+} ipc_job;
+
+/* A job's result: code 0 and data, or a negative corral_err and a message
+ * (in data, as text). */
+typedef struct ipc_reply {
+	uint64_t id;
+	int32_t code;
+	const uint8_t *data;
+	uint32_t len;
+} ipc_reply;
+
+/* A client's request: payload, optional timeout (0 = the server's) and
+ * priority (CORRAL_PRIO_*, default normal). */
+typedef struct ipc_call {
+	const uint8_t *payload;
+	uint32_t len;
+	uint64_t timeout_ms;
+	int32_t prio;
+} ipc_call;
+
+/* The outcome for a client: ok with data, or err (a short reason such as
+ * "busy", "timeout", "poison", "shutting_down", "failed") and msg. */
+typedef struct ipc_result {
+	int ok;
+	const uint8_t *data;
+	uint32_t len;
+	char err[32];
+	char msg[256];
+} ipc_result;
 
 typedef struct ipc_error {
 	int32_t code;
@@ -153,6 +199,18 @@ int ipc_unpack_status(const ipc_frame *f, ipc_status *m);
 void ipc_status_free(ipc_status *m);
 int ipc_pack_assign(nng_msg **out, const ipc_assign *m);
 int ipc_unpack_assign(const ipc_frame *f, ipc_assign *m);
+/* Batches: pack n items; unpack fills up to IPC_MAX_BATCH into out and
+ * sets *n.  Payload pointers refer into the frame. */
+int ipc_pack_jobs(nng_msg **out, const ipc_job *jobs, uint32_t n);
+int ipc_unpack_jobs(const ipc_frame *f, ipc_job *out, uint32_t *n);
+int ipc_pack_replies(nng_msg **out, const ipc_reply *r, uint32_t n);
+int ipc_unpack_replies(const ipc_frame *f, ipc_reply *out, uint32_t *n);
+int ipc_pack_cancel(nng_msg **out, const uint64_t *ids, uint32_t n);
+int ipc_unpack_cancel(const ipc_frame *f, uint64_t *ids, uint32_t *n);
+int ipc_pack_call(nng_msg **out, const ipc_call *m);
+int ipc_unpack_call(const ipc_frame *f, ipc_call *m);
+int ipc_pack_result(nng_msg **out, const ipc_result *m);
+int ipc_unpack_result(const ipc_frame *f, ipc_result *m);
 int ipc_pack_error(nng_msg **out, const ipc_error *m);
 int ipc_unpack_error(const ipc_frame *f, ipc_error *m);
 

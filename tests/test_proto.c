@@ -169,6 +169,100 @@ START_TEST(status_roundtrip)
 }
 END_TEST
 
+START_TEST(job_messages_roundtrip)
+{
+	ipc_job jobs[2] = {
+		{.id = 1, .timeout_ms = 500, .prio = 2,
+		 .payload = (const uint8_t *)"abc", .len = 3},
+		{.id = 1ull << 40, .timeout_ms = 0, .prio = 0,
+		 .payload = (const uint8_t *)"", .len = 0},
+	};
+	nng_msg *m;
+	ipc_frame f;
+	ipc_job jo[IPC_MAX_BATCH];
+	uint32_t n;
+	ck_assert_int_eq(ipc_pack_jobs(&m, jobs, 2), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_jobs(&f, jo, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(jo[1].id, 1ull << 40);
+	ck_assert_uint_eq(jo[0].timeout_ms, 500);
+	ck_assert_uint_eq(jo[0].len, 3);
+	ck_assert_int_eq(memcmp(jo[0].payload, "abc", 3), 0);
+	ipc_frame_fini(&f);
+
+	ipc_reply r[2] = {{.id = 7, .code = 0, .data = (const uint8_t *)"ok",
+	                   .len = 2},
+	                  {.id = 8, .code = CORRAL_EPLUGIN,
+	                   .data = (const uint8_t *)"bad", .len = 3}};
+	ipc_reply ro[IPC_MAX_BATCH];
+	ck_assert_int_eq(ipc_pack_replies(&m, r, 2), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_replies(&f, ro, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(ro[1].code, CORRAL_EPLUGIN);
+	ck_assert_int_eq(memcmp(ro[1].data, "bad", 3), 0);
+	ipc_frame_fini(&f);
+
+	uint64_t ids[3] = {3, 4, 5}, io[IPC_MAX_BATCH];
+	ck_assert_int_eq(ipc_pack_cancel(&m, ids, 3), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_cancel(&f, io, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(io[2], 5);
+	ipc_frame_fini(&f);
+
+	ipc_call c = {.payload = (const uint8_t *)"x", .len = 1,
+	              .timeout_ms = 250, .prio = 1}, co;
+	ck_assert_int_eq(ipc_pack_call(&m, &c), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_call(&f, &co), 0);
+	ck_assert_uint_eq(co.timeout_ms, 250);
+	ck_assert_int_eq(co.prio, 1);
+	ck_assert_uint_eq(co.len, 1);
+	ipc_frame_fini(&f);
+
+	ipc_result res = {.ok = 0}, ro2;
+	strcpy(res.err, "busy");
+	strcpy(res.msg, "queue full");
+	ck_assert_int_eq(ipc_pack_result(&m, &res), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_result(&f, &ro2), 0);
+	ck_assert_int_eq(ro2.ok, 0);
+	ck_assert_str_eq(ro2.err, "busy");
+	ck_assert_str_eq(ro2.msg, "queue full");
+	ipc_frame_fini(&f);
+}
+END_TEST
+
+START_TEST(call_from_a_foreign_client_is_checked)
+{
+	/* [1, 32, {"p": bin "hi"}]: the minimal request a client in any
+	 * language sends; timeout and priority are optional. */
+	static const uint8_t min[] = {0x93, 0x01, 0x20, 0x81, 0xa1, 'p',
+	                              0xc4, 0x02, 'h', 'i'};
+	ipc_frame f;
+	ipc_call c;
+	ck_assert_int_eq(ipc_decode(min, sizeof min, IPC_MAX_FRAME, &f), 0);
+	ck_assert_int_eq(ipc_unpack_call(&f, &c), 0);
+	ck_assert_uint_eq(c.len, 2);
+	ck_assert_uint_eq(c.timeout_ms, 0);
+	ck_assert_int_eq(c.prio, 2);
+	ipc_frame_fini(&f);
+	/* priority out of range */
+	static const uint8_t badpr[] = {0x93, 0x01, 0x20, 0x82, 0xa1, 'p',
+	                                0xc4, 0x00, 0xa2, 'p', 'r', 0x09};
+	ck_assert_int_eq(ipc_decode(badpr, sizeof badpr, IPC_MAX_FRAME, &f), 0);
+	ck_assert_int_eq(ipc_unpack_call(&f, &c), CORRAL_EFIELD);
+	ipc_frame_fini(&f);
+	/* payload missing */
+	static const uint8_t nop[] = {0x93, 0x01, 0x20, 0x80};
+	ck_assert_int_eq(ipc_decode(nop, sizeof nop, IPC_MAX_FRAME, &f), 0);
+	ck_assert_int_eq(ipc_unpack_call(&f, &c), CORRAL_EMISSING);
+	ipc_frame_fini(&f);
+}
+END_TEST
+
 /* ---- malformed frames, one code each ---- */
 
 START_TEST(rejects_truncated)
@@ -212,7 +306,9 @@ START_TEST(rejects_oversize_string)
 	b[o++] = 0x81;
 	b[o++] = 0xa1;
 	b[o++] = 'p';
-	b[o++] = 0xda;
+	b[o++] = 0xdb; /* str32 */
+	b[o++] = (uint8_t)(n >> 24);
+	b[o++] = (uint8_t)(n >> 16);
 	b[o++] = (uint8_t)(n >> 8);
 	b[o++] = (uint8_t)n;
 	memset(b + o, 'x', n);
@@ -374,6 +470,8 @@ Suite *proto_suite(void)
 	tcase_add_test(tc, health_roundtrip);
 	tcase_add_test(tc, stop_and_error_roundtrip);
 	tcase_add_test(tc, status_roundtrip);
+	tcase_add_test(tc, job_messages_roundtrip);
+	tcase_add_test(tc, call_from_a_foreign_client_is_checked);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("malformed");
 	tcase_add_test(tc, rejects_truncated);

@@ -76,6 +76,7 @@ CORRAL_EXPORT const char *corral_strerror(int err);
 CORRAL_EXPORT const char *corral_errname(int err);
 
 typedef struct corral_worker corral_worker;
+typedef struct corral_job corral_job;
 
 enum corral_log_level {
 	CORRAL_LOG_ERROR = 0,
@@ -121,6 +122,17 @@ struct corral_plugin {
 	 * fail.  Do not touch uv handles here: they are already closed.
 	 */
 	void (*fini)(corral_worker *w);
+
+	/*
+	 * handle: loop thread, once per job the supervisor sends.  Reply now
+	 * or later (typically from a pool task's done) with corral_job_reply()
+	 * or corral_job_fail(), exactly once.  Must not block.  A job may run
+	 * more than once (at-least-once delivery: if this worker dies before
+	 * replying, the job goes to another worker), so make handling
+	 * idempotent.  Plugins built before this hook existed load fine; jobs
+	 * sent to them fail with CORRAL_EPLUGIN.
+	 */
+	void (*handle)(corral_worker *w, corral_job *job);
 };
 
 #define CORRAL_PLUGIN(...)                                                    \
@@ -213,6 +225,25 @@ CORRAL_EXPORT int corral_submit(corral_worker *w, int prio,
 CORRAL_EXPORT int corral_task_cancel(corral_task *task);
 /* Pool thread, inside work: 1 once the task was cancelled. */
 CORRAL_EXPORT int corral_task_cancelled(const corral_task *task);
+
+/*
+ * Jobs (loop thread).  A job handle is valid until its reply; replying a
+ * second time returns CORRAL_ESTATE instead of sending anything.
+ */
+CORRAL_EXPORT const void *corral_job_payload(const corral_job *job,
+                                             size_t *len);
+/* Milliseconds left before the client stops waiting (0: already late). */
+CORRAL_EXPORT uint64_t corral_job_deadline_ms(const corral_job *job);
+/* 1 once the supervisor gave up on the job (client timeout). */
+CORRAL_EXPORT int corral_job_cancelled(const corral_job *job);
+/* The job's priority (enum corral_priority), for corral_submit. */
+CORRAL_EXPORT int corral_job_priority(const corral_job *job);
+/* Sends the result (copied; up to 1 MiB).  0, CORRAL_ESTATE (already
+ * replied), CORRAL_ETOOLONG, or CORRAL_ENOMEM. */
+CORRAL_EXPORT int corral_job_reply(corral_job *job, const void *data,
+                                   size_t len);
+/* Fails the job: the client gets error "failed" with code and msg. */
+CORRAL_EXPORT int corral_job_fail(corral_job *job, int code, const char *msg);
 
 /* Loop thread: fn runs on the loop thread when, after a CORRAL_EBUSY, the
  * queue has fallen to half of max_queue (like Piscina's 'drain'). */

@@ -80,6 +80,7 @@ static void send_health(corral_worker *w)
 		.run_p50_us = ps.run_p50_us, .run_p99_us = ps.run_p99_us,
 		.oldest_running_ms = ps.oldest_running_ms,
 	};
+	h.jobs = jobs_inflight(w->jobs);
 	h.nmetrics = w->nmetrics;
 	memcpy(h.metrics, w->metrics, w->nmetrics * sizeof h.metrics[0]);
 	int rc = ipc_pack_health(&msg, &h);
@@ -154,7 +155,12 @@ static void on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 	}
 	ipc_stop stop;
 	ipc_assign assign;
-	if (f.type == IPC_STOP && (rc = ipc_unpack_stop(&f, &stop)) == 0) {
+	if (f.type == IPC_JOB && w->phase == WPHASE_RUNNING) {
+		jobs_on_message(w->jobs, &f);
+	} else if (f.type == IPC_CANCEL) {
+		jobs_on_cancel(w->jobs, &f);
+	} else if (f.type == IPC_STOP &&
+	           (rc = ipc_unpack_stop(&f, &stop)) == 0) {
 		begin_stop(w);
 	} else if (f.type == IPC_ASSIGN && w->phase == WPHASE_STANDBY &&
 	           (rc = ipc_unpack_assign(&f, &assign)) == 0) {
@@ -308,6 +314,8 @@ int main(int argc, char **argv)
 
 	if (plugin_load(&w, why, sizeof why) != 0)
 		die_fatal(why);
+	if ((rc = jobs_new(&w.jobs, &w, &w.loop, w.chan)) != 0)
+		die_fatal("out of memory");
 	if ((rc = pool_new(&w.pool, &w.loop, &w.pool_cfg)) != 0) {
 		snprintf(why, sizeof why, "cannot start the thread pool: %s",
 		         corral_strerror(rc));
@@ -340,12 +348,15 @@ int main(int argc, char **argv)
 		health_close(&w.health);
 	}
 	uv_close((uv_handle_t *)&sig_term, NULL);
+	jobs_flush(w.jobs);
 	ipc_chan_close(w.chan);
 	w.chan = NULL;
 	pool_drain(w.pool, w.pool_drain_cancel); /* a no-op after a stop */
 	uv_run(&w.loop, UV_RUN_DEFAULT);         /* remaining dones */
 	pool_free(w.pool);
 	w.pool = NULL;
+	jobs_free(w.jobs);
+	w.jobs = NULL;
 	uv_run(&w.loop, UV_RUN_DEFAULT);
 	if (w.inited && w.ops.fini)
 		w.ops.fini(&w);

@@ -13,6 +13,7 @@
 #include "ipc/proto.h"
 #include "pool/pool.h"
 #include "worker/health.h"
+#include "worker/jobs.h"
 
 /* The worker's exit-code contract, mirrored in the README. */
 enum {
@@ -54,6 +55,7 @@ struct corral_worker {
 	void *data;                  /* corral_set_data */
 
 	pool *pool; /* the CPU pool; created before the plugin's init */
+	jobs *jobs; /* jobs the plugin holds; replies on their way */
 	void (*drain_fn)(corral_worker *w, void *arg); /* corral_pool_on_drain */
 	void *drain_arg;
 
