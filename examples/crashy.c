@@ -5,6 +5,10 @@
  *   mode         segv (default), exit (exit(1)) or abort
  *   after        ms between crash chances (default 100)
  *   probability  chance of crashing at each chance, 0..1 (default 1)
+ *   after=0      never crash by itself; only jobs decide
+ *
+ * Jobs: a payload of "crash" crashes the worker (the poison job case);
+ * any other payload is echoed back.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -15,13 +19,8 @@
 
 static uv_timer_t tick;
 
-static void maybe_crash(uv_timer_t *t)
+static void crash(corral_worker *w)
 {
-	corral_worker *w = t->data;
-	const char *p = corral_setting(w, "probability");
-	double prob = p ? atof(p) : 1.0;
-	if ((double)rand() / RAND_MAX >= prob)
-		return;
 	const char *mode = corral_setting(w, "mode");
 	corral_log(w, CORRAL_LOG_WARN, "crashing now (%s)", mode ? mode : "segv");
 	if (mode && strcmp(mode, "exit") == 0)
@@ -34,6 +33,24 @@ static void maybe_crash(uv_timer_t *t)
 	raise(SIGSEGV);
 }
 
+static void maybe_crash(uv_timer_t *t)
+{
+	corral_worker *w = t->data;
+	const char *p = corral_setting(w, "probability");
+	double prob = p ? atof(p) : 1.0;
+	if ((double)rand() / RAND_MAX < prob)
+		crash(w);
+}
+
+static void crashy_handle(corral_worker *w, corral_job *job)
+{
+	size_t len;
+	const char *p = corral_job_payload(job, &len);
+	if (len == 5 && memcmp(p, "crash", 5) == 0)
+		crash(w);
+	corral_job_reply(job, p, len);
+}
+
 static int crashy_init(corral_worker *w)
 {
 	const char *a = corral_setting(w, "after");
@@ -41,7 +58,9 @@ static int crashy_init(corral_worker *w)
 	srand((unsigned)getpid());
 	uv_timer_init(corral_loop(w), &tick);
 	tick.data = w;
-	uv_timer_start(&tick, maybe_crash, (uint64_t)after, (uint64_t)after);
+	if (after > 0)
+		uv_timer_start(&tick, maybe_crash, (uint64_t)after,
+		               (uint64_t)after);
 	return 0;
 }
 
@@ -51,4 +70,5 @@ static void crashy_stop(corral_worker *w)
 	uv_close((uv_handle_t *)&tick, NULL);
 }
 
-CORRAL_PLUGIN(.name = "crashy", .init = crashy_init, .stop = crashy_stop);
+CORRAL_PLUGIN(.name = "crashy", .init = crashy_init, .stop = crashy_stop,
+              .handle = crashy_handle);

@@ -140,6 +140,24 @@ int config_set(config *c, const char *key, const char *v, char *err,
 			c->pool_drain_cancel = 1;
 		else
 			expect = "run or cancel";
+	} else if (strcmp(key, "jobs") == 0) {
+		if (set_path(c->jobs_url, sizeof c->jobs_url, v))
+			expect = "a shorter URL";
+		else if (*v && !strstr(v, "://"))
+			expect = "an nng URL such as tcp://127.0.0.1:5555";
+	} else if (strcmp(key, "max_inflight") == 0) {
+		if (parse_uint(v, 1, 100000, &c->max_inflight))
+			expect = "1..100000";
+	} else if (strcmp(key, "queue_limit") == 0) {
+		if (parse_uint(v, 1, 10000000, &c->queue_limit))
+			expect = "1..10000000";
+	} else if (strcmp(key, "job_timeout") == 0) {
+		dur = &c->job_timeout_ms;
+	} else if (strcmp(key, "max_attempts") == 0) {
+		if (parse_uint(v, 1, 100, &c->max_attempts))
+			expect = "1..100";
+	} else if (strcmp(key, "max_lag") == 0) {
+		dur = &c->max_lag_ms;
 	} else if (strcmp(key, "standby") == 0) {
 		if (parse_uint(v, 0, 64, &c->standby))
 			expect = "0..64";
@@ -171,7 +189,8 @@ int config_set(config *c, const char *key, const char *v, char *err,
 		         "seconds)";
 	else if (dur && (strcmp(key, "health_interval") == 0 ||
 	                 strcmp(key, "heartbeat_timeout") == 0 ||
-	                 strcmp(key, "start_timeout") == 0) && *dur == 0)
+	                 strcmp(key, "start_timeout") == 0 ||
+	                 strcmp(key, "job_timeout") == 0) && *dur == 0)
 		expect = "a duration above 0";
 	if (expect) {
 		snprintf(err, errlen, "bad value '%s' for %s: expected %s", v,

@@ -36,6 +36,12 @@ typedef struct config {
 	unsigned max_queue; /* pool tasks waiting before CORRAL_EBUSY */
 	uint64_t aging_ms;
 	int pool_drain_cancel; /* on stop: 0 = run queued tasks, 1 = cancel */
+	char jobs_url[PATH_MAX]; /* "" = ipc://RUNDIR/jobs */
+	unsigned max_inflight;   /* jobs per worker at once */
+	unsigned queue_limit;    /* jobs waiting for a worker */
+	uint64_t job_timeout_ms;
+	unsigned max_attempts;   /* worker deaths before a job is poison */
+	uint64_t max_lag_ms;     /* lag p99 above this: degraded, no jobs */
 	uint64_t restart_window_ms;
 	uint64_t heartbeat_timeout_ms;
 	uint64_t health_interval_ms;
@@ -64,7 +70,13 @@ typedef struct config {
 	X(threads, "N|auto", "2", "pool threads per worker")                  \
 	X(max_queue, "N", "1024", "pool tasks waiting before EBUSY")          \
 	X(aging, "DUR", "100ms", "pool wait that outranks newer tasks")       \
-	X(pool_drain, "run|cancel", "run", "queued pool tasks on stop")
+	X(pool_drain, "run|cancel", "run", "queued pool tasks on stop")       \
+	X(jobs, "URL", "", "job front end (default ipc://RUNDIR/jobs)")       \
+	X(max_inflight, "N", "64", "jobs per worker at once")                 \
+	X(queue_limit, "N", "10000", "jobs waiting before 'busy'")            \
+	X(job_timeout, "DUR", "30s", "longest a job may take")                \
+	X(max_attempts, "N", "3", "worker deaths before a job is poison")     \
+	X(max_lag, "DUR", "500ms", "lag p99 that marks a worker degraded")
 
 void config_defaults(config *c);
 void config_free(config *c);

@@ -48,6 +48,12 @@ static void usage(FILE *f)
 "      --max-queue N            pool tasks waiting before EBUSY (1024)\n"
 "      --aging DUR              pool wait that outranks newer tasks (100ms)\n"
 "      --pool-drain run|cancel  queued pool tasks when stopping (run)\n"
+"      --jobs URL               job front end (ipc://RUNDIR/jobs)\n"
+"      --max-inflight N         jobs per worker at once (64)\n"
+"      --queue-limit N          jobs waiting before 'busy' (10000)\n"
+"      --job-timeout DUR        longest a job may take (30s)\n"
+"      --max-attempts N         worker deaths before a job is poison (3)\n"
+"      --max-lag DUR            lag p99 that stops new jobs (500ms)\n"
 "  -s, --set KEY=VALUE          plugin setting, as in [plugin]\n"
 "  -h, --help                   this text\n"
 "      --version                print the version\n"
@@ -89,6 +95,12 @@ static const struct option long_opts[] = {
 	{"max-queue", required_argument, NULL, 2000},
 	{"aging", required_argument, NULL, 2000},
 	{"pool-drain", required_argument, NULL, 2000},
+	{"jobs", required_argument, NULL, 2000},
+	{"max-inflight", required_argument, NULL, 2000},
+	{"queue-limit", required_argument, NULL, 2000},
+	{"job-timeout", required_argument, NULL, 2000},
+	{"max-attempts", required_argument, NULL, 2000},
+	{"max-lag", required_argument, NULL, 2000},
 	{NULL, 0, NULL, 0},
 };
 

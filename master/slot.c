@@ -116,10 +116,16 @@ static void on_slot_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 		                (double)(sl->ready_us - sl->spawned_us) / 1000.0);
 		arm(sl, sl->sup->cfg->heartbeat_timeout_ms, on_slot_timer);
 		standby_maybe_start(sl->sup);
+		broker_on_ready(sl->sup->broker);
+		break;
+	case IPC_REPLY:
+		broker_on_reply(sl->sup->broker, sl, &f);
 		break;
 	case IPC_HEALTH:
-		if ((rc = ipc_unpack_health(&f, &health)) == 0)
+		if ((rc = ipc_unpack_health(&f, &health)) == 0) {
 			on_health(sl, &health);
+			broker_on_ready(sl->sup->broker); /* lag may be back */
+		}
 		break;
 	default:
 		rc = CORRAL_ETYPE;
@@ -298,6 +304,9 @@ void slot_on_exit(slot *sl, int64_t status, int term_signal)
 		sl->chan = NULL;
 	}
 	uv_timer_stop(&sl->timer);
+	/* Its jobs go back to the queue (or are poison) before anything
+	 * else happens to the slot. */
+	broker_on_worker_gone(sl->sup->broker, sl);
 	sl->have_exit = 1;
 	sl->exit_signal = term_signal;
 	sl->exit_code = term_signal ? -1 : (int)status;

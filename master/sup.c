@@ -33,6 +33,24 @@ void sup_slot_url(const sup *s, int id, char *buf, size_t len)
 	rundir_url(s->rundir, leaf, buf, len);
 }
 
+/* Second step of shutdown: no jobs left (or no time left for them). */
+static void stop_slots(sup *s)
+{
+	uv_timer_stop(&s->drain_timer);
+	for (unsigned i = 0; i < s->nslots; i++)
+		slot_stop(&s->slots[i]);
+	sup_check_done(s);
+}
+
+static void on_drain_timeout(uv_timer_t *h)
+{
+	sup *s = h->data;
+	log_msg("jobs: not finished within %" PRIu64 " ms; answering the rest "
+	        "with shutting_down", s->cfg->shutdown_timeout_ms);
+	broker_abort(s->broker);
+	stop_slots(s);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	sup *s = h->data;
@@ -43,9 +61,21 @@ static void on_signal(uv_signal_t *h, int signum)
 		        s->cfg->shutdown_timeout_ms);
 		s->stopping = 1;
 		standby_stop_all(s, 0);
-		for (unsigned i = 0; i < s->nslots; i++)
-			slot_stop(&s->slots[i]);
+		/* First the jobs: no new ones, the accepted ones finish. */
+		if (broker_drain(s->broker, stop_slots)) {
+			stop_slots(s);
+		} else {
+			broker_stats st;
+			broker_get_stats(s->broker, &st);
+			log_msg("jobs: finishing %u queued and %u running job(s) "
+			        "before stopping workers", st.queued, st.inflight);
+			uv_timer_start(&s->drain_timer, on_drain_timeout,
+			               s->cfg->shutdown_timeout_ms, 0);
+		}
+		return;
 	} else if (!s->done) {
+		broker_abort(s->broker);
+		uv_timer_stop(&s->drain_timer);
 		log_msg("received SIG%s again: killing remaining workers now",
 		        sigabbrev_np(signum));
 		for (unsigned i = 0; i < s->nslots; i++) {
@@ -84,6 +114,9 @@ void sup_check_done(sup *s)
 		        any_failed ? "FAILED" : "done", s->exit_code);
 	}
 	control_close(s);
+	broker_close(s->broker);
+	s->broker = NULL;
+	uv_close((uv_handle_t *)&s->drain_timer, NULL);
 	standby_close(s);
 	uv_close((uv_handle_t *)&s->sig_term, NULL);
 	uv_close((uv_handle_t *)&s->sig_int, NULL);
@@ -121,6 +154,12 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
 		goto fail_standby;
 	if ((rc = control_open(s)))
 		goto fail_standby;
+	if ((rc = broker_open(&s->broker, s))) {
+		control_close(s);
+		goto fail_standby;
+	}
+	uv_timer_init(loop, &s->drain_timer);
+	s->drain_timer.data = s;
 	uv_signal_init(loop, &s->sig_term);
 	uv_signal_init(loop, &s->sig_int);
 	s->sig_term.data = s->sig_int.data = s;
@@ -149,6 +188,8 @@ static void remove_sockets(sup *s)
 		unlink(path);
 	}
 	snprintf(path, sizeof path, "%s/control", s->rundir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/jobs", s->rundir);
 	unlink(path);
 	rmdir(s->rundir); /* only if empty: other files are not ours to drop */
 }

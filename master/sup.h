@@ -56,6 +56,13 @@ typedef enum slot_want { WANT_UP, WANT_DOWN } slot_want;
 
 typedef struct sup sup;
 typedef struct proc proc;
+typedef struct broker broker;
+
+typedef struct broker_stats {
+	uint64_t accepted, ok, failed, timeouts, busy, poison, redispatched;
+	uint64_t late_replies, bad_requests, rejected, dispatched;
+	unsigned queued, inflight;
+} broker_stats;
 
 /* Called on the loop when a process exits; owner as given to proc_spawn. */
 typedef void (*proc_exit_fn)(void *owner, int64_t status, int term_signal);
@@ -116,6 +123,9 @@ struct sup {
 	int spares_draining; /* being stopped for good */
 	unsigned standby_gen; /* names standby sockets uniquely */
 
+	broker *broker;       /* jobs: front end, queues, ledger */
+	uv_timer_t drain_timer; /* shutdown: how long jobs may take */
+
 	ipc_chan *ctl;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	int stopping;     /* shutdown began: want DOWN everywhere */
@@ -171,6 +181,22 @@ void standby_close(sup *s);
 /* control.c: the control socket */
 int control_open(sup *s);
 void control_close(sup *s);
+
+/* broker.c: jobs */
+int broker_open(broker **out, sup *s);
+void broker_close(broker *b);
+void broker_on_ready(broker *b);
+void broker_on_reply(broker *b, slot *sl, const ipc_frame *f);
+void broker_on_worker_gone(broker *b, slot *sl);
+unsigned broker_inflight(const broker *b);
+unsigned broker_slot_jobs(const broker *b, int slot_id);
+int broker_slot_degraded(const broker *b, const slot *sl);
+void broker_get_stats(const broker *b, broker_stats *st);
+/* Stops taking jobs; 1 if none are left, else on_empty(s) runs later. */
+int broker_drain(broker *b, void (*on_empty)(sup *s));
+/* Answers every job still held with "shutting_down". */
+void broker_abort(broker *b);
+const char *broker_url(const broker *b);
 
 /* rundir.c */
 int rundir_prepare(const char *path, char *err, size_t errlen);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "corral.h"
 #include "ipc/error.h"
@@ -18,17 +19,21 @@
 #include "ipc/proto.h"
 #include "ipc/rundir.h"
 
-enum { EXIT_USAGE = 2, EXIT_NOCONN = 1 };
+enum { EXIT_USAGE = 2, EXIT_NOCONN = 1, EXIT_JOBFAIL = 3 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: corralctl [-n NAME | --rundir DIR] [--timeout DUR] COMMAND\n"
+"Usage: corralctl [-n NAME | --rundir DIR] [--url URL] [--timeout DUR] COMMAND\n"
 "\n"
 "Commands:\n"
 "  status [--json]   workers, their state, restarts, memory, CPU, lag\n"
+"  call PAYLOAD|-    send one job (the payload, or stdin for -) to the\n"
+"                    jobs front end (--url, default ipc://RUNDIR/jobs)\n"
+"                    and print the reply; --timeout bounds the job\n"
 "\n"
-"Exit codes: 0 ok, 1 no supervisor answered, 2 usage error.\n");
+"Exit codes: 0 ok, 1 no supervisor answered, 2 usage error,\n"
+"3 the job failed (the reason is printed).\n");
 }
 
 /* JSON string with the escapes RFC 8259 requires. */
@@ -141,17 +146,13 @@ static void print_table(const ipc_status *st)
 	}
 }
 
-/* One request, one reply.  Returns 0 or a corral_err; *reply on success. */
-static int call(const char *rundir, uint64_t timeout_ms, nng_msg *req,
-                nng_msg **reply)
+/* One request, one reply to url.  Returns 0 or a corral_err; *reply on
+ * success.  Takes req in every case. */
+static int request(const char *url, uint64_t timeout_ms, nng_msg *req,
+                   nng_msg **reply)
 {
-	char url[PATH_MAX + 16];
 	nng_socket s;
-	int rc = rundir_url(rundir, "control", url, sizeof url);
-	if (rc) {
-		nng_msg_free(req);
-		return rc;
-	}
+	int rc;
 	if ((rc = nng_req0_open(&s))) {
 		nng_msg_free(req);
 		return err_from_nng(rc);
@@ -175,9 +176,12 @@ static int cmd_status(const char *rundir, uint64_t timeout_ms, int json)
 	nng_msg *req = NULL, *reply = NULL;
 	ipc_frame f;
 	ipc_status st;
-	int rc = ipc_pack_status_req(&req);
+	char url[PATH_MAX + 16];
+	int rc = rundir_url(rundir, "control", url, sizeof url);
 	if (!rc)
-		rc = call(rundir, timeout_ms, req, &reply);
+		rc = ipc_pack_status_req(&req);
+	if (!rc)
+		rc = request(url, timeout_ms, req, &reply);
 	if (rc) {
 		log_plain("no corral answered at %s/control: %s", rundir,
 		          corral_strerror(rc));
@@ -209,20 +213,75 @@ static int cmd_status(const char *rundir, uint64_t timeout_ms, int json)
 	return 0;
 }
 
+static int cmd_call(const char *url, uint64_t timeout_ms, const char *arg)
+{
+	static uint8_t buf[IPC_MAX_PAYLOAD + 1];
+	size_t len;
+	if (strcmp(arg, "-") == 0) {
+		len = fread(buf, 1, sizeof buf, stdin);
+	} else {
+		len = strlen(arg);
+		if (len <= IPC_MAX_PAYLOAD)
+			memcpy(buf, arg, len);
+	}
+	if (len > IPC_MAX_PAYLOAD) {
+		log_plain("payload larger than %u bytes", IPC_MAX_PAYLOAD);
+		return EXIT_USAGE;
+	}
+	ipc_call c = {.payload = buf, .len = (uint32_t)len,
+	              .timeout_ms = timeout_ms, .prio = CORRAL_PRIO_NORMAL};
+	nng_msg *req = NULL, *reply = NULL;
+	ipc_frame f;
+	ipc_result r;
+	/* Wait a little longer than the job may take: its answer (even
+	 * "timeout") comes from the supervisor. */
+	uint64_t wait = timeout_ms ? timeout_ms + 2000 : 600000;
+	int rc = ipc_pack_call(&req, &c);
+	if (!rc)
+		rc = request(url, wait, req, &reply);
+	if (rc) {
+		log_plain("no answer from %s: %s", url, corral_strerror(rc));
+		return EXIT_NOCONN;
+	}
+	rc = ipc_decode_msg(reply, IPC_MAX_CTL_FRAME, &f);
+	if (rc) {
+		log_plain("bad reply: %s", corral_strerror(rc));
+		return EXIT_NOCONN;
+	}
+	rc = ipc_unpack_result(&f, &r);
+	if (rc) {
+		log_plain("bad reply: %s", corral_strerror(rc));
+		ipc_frame_fini(&f);
+		return EXIT_NOCONN;
+	}
+	int code = 0;
+	if (r.ok) {
+		fwrite(r.data, 1, r.len, stdout);
+		if (isatty(STDOUT_FILENO))
+			putchar('\n');
+	} else {
+		log_plain("%s: %s", r.err, r.msg);
+		code = EXIT_JOBFAIL;
+	}
+	ipc_frame_fini(&f);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"name", required_argument, NULL, 'n'},
 		{"rundir", required_argument, NULL, 'r'},
+		{"url", required_argument, NULL, 'u'},
 		{"timeout", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *name = "corral", *rundir_opt = NULL;
+	const char *name = "corral", *rundir_opt = NULL, *url_opt = NULL;
 	char rundir[PATH_MAX];
-	uint64_t timeout_ms = 5000;
+	uint64_t timeout_ms = 0;
 	int json = 0, c;
 
 	log_set_prog("corralctl");
@@ -233,6 +292,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			rundir_opt = optarg;
+			break;
+		case 'u':
+			url_opt = optarg;
 			break;
 		case 't': {
 			char *end;
@@ -279,7 +341,19 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 		}
-		return cmd_status(rundir, timeout_ms, json);
+		return cmd_status(rundir, timeout_ms ? timeout_ms : 5000, json);
+	}
+	if (strcmp(cmd, "call") == 0) {
+		char url[PATH_MAX + 16];
+		if (optind + 2 != argc) {
+			log_plain("call wants one PAYLOAD (or - for stdin)");
+			return EXIT_USAGE;
+		}
+		if (url_opt)
+			snprintf(url, sizeof url, "%s", url_opt);
+		else if (rundir_url(rundir, "jobs", url, sizeof url) != 0)
+			return EXIT_USAGE;
+		return cmd_call(url, timeout_ms, argv[optind + 1]);
 	}
 	log_plain("unknown command '%s'", cmd);
 	usage(stderr);

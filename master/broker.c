@@ -1,0 +1,644 @@
+/*
+ * broker.c - jobs that survive crashes.
+ *
+ * Clients send CALL requests to a raw nng REP socket (the front end); each
+ * becomes a job in one of four priority queues.  Jobs go to RUNNING,
+ * non-degraded workers, least outstanding first (ties: lower lag), never
+ * more than max_inflight each, several per JOB message.  The ledger knows
+ * which job is on which worker: when a worker dies its jobs go back to the
+ * head of their queue with one more attempt, and a job that has been on
+ * max_attempts dead workers is poison: the client gets "poison" and its
+ * payload is kept in RUNDIR/poison/ID.bin.  Every accepted job gets exactly
+ * one RESULT: its reply, or "timeout", "busy", "poison", "shutting_down",
+ * "failed".  A reply from a worker that no longer holds the job (it was
+ * declared dead, or the job timed out) is dropped, so a client never gets
+ * two.  Delivery is at-least-once: a job may run more than once.
+ *
+ * Everything here runs on the supervisor's loop thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "corral.h"
+#include "ipc/error.h"
+#include "ipc/log.h"
+#include "ipc/rundir.h"
+#include "master/sup.h"
+
+#define HASH_BUCKETS 4096
+#define SWEEP_MS 20
+#define BATCH_BYTES (1u << 20)
+#define POISON_KEEP 100
+
+typedef struct bjob {
+	struct bjob *next, *prev; /* in a queue, or on a slot's ledger */
+	struct bjob *hnext;       /* id hash chain */
+	uint64_t id;
+	int slot;                 /* -1: queued */
+	int prio;
+	unsigned attempts;        /* workers that died holding it */
+	uint64_t deadline;        /* sup_now_ms() */
+	uint8_t *hdr;             /* the REQ backtrace, returned with the reply */
+	size_t hdrlen;
+	uint8_t *payload;
+	uint32_t len;
+} bjob;
+
+typedef struct blist {
+	bjob *head, *tail;
+	unsigned n;
+} blist;
+
+struct broker {
+	sup *s;
+	ipc_chan *front;
+	char url[4200];
+	uv_timer_t sweep;
+	blist queue[4];   /* by priority */
+	unsigned queued;
+	blist *ledger;    /* per slot: jobs in flight there */
+	bjob *hash[HASH_BUCKETS];
+	uint64_t next_id;
+	int draining;
+	void (*on_empty)(sup *s);
+	broker_stats st;
+	unsigned poison_kept;
+};
+
+/* ---- lists and the id index ---- */
+
+static void bl_push(blist *l, bjob *j, int head)
+{
+	j->prev = j->next = NULL;
+	if (head) {
+		j->next = l->head;
+		if (l->head)
+			l->head->prev = j;
+		else
+			l->tail = j;
+		l->head = j;
+	} else {
+		j->prev = l->tail;
+		if (l->tail)
+			l->tail->next = j;
+		else
+			l->head = j;
+		l->tail = j;
+	}
+	l->n++;
+}
+
+static void bl_remove(blist *l, bjob *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		l->head = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	else
+		l->tail = j->prev;
+	j->next = j->prev = NULL;
+	l->n--;
+}
+
+static bjob **hslot(broker *b, uint64_t id)
+{
+	return &b->hash[id % HASH_BUCKETS];
+}
+
+static bjob *find(broker *b, uint64_t id)
+{
+	for (bjob *j = *hslot(b, id); j; j = j->hnext)
+		if (j->id == id)
+			return j;
+	return NULL;
+}
+
+static void unindex(broker *b, bjob *j)
+{
+	for (bjob **p = hslot(b, j->id); *p; p = &(*p)->hnext)
+		if (*p == j) {
+			*p = j->hnext;
+			return;
+		}
+}
+
+/* Takes a job out of wherever it is (queue or ledger) and the index. */
+static void detach(broker *b, bjob *j)
+{
+	if (j->slot < 0) {
+		bl_remove(&b->queue[j->prio], j);
+		b->queued--;
+	} else {
+		bl_remove(&b->ledger[j->slot], j);
+	}
+	unindex(b, j);
+}
+
+static void job_free(bjob *j)
+{
+	free(j->hdr);
+	free(j->payload);
+	free(j);
+}
+
+/* ---- replies to clients ---- */
+
+static void send_result(broker *b, const uint8_t *hdr, size_t hdrlen,
+                        const ipc_result *r)
+{
+	nng_msg *msg = NULL;
+	int rc = ipc_pack_result(&msg, r);
+	if (!rc && nng_msg_header_append(msg, hdr, hdrlen) != 0) {
+		nng_msg_free(msg);
+		rc = CORRAL_ENOMEM;
+	}
+	if (!rc)
+		rc = ipc_chan_send(b->front, msg);
+	if (rc)
+		log_msg("jobs: cannot send a result to its client: %s",
+		        corral_strerror(rc));
+}
+
+static void send_error(broker *b, const uint8_t *hdr, size_t hdrlen,
+                       const char *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void send_error(broker *b, const uint8_t *hdr, size_t hdrlen,
+                       const char *err, const char *fmt, ...)
+{
+	ipc_result r = {.ok = 0};
+	snprintf(r.err, sizeof r.err, "%s", err);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r.msg, sizeof r.msg, fmt, ap);
+	va_end(ap);
+	send_result(b, hdr, hdrlen, &r);
+}
+
+/* Ends a job: one result to its client, then it is gone. */
+static void finish_error(broker *b, bjob *j, const char *err,
+                         const char *msg)
+{
+	detach(b, j);
+	send_error(b, j->hdr, j->hdrlen, err, "%s", msg);
+	b->st.failed++;
+	job_free(j);
+}
+
+/* ---- dispatch ---- */
+
+static int degraded(const sup *s, const slot *sl)
+{
+	return sl->have_health &&
+	       sl->health.lag_p99_us > s->cfg->max_lag_ms * 1000;
+}
+
+/* The RUNNING, healthy worker with the fewest jobs (then the least lag)
+ * that has room for one more; NULL if none. */
+static slot *pick(broker *b)
+{
+	sup *s = b->s;
+	slot *best = NULL;
+	for (unsigned i = 0; i < s->nslots; i++) {
+		slot *sl = &s->slots[i];
+		if (sl->state != SLOT_RUNNING || !sl->chan || degraded(s, sl) ||
+		    b->ledger[i].n >= s->cfg->max_inflight)
+			continue;
+		if (!best || b->ledger[i].n < b->ledger[best->id].n ||
+		    (b->ledger[i].n == b->ledger[best->id].n &&
+		     sl->health.lag_p99_us < best->health.lag_p99_us))
+			best = sl;
+	}
+	return best;
+}
+
+static bjob *dequeue(broker *b)
+{
+	for (int p = 0; p < 4; p++) {
+		bjob *j = b->queue[p].head;
+		if (j) {
+			bl_remove(&b->queue[p], j);
+			b->queued--;
+			return j;
+		}
+	}
+	return NULL;
+}
+
+/* Sends what is queued to workers with room, a batch per worker. */
+static void dispatch(broker *b)
+{
+	sup *s = b->s;
+	ipc_job batch[IPC_MAX_BATCH];
+	bjob *taken[IPC_MAX_BATCH];
+	uint64_t now = sup_now_ms(s);
+
+	while (b->queued) {
+		slot *sl = pick(b);
+		if (!sl)
+			return;
+		/* Fill this worker's message, but keep least-loaded order:
+		 * stop when another worker has fewer jobs. */
+		unsigned n = 0;
+		size_t bytes = 0;
+		while (n < IPC_MAX_BATCH && b->queued &&
+		       b->ledger[sl->id].n + n < s->cfg->max_inflight &&
+		       (n == 0 || bytes < BATCH_BYTES)) {
+			if (n && pick(b) != sl &&
+			    b->ledger[pick(b)->id].n < b->ledger[sl->id].n + n)
+				break;
+			bjob *j = dequeue(b);
+			taken[n] = j;
+			batch[n] = (ipc_job){
+			    .id = j->id,
+			    .timeout_ms = j->deadline > now ? j->deadline - now
+			                                    : 0,
+			    .prio = j->prio, .payload = j->payload,
+			    .len = j->len};
+			bytes += j->len;
+			n++;
+		}
+		nng_msg *msg = NULL;
+		int rc = ipc_pack_jobs(&msg, batch, n);
+		if (!rc)
+			rc = ipc_chan_send(sl->chan, msg);
+		if (rc) {
+			/* Put them back in order; try again on the next
+			 * event (a reply, a ready worker, the sweep). */
+			for (unsigned i = n; i-- > 0;) {
+				bl_push(&b->queue[taken[i]->prio], taken[i], 1);
+				b->queued++;
+			}
+			log_msg("slot %d pid %" PRId64 ": cannot send %u job(s): "
+			        "%s", sl->id, sl->pid, n, corral_strerror(rc));
+			return;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			taken[i]->slot = sl->id;
+			bl_push(&b->ledger[sl->id], taken[i], 0);
+		}
+		b->st.dispatched += n;
+	}
+}
+
+static void check_empty(broker *b)
+{
+	if (b->draining && b->on_empty && !b->queued && !broker_inflight(b)) {
+		void (*fn)(sup *) = b->on_empty;
+		b->on_empty = NULL;
+		fn(b->s);
+	}
+}
+
+/* ---- the front end ---- */
+
+static void on_sweep(uv_timer_t *h);
+
+static void sweep_start(broker *b)
+{
+	if (!uv_is_active((uv_handle_t *)&b->sweep))
+		uv_timer_start(&b->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+}
+
+static void on_front(ipc_chan *ch, nng_msg *msg, void *arg)
+{
+	broker *b = arg;
+	sup *s = b->s;
+	size_t hdrlen = nng_msg_header_len(msg);
+	uint8_t *hdr = malloc(hdrlen ? hdrlen : 1);
+	if (!hdr) {
+		nng_msg_free(msg);
+		return; /* the client's own timeout will tell it */
+	}
+	memcpy(hdr, nng_msg_header(msg), hdrlen);
+	ipc_frame f;
+	ipc_call call;
+	int rc = ipc_decode_msg(msg, IPC_MAX_CTL_FRAME, &f);
+	if (!rc) {
+		rc = f.type == IPC_CALL ? ipc_unpack_call(&f, &call)
+		                        : CORRAL_ETYPE;
+		if (rc)
+			ipc_frame_fini(&f);
+	}
+	if (rc) {
+		ipc_chan_count_bad(ch);
+		s->bad_frames++;
+		b->st.bad_requests++;
+		send_error(b, hdr, hdrlen, "bad_request", "%s (%s)",
+		           corral_strerror(rc), corral_errname(rc));
+		free(hdr);
+		return;
+	}
+	if (b->draining) {
+		b->st.rejected++;
+		send_error(b, hdr, hdrlen, "shutting_down",
+		           "the supervisor is stopping");
+	} else if (b->queued >= s->cfg->queue_limit) {
+		b->st.busy++;
+		send_error(b, hdr, hdrlen, "busy", "%u jobs queued (queue_limit)",
+		           b->queued);
+	} else {
+		bjob *j = calloc(1, sizeof *j);
+		uint8_t *copy = malloc(call.len ? call.len : 1);
+		if (!j || !copy) {
+			free(j);
+			free(copy);
+			send_error(b, hdr, hdrlen, "failed", "out of memory");
+		} else {
+			memcpy(copy, call.payload, call.len);
+			uint64_t t = s->cfg->job_timeout_ms;
+			if (call.timeout_ms && call.timeout_ms < t)
+				t = call.timeout_ms;
+			j->id = ++b->next_id;
+			j->slot = -1;
+			j->prio = call.prio;
+			j->deadline = sup_now_ms(s) + t;
+			j->hdr = hdr;
+			j->hdrlen = hdrlen;
+			j->payload = copy;
+			j->len = call.len;
+			hdr = NULL;
+			j->hnext = *hslot(b, j->id);
+			*hslot(b, j->id) = j;
+			bl_push(&b->queue[j->prio], j, 0);
+			b->queued++;
+			b->st.accepted++;
+			sweep_start(b);
+		}
+	}
+	free(hdr);
+	ipc_frame_fini(&f);
+	dispatch(b);
+}
+
+/* Expires jobs past their deadline; tells workers to drop them. */
+static void on_sweep(uv_timer_t *h)
+{
+	broker *b = h->data;
+	sup *s = b->s;
+	uint64_t now = sup_now_ms(s);
+	for (int p = 0; p < 4; p++) {
+		for (bjob *j = b->queue[p].head, *next; j; j = next) {
+			next = j->next;
+			if (now >= j->deadline) {
+				b->st.timeouts++;
+				finish_error(b, j, "timeout",
+				             "no worker took the job in time");
+			}
+		}
+	}
+	for (unsigned i = 0; i < s->nslots; i++) {
+		uint64_t ids[IPC_MAX_BATCH];
+		uint32_t n = 0;
+		for (bjob *j = b->ledger[i].head, *next; j; j = next) {
+			next = j->next;
+			if (now < j->deadline)
+				continue;
+			if (n < IPC_MAX_BATCH)
+				ids[n++] = j->id;
+			b->st.timeouts++;
+			finish_error(b, j, "timeout", "the worker did not reply "
+			             "in time");
+		}
+		nng_msg *msg = NULL;
+		if (n && s->slots[i].chan && ipc_pack_cancel(&msg, ids, n) == 0)
+			ipc_chan_send(s->slots[i].chan, msg);
+	}
+	if (!b->queued && !broker_inflight(b))
+		uv_timer_stop(h);
+	check_empty(b);
+	dispatch(b);
+}
+
+/* ---- events from slots ---- */
+
+void broker_on_ready(broker *b)
+{
+	if (b)
+		dispatch(b);
+}
+
+void broker_on_reply(broker *b, slot *sl, const ipc_frame *f)
+{
+	ipc_reply r[IPC_MAX_BATCH];
+	uint32_t n = 0;
+	int rc = ipc_unpack_replies(f, r, &n);
+	if (rc) {
+		b->s->bad_frames++;
+		log_msg("slot %d pid %" PRId64 ": dropped a bad REPLY: %s (%s)",
+		        sl->id, sl->pid, corral_errname(rc),
+		        corral_strerror(rc));
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		bjob *j = find(b, r[i].id);
+		if (!j || j->slot != sl->id) {
+			b->st.late_replies++; /* timed out, or re-dispatched */
+			continue;
+		}
+		detach(b, j);
+		ipc_result res = {.ok = r[i].code == 0};
+		if (res.ok) {
+			res.data = r[i].data;
+			res.len = r[i].len;
+			b->st.ok++;
+		} else {
+			snprintf(res.err, sizeof res.err, "failed");
+			snprintf(res.msg, sizeof res.msg, "%s: %.*s",
+			         corral_errname(r[i].code),
+			         (int)(r[i].len > 200 ? 200 : r[i].len),
+			         (const char *)r[i].data);
+			b->st.failed++;
+		}
+		send_result(b, j->hdr, j->hdrlen, &res);
+		job_free(j);
+	}
+	check_empty(b);
+	dispatch(b);
+}
+
+/* Keeps a poison job's payload for reproduction: RUNDIR/poison/ID.bin,
+ * written to a temporary name and renamed, at most POISON_KEEP files. */
+static void keep_poison(broker *b, const bjob *j)
+{
+	char dir[4300], tmp[4400], path[4400];
+	if (b->poison_kept >= POISON_KEEP)
+		return;
+	snprintf(dir, sizeof dir, "%s/poison", b->s->rundir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return;
+	snprintf(tmp, sizeof tmp, "%s/.%" PRIu64 ".tmp", dir, j->id);
+	snprintf(path, sizeof path, "%s/%" PRIu64 ".bin", dir, j->id);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	ssize_t w = write(fd, j->payload, j->len);
+	close(fd);
+	if (w == (ssize_t)j->len && rename(tmp, path) == 0)
+		b->poison_kept++;
+	else
+		unlink(tmp);
+}
+
+void broker_on_worker_gone(broker *b, slot *sl)
+{
+	if (!b)
+		return;
+	blist *l = &b->ledger[sl->id];
+	/* Back to the head of their queues, oldest first at the head. */
+	while (l->tail) {
+		bjob *j = l->tail;
+		bl_remove(l, j);
+		j->slot = -1;
+		j->attempts++;
+		if (j->attempts >= b->s->cfg->max_attempts) {
+			b->st.poison++;
+			keep_poison(b, j);
+			log_msg("jobs: job %" PRIu64 " (%u bytes) is POISON: %u "
+			        "workers died holding it; payload kept in "
+			        "%s/poison/%" PRIu64 ".bin", j->id, j->len,
+			        j->attempts, b->s->rundir, j->id);
+			unindex(b, j);
+			send_error(b, j->hdr, j->hdrlen, "poison",
+			           "%u workers died running this job",
+			           j->attempts);
+			b->st.failed++;
+			job_free(j);
+			continue;
+		}
+		bl_push(&b->queue[j->prio], j, 1);
+		b->queued++;
+		b->st.redispatched++;
+	}
+	dispatch(b);
+}
+
+unsigned broker_inflight(const broker *b)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; b && i < b->s->nslots; i++)
+		n += b->ledger[i].n;
+	return n;
+}
+
+unsigned broker_slot_jobs(const broker *b, int slot_id)
+{
+	return b ? b->ledger[slot_id].n : 0;
+}
+
+int broker_slot_degraded(const broker *b, const slot *sl)
+{
+	return b && degraded(b->s, sl);
+}
+
+void broker_get_stats(const broker *b, broker_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	if (!b)
+		return;
+	*st = b->st;
+	st->queued = b->queued;
+	st->inflight = broker_inflight(b);
+}
+
+int broker_drain(broker *b, void (*on_empty)(sup *s))
+{
+	b->draining = 1;
+	if (!b->queued && !broker_inflight(b))
+		return 1;
+	b->on_empty = on_empty;
+	return 0;
+}
+
+void broker_abort(broker *b)
+{
+	b->on_empty = NULL;
+	for (int p = 0; p < 4; p++)
+		while (b->queue[p].head)
+			finish_error(b, b->queue[p].head, "shutting_down",
+			             "the supervisor stopped before a worker "
+			             "took the job");
+	for (unsigned i = 0; i < b->s->nslots; i++)
+		while (b->ledger[i].head)
+			finish_error(b, b->ledger[i].head, "shutting_down",
+			             "the supervisor stopped before the worker "
+			             "replied");
+}
+
+const char *broker_url(const broker *b)
+{
+	return b->url;
+}
+
+int broker_open(broker **out, sup *s)
+{
+	nng_socket sock;
+	int rc;
+	broker *b = calloc(1, sizeof *b);
+	if (!b)
+		return CORRAL_ENOMEM;
+	b->s = s;
+	b->ledger = calloc(s->nslots, sizeof *b->ledger);
+	if (!b->ledger) {
+		free(b);
+		return CORRAL_ENOMEM;
+	}
+	if (s->cfg->jobs_url[0])
+		snprintf(b->url, sizeof b->url, "%s", s->cfg->jobs_url);
+	else if ((rc = rundir_url(s->rundir, "jobs", b->url, sizeof b->url)))
+		goto fail;
+	/* Raw REP: many requests in flight on one socket; each reply carries
+	 * its request's backtrace header back. */
+	if ((rc = err_from_nng(nng_rep0_open_raw(&sock))))
+		goto fail;
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, IPC_MAX_CTL_FRAME);
+	nng_listener l;
+	rc = err_from_nng(nng_listener_create(&l, sock, b->url));
+	if (!rc && strncmp(b->url, "ipc://", 6) == 0)
+		nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600);
+	if (!rc)
+		rc = err_from_nng(nng_listener_start(l, 0));
+	if (rc) {
+		nng_close(sock);
+		goto fail;
+	}
+	if ((rc = ipc_chan_open(&b->front, s->loop, sock, 0, on_front, NULL,
+	                        b)))
+		goto fail;
+	uv_timer_init(s->loop, &b->sweep);
+	b->sweep.data = b;
+	uv_unref((uv_handle_t *)&b->sweep);
+	*out = b;
+	return 0;
+fail:
+	free(b->ledger);
+	free(b);
+	return rc;
+}
+
+static void broker_freed(uv_handle_t *h)
+{
+	broker *b = h->data;
+	free(b->ledger);
+	free(b);
+}
+
+void broker_close(broker *b)
+{
+	if (!b)
+		return;
+	broker_abort(b);
+	ipc_chan_close(b->front);
+	uv_close((uv_handle_t *)&b->sweep, broker_freed);
+}
