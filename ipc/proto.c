@@ -116,6 +116,20 @@ static int pk_pool(msgpack_packer *pk, const ipc_pool_stats *s)
 	return rc;
 }
 
+#define JOB_KEYS(X)                                                           \
+	X(queued, "q") X(inflight, "in") X(accepted, "acc") X(ok, "ok")       \
+	X(failed, "fail") X(timeouts, "tmo") X(busy, "busy")                  \
+	X(poison, "poison") X(redispatched, "redo") X(late, "late")
+
+static int pk_jobstats(msgpack_packer *pk, const ipc_job_stats *s)
+{
+	int rc = pk_str(pk, "jobs") | msgpack_pack_map(pk, 10);
+#define X(field, key) rc |= pk_u64(pk, key, s->field);
+	JOB_KEYS(X)
+#undef X
+	return rc;
+}
+
 /* ---- decoding ---- */
 
 int ipc_decode(const void *buf, size_t len, size_t max_frame, ipc_frame *f)
@@ -326,6 +340,23 @@ static int get_pool(const msgpack_object *map, ipc_pool_stats *s)
 	if (!rc)                                                              \
 		rc = get_u64(o, key, &s->field);
 	POOL_KEYS(X)
+#undef X
+	return rc;
+}
+
+static int get_jobstats(const msgpack_object *map, ipc_job_stats *s)
+{
+	memset(s, 0, sizeof *s);
+	const msgpack_object *o = mp_get(map, "jobs");
+	if (!o)
+		return CORRAL_EMISSING;
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return CORRAL_EFIELD;
+	int rc = 0;
+#define X(field, key)                                                         \
+	if (!rc)                                                              \
+		rc = get_u64(o, key, &s->field);
+	JOB_KEYS(X)
 #undef X
 	return rc;
 }
@@ -737,7 +768,7 @@ int ipc_unpack_error(const ipc_frame *f, ipc_error *m)
 
 static int pk_worker(msgpack_packer *pk, const ipc_worker_status *w)
 {
-	int rc = msgpack_pack_map(pk, 15);
+	int rc = msgpack_pack_map(pk, 17);
 	rc |= pk_i64(pk, "slot", w->slot);
 	rc |= pk_i64(pk, "pid", w->pid);
 	rc |= pk_kstr(pk, "state", w->state);
@@ -753,17 +784,21 @@ static int pk_worker(msgpack_packer *pk, const ipc_worker_status *w)
 	rc |= pk_kstr(pk, "xsig", w->exit_signal);
 	rc |= pk_metrics(pk, w->metrics, w->nmetrics);
 	rc |= pk_pool(pk, &w->pool);
+	rc |= pk_u64(pk, "jobs", w->jobs);
+	rc |= pk_str(pk, "deg") |
+	      (w->degraded ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
 	return rc;
 }
 
 int ipc_pack_status(nng_msg **out, const ipc_status *m)
 {
 	msgpack_packer pk;
-	int rc = pk_begin(out, &pk, IPC_STATUS, 5);
+	int rc = pk_begin(out, &pk, IPC_STATUS, 6);
 	if (rc)
 		return pk_end(out, rc);
 	rc |= pk_kstr(&pk, "name", m->name);
 	rc |= pk_u64(&pk, "bad", m->bad_frames);
+	rc |= pk_jobstats(&pk, &m->jobs);
 	rc |= pk_i64(&pk, "pid", m->pid);
 	rc |= pk_kstr(&pk, "state", m->state);
 	rc |= pk_str(&pk, "workers") | msgpack_pack_array(&pk, m->nworkers);
@@ -809,6 +844,13 @@ static int unpack_worker(const msgpack_object *o, ipc_worker_status *w)
 		rc = get_metrics(o, w->metrics, &w->nmetrics);
 	if (!rc)
 		rc = get_pool(o, &w->pool);
+	if (!rc)
+		rc = get_u64(o, "jobs", &w->jobs);
+	const msgpack_object *d = rc ? NULL : mp_get(o, "deg");
+	if (!rc && (!d || d->type != MSGPACK_OBJECT_BOOLEAN))
+		rc = d ? CORRAL_EFIELD : CORRAL_EMISSING;
+	if (!rc)
+		w->degraded = d->via.boolean;
 	return rc;
 }
 
@@ -826,6 +868,8 @@ int ipc_unpack_status(const ipc_frame *f, ipc_status *m)
 		rc = get_str(b, "state", m->state, sizeof m->state);
 	if (!rc)
 		rc = get_u64(b, "bad", &m->bad_frames);
+	if (!rc)
+		rc = get_jobstats(b, &m->jobs);
 	if (rc)
 		return rc;
 	const msgpack_object *ws = mp_get(b, "workers");

@@ -154,13 +154,22 @@ typedef struct ipc_worker_status {
 	uint32_t nmetrics;
 	ipc_metric metrics[IPC_MAX_METRICS];
 	ipc_pool_stats pool;
+	uint64_t jobs;   /* jobs in flight on it (the supervisor's ledger) */
+	int degraded;    /* lag p99 above max_lag: no new jobs */
 } ipc_worker_status;
+
+/* The broker's counters, as reported in STATUS. */
+typedef struct ipc_job_stats {
+	uint64_t queued, inflight, accepted, ok, failed, timeouts, busy;
+	uint64_t poison, redispatched, late;
+} ipc_job_stats;
 
 typedef struct ipc_status {
 	char name[IPC_NAME_LEN];
 	int64_t pid;
 	char state[IPC_STATE_LEN];
 	uint64_t bad_frames; /* malformed messages received and dropped */
+	ipc_job_stats jobs;
 	uint32_t nworkers;
 	ipc_worker_status *workers; /* owned; ipc_status_free() */
 } ipc_status;

@@ -603,6 +603,16 @@ int broker_open(broker **out, sup *s)
 	if ((rc = err_from_nng(nng_rep0_open_raw(&sock))))
 		goto fail;
 	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, IPC_MAX_CTL_FRAME);
+	/* Replies are sent without blocking; they need room to wait. */
+	rc = err_from_nng(nng_socket_set_int(sock, NNG_OPT_SENDBUF, 8192));
+	if (!rc)
+		rc = err_from_nng(nng_socket_set_int(sock, NNG_OPT_RECVBUF, 8192));
+	if (rc) {
+		log_msg("jobs: cannot size the front end's buffers: %s",
+		        corral_strerror(rc));
+		nng_close(sock);
+		goto fail;
+	}
 	nng_listener l;
 	rc = err_from_nng(nng_listener_create(&l, sock, b->url));
 	if (!rc && strncmp(b->url, "ipc://", 6) == 0)

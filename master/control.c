@@ -17,6 +17,8 @@
 static void fill_worker(const slot *sl, ipc_worker_status *w, uint64_t now)
 {
 	memset(w, 0, sizeof *w);
+	w->jobs = broker_slot_jobs(sl->sup->broker, sl->id);
+	w->degraded = broker_slot_degraded(sl->sup->broker, sl);
 	w->slot = sl->id;
 	w->pid = sl->proc ? sl->pid : 0;
 	snprintf(w->state, sizeof w->state, "%s", slot_state_name(sl->state));
@@ -55,6 +57,13 @@ static int build_status(sup *s, nng_msg **reply)
 	snprintf(st.state, sizeof st.state, "%s",
 	         s->stopping ? "stopping" : "running");
 	st.bad_frames = s->bad_frames;
+	broker_stats bs;
+	broker_get_stats(s->broker, &bs);
+	st.jobs = (ipc_job_stats){
+		.queued = bs.queued, .inflight = bs.inflight,
+		.accepted = bs.accepted, .ok = bs.ok, .failed = bs.failed,
+		.timeouts = bs.timeouts, .busy = bs.busy, .poison = bs.poison,
+		.redispatched = bs.redispatched, .late = bs.late_replies};
 	st.nworkers = s->nslots;
 	st.workers = calloc(s->nslots ? s->nslots : 1, sizeof *st.workers);
 	if (!st.workers)

@@ -7,6 +7,7 @@
  */
 #include <check.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <limits.h>
 #include <nng/nng.h>
@@ -361,6 +362,206 @@ START_TEST(pool_backpressure_reaches_the_plugin)
 }
 END_TEST
 
+/* ---- jobs ---- */
+
+/* One blocking client call per thread, each on its own REQ socket, so
+ * that n jobs are in flight at once. */
+typedef struct call_slot {
+	char url[256];
+	char payload[64];
+	uint64_t timeout_ms;
+	int ok;          /* 1 ok, 0 error reply, -1 no reply */
+	char err[32];
+	char reply[64];
+	pthread_t th;
+} call_slot;
+
+static void *call_thread(void *arg)
+{
+	call_slot *c = arg;
+	nng_socket s;
+	nng_msg *m = NULL;
+	ipc_frame f;
+	ipc_result r;
+	c->ok = -1;
+	if (nng_req0_open(&s) != 0)
+		return NULL;
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 20000);
+	/* No resend: one request must be one job. */
+	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	ipc_call call = {.payload = (const uint8_t *)c->payload,
+	                 .len = (uint32_t)strlen(c->payload),
+	                 .timeout_ms = c->timeout_ms, .prio = 2};
+	if (nng_dial(s, c->url, NULL, 0) == 0 && ipc_pack_call(&m, &call) == 0 &&
+	    nng_sendmsg(s, m, 0) == 0 && nng_recvmsg(s, &m, 0) == 0 &&
+	    ipc_decode_msg(m, IPC_MAX_CTL_FRAME, &f) == 0) {
+		if (ipc_unpack_result(&f, &r) == 0) {
+			c->ok = r.ok;
+			snprintf(c->err, sizeof c->err, "%s", r.err);
+			snprintf(c->reply, sizeof c->reply, "%.*s",
+			         (int)(r.len < 63 ? r.len : 63),
+			         (const char *)r.data);
+		}
+		ipc_frame_fini(&f);
+	}
+	nng_close(s);
+	return NULL;
+}
+
+static void calls_start(call_slot *c, int n, const char *prefix,
+                        uint64_t timeout_ms)
+{
+	for (int i = 0; i < n; i++) {
+		snprintf(c[i].url, sizeof c[i].url, "ipc://%s/jobs", H.rundir);
+		snprintf(c[i].payload, sizeof c[i].payload, "%s%d", prefix, i);
+		c[i].timeout_ms = timeout_ms;
+		ck_assert_int_eq(pthread_create(&c[i].th, NULL, call_thread,
+		                                &c[i]), 0);
+	}
+}
+
+static void calls_join(call_slot *c, int n)
+{
+	for (int i = 0; i < n; i++)
+		pthread_join(c[i].th, NULL);
+}
+
+START_TEST(echo_jobs_round_trip)
+{
+	START("-w", "2", plugin("echo"));
+	pid_t p[2];
+	expect_all_running(2, p);
+	char out[256];
+	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' call hello",
+	                      ctl(), H.rundir), 0);
+	ck_assert_str_eq(out, "hello");
+	static call_slot c[100];
+	calls_start(c, 100, "job-", 5000);
+	calls_join(c, 100);
+	for (int i = 0; i < 100; i++) {
+		char want[64];
+		snprintf(want, sizeof want, "job-%d", i);
+		ck_assert_int_eq(c[i].ok, 1);
+		ck_assert_str_eq(c[i].reply, want);
+	}
+	ck_assert_int_eq(status_until(".jobs.ok == 101 and .jobs.failed == 0 "
+	                              "and .jobs.inflight == 0",
+	                              2000, out, sizeof out), 0);
+}
+END_TEST
+
+START_TEST(jobs_of_a_killed_worker_are_answered_by_others)
+{
+	START("-w", "2", "--standby", "0", "--set", "delay=1000",
+	      plugin("sleepy"));
+	pid_t p[2];
+	expect_all_running(2, p);
+	static call_slot c[50];
+	calls_start(c, 50, "s", 10000);
+	char out[4096];
+	ck_assert_int_eq(status_until(".jobs.inflight == 50 and "
+	                              ".workers[0].jobs > 0",
+	                              3000, out, sizeof out), 0);
+	ck_assert_int_eq(kill(p[0], SIGKILL), 0);
+	calls_join(c, 50);
+	for (int i = 0; i < 50; i++)
+		ck_assert_msg(c[i].ok == 1, "job %d: %d %s", i, c[i].ok,
+		              c[i].err);
+	ck_assert_int_eq(status_until(".jobs.ok == 50 and .jobs.failed == 0 "
+	                              "and .jobs.redispatched > 0",
+	                              2000, out, sizeof out), 0);
+}
+END_TEST
+
+START_TEST(poison_job_is_quarantined_after_max_attempts)
+{
+	START("-w", "2", "--max-attempts", "3", "--set", "after=0",
+	      plugin("crashy"));
+	pid_t p[2];
+	expect_all_running(2, p);
+	static call_slot c[11];
+	snprintf(c[10].url, sizeof c[10].url, "ipc://%s/jobs", H.rundir);
+	snprintf(c[10].payload, sizeof c[10].payload, "crash");
+	c[10].timeout_ms = 15000;
+	ck_assert_int_eq(pthread_create(&c[10].th, NULL, call_thread, &c[10]),
+	                 0);
+	pthread_join(c[10].th, NULL);
+	ck_assert_int_eq(c[10].ok, 0);
+	ck_assert_str_eq(c[10].err, "poison");
+	EXPECT("is POISON", 2000); /* reads the log this far */
+	ck_assert_int_eq(h_count(&H, "killed by signal SIGSEGV"), 3);
+	/* Others are unaffected, and no slot ends FAILED over one job. */
+	calls_start(c, 10, "fine", 5000);
+	calls_join(c, 10);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(c[i].ok, 1);
+	char out[4096];
+	ck_assert_int_eq(status_until(".jobs.poison == 1 and "
+	                              "([.workers[].state]|unique) == "
+	                              "[\"running\"]", 5000, out, sizeof out),
+	                 0);
+	/* The payload is kept for reproduction. */
+	ck_assert_int_eq(h_sh(out, sizeof out, "cat %s/poison/*.bin",
+	                      H.rundir), 0);
+	ck_assert_str_eq(out, "crash");
+}
+END_TEST
+
+START_TEST(full_queue_answers_busy_at_once)
+{
+	START("-w", "1", "--standby", "0", "--max-inflight", "1",
+	      "--queue-limit", "2", "--set", "delay=400", plugin("sleepy"));
+	expect_running(0);
+	static call_slot c[3], extra;
+	calls_start(c, 3, "q", 5000);
+	char out[4096];
+	ck_assert_int_eq(status_until(".jobs.inflight == 1 and .jobs.queued == 2",
+	                              3000, out, sizeof out), 0);
+	uint64_t t0 = h_now_ms();
+	snprintf(extra.url, sizeof extra.url, "ipc://%s/jobs", H.rundir);
+	snprintf(extra.payload, sizeof extra.payload, "one too many");
+	call_thread(&extra);
+	ck_assert_uint_lt(h_now_ms() - t0, 300); /* at once, not a hang */
+	ck_assert_int_eq(extra.ok, 0);
+	ck_assert_str_eq(extra.err, "busy");
+	calls_join(c, 3);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(c[i].ok, 1);
+}
+END_TEST
+
+START_TEST(job_timeout_is_answered)
+{
+	START("-w", "1", "--set", "delay=5000", plugin("sleepy"));
+	expect_running(0);
+	char out[512];
+	uint64_t t0 = h_now_ms();
+	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' --timeout 300ms "
+	              "call slow 2>&1", ctl(), H.rundir);
+	ck_assert_int_eq(rc, 3);
+	ck_assert_msg(strstr(out, "timeout") != NULL, "got: %s", out);
+	ck_assert_uint_lt(h_now_ms() - t0, 2000);
+}
+END_TEST
+
+START_TEST(sigterm_answers_every_accepted_job)
+{
+	START("-w", "2", "--set", "delay=300", plugin("sleepy"));
+	pid_t p[2];
+	expect_all_running(2, p);
+	static call_slot c[40];
+	calls_start(c, 40, "t", 10000);
+	char out[4096];
+	ck_assert_int_eq(status_until(".jobs.accepted == 40", 3000, out,
+	                              sizeof out), 0);
+	kill(H.sup, SIGTERM);
+	calls_join(c, 40);
+	for (int i = 0; i < 40; i++)
+		ck_assert_msg(c[i].ok == 1, "job %d: %s", i, c[i].err);
+	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
+}
+END_TEST
+
 /* ---- plugins that cannot start ---- */
 
 static void expect_fatal_no_respawn(const char *plug, const char *reason)
@@ -633,6 +834,12 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, leaking_worker_shows_growing_rss);
 	tcase_add_test(tc, fib_runs_in_the_pool_and_reports_it);
 	tcase_add_test(tc, pool_backpressure_reaches_the_plugin);
+	tcase_add_test(tc, echo_jobs_round_trip);
+	tcase_add_test(tc, jobs_of_a_killed_worker_are_answered_by_others);
+	tcase_add_test(tc, poison_job_is_quarantined_after_max_attempts);
+	tcase_add_test(tc, full_queue_answers_busy_at_once);
+	tcase_add_test(tc, job_timeout_is_answered);
+	tcase_add_test(tc, sigterm_answers_every_accepted_job);
 	tcase_add_test(tc, bad_abi_is_refused_without_respawn);
 	tcase_add_test(tc, missing_symbol_is_refused_without_respawn);
 	tcase_add_test(tc, failed_init_is_refused_without_respawn);

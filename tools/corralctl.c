@@ -59,6 +59,14 @@ static void print_json(const ipc_status *st)
 	printf(",\"pid\":%" PRId64 ",\"state\":", st->pid);
 	json_str(st->state);
 	printf(",\"bad_frames\":%" PRIu64, st->bad_frames);
+	const ipc_job_stats *js = &st->jobs;
+	printf(",\"jobs\":{\"queued\":%" PRIu64 ",\"inflight\":%" PRIu64
+	       ",\"accepted\":%" PRIu64 ",\"ok\":%" PRIu64
+	       ",\"failed\":%" PRIu64 ",\"timeouts\":%" PRIu64
+	       ",\"busy\":%" PRIu64 ",\"poison\":%" PRIu64
+	       ",\"redispatched\":%" PRIu64 ",\"late_replies\":%" PRIu64 "}",
+	       js->queued, js->inflight, js->accepted, js->ok, js->failed,
+	       js->timeouts, js->busy, js->poison, js->redispatched, js->late);
 	printf(",\"workers\":[");
 	for (uint32_t i = 0; i < st->nworkers; i++) {
 		const ipc_worker_status *w = &st->workers[i];
@@ -71,6 +79,8 @@ static void print_json(const ipc_status *st)
 		       ",\"lag_max_us\":%" PRIu64 ",\"utilization\":%.4f",
 		       w->restarts, w->uptime_ms, w->rss_bytes, w->cpu_pct,
 		       w->lag_p50_us, w->lag_p99_us, w->lag_max_us, w->util);
+		printf(",\"jobs\":%" PRIu64 ",\"degraded\":%s", w->jobs,
+		       w->degraded ? "true" : "false");
 		printf(",\"last_exit\":");
 		if (w->exit_signal[0]) {
 			printf("{\"signal\":");
