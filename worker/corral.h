@@ -61,7 +61,9 @@ extern "C" {
 	X(ESTATE, -36, "not allowed in this state")                           \
 	X(ETIMEDOUT, -37, "timed out")                                        \
 	X(ECANCELED, -38, "canceled")                                         \
-	X(EBUSY, -39, "busy")
+	X(EBUSY, -39, "busy")                                                 \
+	X(EPOISON, -40, "job is poison: workers died running it")            \
+	X(ESHUTDOWN, -41, "supervisor is shutting down")
 
 typedef enum corral_err {
 	CORRAL_OK = 0,

@@ -1,0 +1,251 @@
+/*
+ * client.c - see corral_client.h.  Each call uses its own nng context on
+ * the shared REQ socket, so calls proceed in parallel; an async call is a
+ * small state machine driven by its aio: send done -> receive -> done.
+ */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/corral_client.h"
+#include "ipc/error.h"
+#include "ipc/proto.h"
+
+struct corral_client {
+	nng_socket sock;
+};
+
+typedef struct call {
+	corral_client *c;
+	nng_ctx ctx;
+	nng_aio *aio;
+	int sending;
+	corral_client_cb cb;
+	void *arg;
+} call;
+
+static int status_of(const char *err)
+{
+	static const struct {
+		const char *err;
+		int code;
+	} map[] = {
+		{"busy", CORRAL_EBUSY},          {"timeout", CORRAL_ETIMEDOUT},
+		{"poison", CORRAL_EPOISON},      {"shutting_down", CORRAL_ESHUTDOWN},
+		{"failed", CORRAL_EPLUGIN},      {"bad_request", CORRAL_EINVAL},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strcmp(err, map[i].err) == 0)
+			return map[i].code;
+	return CORRAL_ENNG;
+}
+
+CORRAL_EXPORT int corral_client_open(corral_client **out, const char *urls)
+{
+	corral_client *c = calloc(1, sizeof *c);
+	char *list = urls ? strdup(urls) : NULL;
+	int rc = CORRAL_ENOMEM;
+	if (!c || !list)
+		goto fail;
+	if ((rc = err_from_nng(nng_req0_open(&c->sock))))
+		goto fail;
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, IPC_MAX_CTL_FRAME);
+	/* A resent request would be a second job: let the supervisor's
+	 * answer (even "timeout") be the only one. */
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
+	                  NNG_DURATION_INFINITE);
+	char *save = NULL;
+	int dialed = 0;
+	for (char *u = strtok_r(list, ",", &save); u;
+	     u = strtok_r(NULL, ",", &save)) {
+		if ((rc = err_from_nng(nng_dial(c->sock, u, NULL,
+		                                NNG_FLAG_NONBLOCK)))) {
+			nng_close(c->sock);
+			goto fail;
+		}
+		dialed++;
+	}
+	if (!dialed) {
+		rc = CORRAL_EINVAL;
+		nng_close(c->sock);
+		goto fail;
+	}
+	free(list);
+	*out = c;
+	return 0;
+fail:
+	free(list);
+	free(c);
+	return rc;
+}
+
+CORRAL_EXPORT void corral_client_close(corral_client *c)
+{
+	if (!c)
+		return;
+	nng_close(c->sock);
+	free(c);
+}
+
+/* Decodes a RESULT into r (pointers into f, which the caller finis when
+ * this returns 1).  Takes msg. */
+static int decode(nng_msg *msg, ipc_frame *f, ipc_result *res,
+                  corral_result *r)
+{
+	memset(r, 0, sizeof *r);
+	r->err = r->msg = "";
+	int rc = ipc_decode_msg(msg, IPC_MAX_CTL_FRAME, f);
+	if (rc) {
+		r->status = rc;
+		return 0;
+	}
+	if ((rc = ipc_unpack_result(f, res))) {
+		ipc_frame_fini(f);
+		r->status = rc;
+		return 0;
+	}
+	if (res->ok) {
+		r->data = res->data;
+		r->len = res->len;
+		r->status = 0;
+	} else {
+		r->err = res->err;
+		r->msg = res->msg;
+		r->status = status_of(res->err);
+	}
+	return 1;
+}
+
+static void finish(call *k, int status, nng_msg *reply)
+{
+	corral_result r = {.status = status, .err = "", .msg = ""};
+	ipc_frame f;
+	ipc_result res;
+	int have = reply ? decode(reply, &f, &res, &r) : 0;
+	k->cb(k->arg, &r);
+	if (have)
+		ipc_frame_fini(&f);
+}
+
+static void on_aio(void *arg)
+{
+	call *k = arg;
+	int rv = nng_aio_result(k->aio);
+	if (k->sending) {
+		if (rv) {
+			nng_msg_free(nng_aio_get_msg(k->aio));
+			finish(k, err_from_nng(rv), NULL);
+			goto done;
+		}
+		k->sending = 0;
+		nng_ctx_recv(k->ctx, k->aio);
+		return;
+	}
+	finish(k, rv ? err_from_nng(rv) : 0, rv ? NULL : nng_aio_get_msg(k->aio));
+done:
+	/* On this callback's own thread: free without waiting on itself. */
+	nng_ctx_close(k->ctx);
+	nng_aio_reap(k->aio);
+	free(k);
+}
+
+CORRAL_EXPORT int corral_client_call_async(corral_client *c,
+                                           const void *payload, size_t len,
+                                           uint64_t timeout_ms, int prio,
+                                           corral_client_cb cb, void *arg)
+{
+	if (!c || !cb || len > IPC_MAX_PAYLOAD || prio < 0 || prio > 3)
+		return CORRAL_EINVAL;
+	call *k = calloc(1, sizeof *k);
+	if (!k)
+		return CORRAL_ENOMEM;
+	k->c = c;
+	k->cb = cb;
+	k->arg = arg;
+	nng_msg *msg = NULL;
+	ipc_call req = {.payload = payload, .len = (uint32_t)len,
+	                .timeout_ms = timeout_ms, .prio = prio};
+	int rc = ipc_pack_call(&msg, &req);
+	if (!rc)
+		rc = err_from_nng(nng_ctx_open(&k->ctx, c->sock));
+	if (!rc && (rc = err_from_nng(nng_aio_alloc(&k->aio, on_aio, k))))
+		nng_ctx_close(k->ctx);
+	if (rc) {
+		if (msg)
+			nng_msg_free(msg);
+		free(k);
+		return rc;
+	}
+	/* The supervisor answers by the job's deadline; wait a little more. */
+	nng_aio_set_timeout(k->aio, timeout_ms ? (nng_duration)(timeout_ms + 2000)
+	                                       : NNG_DURATION_DEFAULT);
+	k->sending = 1;
+	nng_aio_set_msg(k->aio, msg);
+	nng_ctx_send(k->ctx, k->aio);
+	return 0;
+}
+
+typedef struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	int status;
+	void *data;
+	size_t len;
+	char err[300];
+} waiter;
+
+static void wake(void *arg, const corral_result *r)
+{
+	waiter *w = arg;
+	pthread_mutex_lock(&w->mu);
+	w->status = r->status;
+	if (r->status == 0) {
+		w->data = malloc(r->len ? r->len : 1);
+		if (w->data) {
+			memcpy(w->data, r->data, r->len);
+			w->len = r->len;
+		} else {
+			w->status = CORRAL_ENOMEM;
+		}
+	}
+	if (r->err[0])
+		snprintf(w->err, sizeof w->err, "%s: %s", r->err, r->msg);
+	else if (r->status)
+		snprintf(w->err, sizeof w->err, "%s", corral_strerror(r->status));
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+CORRAL_EXPORT int corral_client_call(corral_client *c, const void *payload,
+                                     size_t len, uint64_t timeout_ms,
+                                     int prio, void **reply,
+                                     size_t *reply_len, char *errbuf,
+                                     size_t errlen)
+{
+	waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	            .cv = PTHREAD_COND_INITIALIZER};
+	int rc = corral_client_call_async(c, payload, len, timeout_ms, prio,
+	                                  wake, &w);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	if (errbuf && errlen)
+		snprintf(errbuf, errlen, "%s", w.err);
+	if (reply)
+		*reply = w.data;
+	else
+		free(w.data);
+	if (reply_len)
+		*reply_len = w.len;
+	return w.status;
+}
