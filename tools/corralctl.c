@@ -18,6 +18,7 @@
 #include "ipc/log.h"
 #include "ipc/proto.h"
 #include "ipc/rundir.h"
+#include "tools/ctlreq.h"
 
 enum { EXIT_USAGE = 2, EXIT_NOCONN = 1, EXIT_JOBFAIL = 3 };
 
@@ -156,63 +157,13 @@ static void print_table(const ipc_status *st)
 	}
 }
 
-/* One request, one reply to url.  Returns 0 or a corral_err; *reply on
- * success.  Takes req in every case. */
-static int request(const char *url, uint64_t timeout_ms, nng_msg *req,
-                   nng_msg **reply)
-{
-	nng_socket s;
-	int rc;
-	if ((rc = nng_req0_open(&s))) {
-		nng_msg_free(req);
-		return err_from_nng(rc);
-	}
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, (nng_duration)timeout_ms);
-	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, (nng_duration)timeout_ms);
-	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, IPC_MAX_CTL_FRAME);
-	rc = nng_dial(s, url, NULL, 0);
-	if (!rc)
-		rc = nng_sendmsg(s, req, 0);
-	else
-		nng_msg_free(req);
-	if (!rc)
-		rc = nng_recvmsg(s, reply, 0);
-	nng_close(s);
-	return err_from_nng(rc);
-}
-
 static int cmd_status(const char *rundir, uint64_t timeout_ms, int json)
 {
-	nng_msg *req = NULL, *reply = NULL;
-	ipc_frame f;
 	ipc_status st;
-	char url[PATH_MAX + 16];
-	int rc = rundir_url(rundir, "control", url, sizeof url);
-	if (!rc)
-		rc = ipc_pack_status_req(&req);
-	if (!rc)
-		rc = request(url, timeout_ms, req, &reply);
+	int rc = ctl_status(rundir, timeout_ms, &st);
 	if (rc) {
 		log_plain("no corral answered at %s/control: %s", rundir,
 		          corral_strerror(rc));
-		return EXIT_NOCONN;
-	}
-	rc = ipc_decode_msg(reply, IPC_MAX_CTL_FRAME, &f);
-	if (rc) {
-		log_plain("bad reply: %s", corral_strerror(rc));
-		return EXIT_NOCONN;
-	}
-	if (f.type == IPC_ERROR) {
-		ipc_error e;
-		if (ipc_unpack_error(&f, &e) == 0)
-			log_plain("supervisor: %s", e.msg);
-		ipc_frame_fini(&f);
-		return EXIT_NOCONN;
-	}
-	rc = ipc_unpack_status(&f, &st);
-	ipc_frame_fini(&f);
-	if (rc) {
-		log_plain("bad status reply: %s", corral_strerror(rc));
 		return EXIT_NOCONN;
 	}
 	if (json)
@@ -248,7 +199,7 @@ static int cmd_call(const char *url, uint64_t timeout_ms, const char *arg)
 	uint64_t wait = timeout_ms ? timeout_ms + 2000 : 600000;
 	int rc = ipc_pack_call(&req, &c);
 	if (!rc)
-		rc = request(url, wait, req, &reply);
+		rc = ctl_request(url, wait, req, &reply);
 	if (rc) {
 		log_plain("no answer from %s: %s", url, corral_strerror(rc));
 		return EXIT_NOCONN;
