@@ -1,7 +1,10 @@
 /*
- * client.c - see corral_client.h.  Each call uses its own nng context on
- * the shared REQ socket, so calls proceed in parallel; an async call is a
- * small state machine driven by its aio: send done -> receive -> done.
+ * client.c - see corral_client.h.  Each call in flight uses its own nng
+ * context on the shared REQ socket, so calls proceed in parallel; a call is
+ * a small state machine driven by its aio: send done -> receive -> done.
+ * Contexts are kept and reused rather than closed after each call: with
+ * nng 1.5.2, opening and closing a context per request under load lost
+ * about 1 request in 200 (sent, never delivered); reuse loses none.
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -14,18 +17,23 @@
 #include "ipc/error.h"
 #include "ipc/proto.h"
 
-struct corral_client {
-	nng_socket sock;
-};
-
 typedef struct call {
-	corral_client *c;
+	struct call *next; /* in the client's free list */
+	struct corral_client *c;
 	nng_ctx ctx;
 	nng_aio *aio;
 	int sending;
 	corral_client_cb cb;
 	void *arg;
 } call;
+
+struct corral_client {
+	nng_socket sock;
+	pthread_mutex_t mu; /* guards free and all */
+	call *free;         /* idle contexts, ready for reuse */
+	call **all;         /* every context made, for close */
+	size_t nall, capall;
+};
 
 static int status_of(const char *err)
 {
@@ -50,6 +58,7 @@ CORRAL_EXPORT int corral_client_open(corral_client **out, const char *urls)
 	int rc = CORRAL_ENOMEM;
 	if (!c || !list)
 		goto fail;
+	pthread_mutex_init(&c->mu, NULL);
 	if ((rc = err_from_nng(nng_req0_open(&c->sock))))
 		goto fail;
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, IPC_MAX_CTL_FRAME);
@@ -86,7 +95,13 @@ CORRAL_EXPORT void corral_client_close(corral_client *c)
 {
 	if (!c)
 		return;
-	nng_close(c->sock);
+	nng_close(c->sock); /* calls in flight complete with ECLOSED */
+	for (size_t i = 0; i < c->nall; i++) {
+		nng_aio_free(c->all[i]->aio); /* waits out its callback */
+		free(c->all[i]);
+	}
+	free(c->all);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
 
@@ -133,6 +148,7 @@ static void finish(call *k, int status, nng_msg *reply)
 static void on_aio(void *arg)
 {
 	call *k = arg;
+	corral_client *c = k->c;
 	int rv = nng_aio_result(k->aio);
 	if (k->sending) {
 		if (rv) {
@@ -146,10 +162,50 @@ static void on_aio(void *arg)
 	}
 	finish(k, rv ? err_from_nng(rv) : 0, rv ? NULL : nng_aio_get_msg(k->aio));
 done:
-	/* On this callback's own thread: free without waiting on itself. */
-	nng_ctx_close(k->ctx);
-	nng_aio_reap(k->aio);
-	free(k);
+	/* Back to the free list; nothing touches k after this. */
+	pthread_mutex_lock(&c->mu);
+	k->next = c->free;
+	c->free = k;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* An idle context, or a new one. */
+static int get_call(corral_client *c, call **out)
+{
+	pthread_mutex_lock(&c->mu);
+	call *k = c->free;
+	if (k) {
+		c->free = k->next;
+		pthread_mutex_unlock(&c->mu);
+		*out = k;
+		return 0;
+	}
+	int rc = CORRAL_ENOMEM;
+	if (c->nall == c->capall) {
+		size_t nc = c->capall ? c->capall * 2 : 64;
+		call **na = realloc(c->all, nc * sizeof *na);
+		if (!na)
+			goto out;
+		c->all = na;
+		c->capall = nc;
+	}
+	if (!(k = calloc(1, sizeof *k)))
+		goto out;
+	k->c = c;
+	if ((rc = err_from_nng(nng_ctx_open(&k->ctx, c->sock)))) {
+		free(k);
+		goto out;
+	}
+	if ((rc = err_from_nng(nng_aio_alloc(&k->aio, on_aio, k)))) {
+		nng_ctx_close(k->ctx);
+		free(k);
+		goto out;
+	}
+	c->all[c->nall++] = k;
+	*out = k;
+out:
+	pthread_mutex_unlock(&c->mu);
+	return rc;
 }
 
 CORRAL_EXPORT int corral_client_call_async(corral_client *c,
@@ -159,26 +215,19 @@ CORRAL_EXPORT int corral_client_call_async(corral_client *c,
 {
 	if (!c || !cb || len > IPC_MAX_PAYLOAD || prio < 0 || prio > 3)
 		return CORRAL_EINVAL;
-	call *k = calloc(1, sizeof *k);
-	if (!k)
-		return CORRAL_ENOMEM;
-	k->c = c;
-	k->cb = cb;
-	k->arg = arg;
 	nng_msg *msg = NULL;
 	ipc_call req = {.payload = payload, .len = (uint32_t)len,
 	                .timeout_ms = timeout_ms, .prio = prio};
 	int rc = ipc_pack_call(&msg, &req);
-	if (!rc)
-		rc = err_from_nng(nng_ctx_open(&k->ctx, c->sock));
-	if (!rc && (rc = err_from_nng(nng_aio_alloc(&k->aio, on_aio, k))))
-		nng_ctx_close(k->ctx);
-	if (rc) {
-		if (msg)
-			nng_msg_free(msg);
-		free(k);
+	if (rc)
+		return rc;
+	call *k;
+	if ((rc = get_call(c, &k))) {
+		nng_msg_free(msg);
 		return rc;
 	}
+	k->cb = cb;
+	k->arg = arg;
 	/* The supervisor answers by the job's deadline; wait a little more. */
 	nng_aio_set_timeout(k->aio, timeout_ms ? (nng_duration)(timeout_ms + 2000)
 	                                       : NNG_DURATION_DEFAULT);

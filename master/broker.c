@@ -1,7 +1,7 @@
 /*
  * broker.c - jobs that survive crashes.
  *
- * Clients send CALL requests to a raw nng REP socket (the front end); each
+ * Clients send CALL requests to the front end (front.c, nng REP); each
  * becomes a job in one of four priority queues.  Jobs go to RUNNING,
  * non-degraded workers, least outstanding first (ties: lower lag), never
  * more than max_inflight each, several per JOB message.  The ledger knows
@@ -20,8 +20,6 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <inttypes.h>
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +30,7 @@
 #include "ipc/error.h"
 #include "ipc/log.h"
 #include "ipc/rundir.h"
+#include "master/front.h"
 #include "master/sup.h"
 
 #define HASH_BUCKETS 4096
@@ -47,8 +46,7 @@ typedef struct bjob {
 	int prio;
 	unsigned attempts;        /* workers that died holding it */
 	uint64_t deadline;        /* sup_now_ms() */
-	uint8_t *hdr;             /* the REQ backtrace, returned with the reply */
-	size_t hdrlen;
+	front_req *req;           /* its client's open request */
 	uint8_t *payload;
 	uint32_t len;
 } bjob;
@@ -60,7 +58,7 @@ typedef struct blist {
 
 struct broker {
 	sup *s;
-	ipc_chan *front;
+	front *front;
 	char url[4200];
 	uv_timer_t sweep;
 	blist queue[4];   /* by priority */
@@ -147,35 +145,38 @@ static void detach(broker *b, bjob *j)
 
 static void job_free(bjob *j)
 {
-	free(j->hdr);
 	free(j->payload);
 	free(j);
 }
 
 /* ---- replies to clients ---- */
 
-static void send_result(broker *b, const uint8_t *hdr, size_t hdrlen,
-                        const ipc_result *r)
+/* Answers a client's request; every request gets exactly one. */
+static void send_result(broker *b, front_req *req, const ipc_result *r)
 {
 	nng_msg *msg = NULL;
 	int rc = ipc_pack_result(&msg, r);
-	if (!rc && nng_msg_header_append(msg, hdr, hdrlen) != 0) {
-		nng_msg_free(msg);
-		rc = CORRAL_ENOMEM;
+	if (rc) {
+		/* Still answer: a reply the client can decode says why. */
+		log_msg("jobs: cannot pack a result: %s", corral_strerror(rc));
+		ipc_result e = {.ok = 0};
+		snprintf(e.err, sizeof e.err, "failed");
+		snprintf(e.msg, sizeof e.msg, "%s", corral_strerror(rc));
+		if (ipc_pack_result(&msg, &e) != 0)
+			msg = NULL;
 	}
-	if (!rc)
-		rc = ipc_chan_send(b->front, msg);
-	if (rc)
-		log_msg("jobs: cannot send a result to its client: %s",
-		        corral_strerror(rc));
+	if (!msg && nng_msg_alloc(&msg, 0) != 0)
+		msg = NULL;
+	(void)b;
+	front_reply(req, msg);
 }
 
-static void send_error(broker *b, const uint8_t *hdr, size_t hdrlen,
-                       const char *err, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static void send_error(broker *b, front_req *req, const char *err,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void send_error(broker *b, const uint8_t *hdr, size_t hdrlen,
-                       const char *err, const char *fmt, ...)
+static void send_error(broker *b, front_req *req, const char *err,
+                       const char *fmt, ...)
 {
 	ipc_result r = {.ok = 0};
 	snprintf(r.err, sizeof r.err, "%s", err);
@@ -183,7 +184,7 @@ static void send_error(broker *b, const uint8_t *hdr, size_t hdrlen,
 	va_start(ap, fmt);
 	vsnprintf(r.msg, sizeof r.msg, fmt, ap);
 	va_end(ap);
-	send_result(b, hdr, hdrlen, &r);
+	send_result(b, req, &r);
 }
 
 /* Ends a job: one result to its client, then it is gone. */
@@ -191,7 +192,7 @@ static void finish_error(broker *b, bjob *j, const char *err,
                          const char *msg)
 {
 	detach(b, j);
-	send_error(b, j->hdr, j->hdrlen, err, "%s", msg);
+	send_error(b, j->req, err, "%s", msg);
 	b->st.failed++;
 	job_free(j);
 }
@@ -311,17 +312,10 @@ static void sweep_start(broker *b)
 		uv_timer_start(&b->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
 }
 
-static void on_front(ipc_chan *ch, nng_msg *msg, void *arg)
+static void on_front(front_req *req, nng_msg *msg, void *arg)
 {
 	broker *b = arg;
 	sup *s = b->s;
-	size_t hdrlen = nng_msg_header_len(msg);
-	uint8_t *hdr = malloc(hdrlen ? hdrlen : 1);
-	if (!hdr) {
-		nng_msg_free(msg);
-		return; /* the client's own timeout will tell it */
-	}
-	memcpy(hdr, nng_msg_header(msg), hdrlen);
 	ipc_frame f;
 	ipc_call call;
 	int rc = ipc_decode_msg(msg, IPC_MAX_CTL_FRAME, &f);
@@ -332,21 +326,18 @@ static void on_front(ipc_chan *ch, nng_msg *msg, void *arg)
 			ipc_frame_fini(&f);
 	}
 	if (rc) {
-		ipc_chan_count_bad(ch);
 		s->bad_frames++;
 		b->st.bad_requests++;
-		send_error(b, hdr, hdrlen, "bad_request", "%s (%s)",
+		send_error(b, req, "bad_request", "%s (%s)",
 		           corral_strerror(rc), corral_errname(rc));
-		free(hdr);
 		return;
 	}
 	if (b->draining) {
 		b->st.rejected++;
-		send_error(b, hdr, hdrlen, "shutting_down",
-		           "the supervisor is stopping");
+		send_error(b, req, "shutting_down", "the supervisor is stopping");
 	} else if (b->queued >= s->cfg->queue_limit) {
 		b->st.busy++;
-		send_error(b, hdr, hdrlen, "busy", "%u jobs queued (queue_limit)",
+		send_error(b, req, "busy", "%u jobs queued (queue_limit)",
 		           b->queued);
 	} else {
 		bjob *j = calloc(1, sizeof *j);
@@ -354,7 +345,7 @@ static void on_front(ipc_chan *ch, nng_msg *msg, void *arg)
 		if (!j || !copy) {
 			free(j);
 			free(copy);
-			send_error(b, hdr, hdrlen, "failed", "out of memory");
+			send_error(b, req, "failed", "out of memory");
 		} else {
 			memcpy(copy, call.payload, call.len);
 			uint64_t t = s->cfg->job_timeout_ms;
@@ -364,11 +355,9 @@ static void on_front(ipc_chan *ch, nng_msg *msg, void *arg)
 			j->slot = -1;
 			j->prio = call.prio;
 			j->deadline = sup_now_ms(s) + t;
-			j->hdr = hdr;
-			j->hdrlen = hdrlen;
+			j->req = req;
 			j->payload = copy;
 			j->len = call.len;
-			hdr = NULL;
 			j->hnext = *hslot(b, j->id);
 			*hslot(b, j->id) = j;
 			bl_push(&b->queue[j->prio], j, 0);
@@ -377,7 +366,6 @@ static void on_front(ipc_chan *ch, nng_msg *msg, void *arg)
 			sweep_start(b);
 		}
 	}
-	free(hdr);
 	ipc_frame_fini(&f);
 	dispatch(b);
 }
@@ -461,7 +449,7 @@ void broker_on_reply(broker *b, slot *sl, const ipc_frame *f)
 			         (const char *)r[i].data);
 			b->st.failed++;
 		}
-		send_result(b, j->hdr, j->hdrlen, &res);
+		send_result(b, j->req, &res);
 		job_free(j);
 	}
 	check_empty(b);
@@ -510,7 +498,7 @@ void broker_on_worker_gone(broker *b, slot *sl)
 			        "%s/poison/%" PRIu64 ".bin", j->id, j->len,
 			        j->attempts, b->s->rundir, j->id);
 			unindex(b, j);
-			send_error(b, j->hdr, j->hdrlen, "poison",
+			send_error(b, j->req, "poison",
 			           "%u workers died running this job",
 			           j->attempts);
 			b->st.failed++;
@@ -583,7 +571,6 @@ const char *broker_url(const broker *b)
 
 int broker_open(broker **out, sup *s)
 {
-	nng_socket sock;
 	int rc;
 	broker *b = calloc(1, sizeof *b);
 	if (!b)
@@ -598,33 +585,12 @@ int broker_open(broker **out, sup *s)
 		snprintf(b->url, sizeof b->url, "%s", s->cfg->jobs_url);
 	else if ((rc = rundir_url(s->rundir, "jobs", b->url, sizeof b->url)))
 		goto fail;
-	/* Raw REP: many requests in flight on one socket; each reply carries
-	 * its request's backtrace header back. */
-	if ((rc = err_from_nng(nng_rep0_open_raw(&sock))))
-		goto fail;
-	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, IPC_MAX_CTL_FRAME);
-	/* Replies are sent without blocking; they need room to wait. */
-	rc = err_from_nng(nng_socket_set_int(sock, NNG_OPT_SENDBUF, 8192));
-	if (!rc)
-		rc = err_from_nng(nng_socket_set_int(sock, NNG_OPT_RECVBUF, 8192));
-	if (rc) {
-		log_msg("jobs: cannot size the front end's buffers: %s",
-		        corral_strerror(rc));
-		nng_close(sock);
-		goto fail;
-	}
-	nng_listener l;
-	rc = err_from_nng(nng_listener_create(&l, sock, b->url));
-	if (!rc && strncmp(b->url, "ipc://", 6) == 0)
-		nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0600);
-	if (!rc)
-		rc = err_from_nng(nng_listener_start(l, 0));
-	if (rc) {
-		nng_close(sock);
-		goto fail;
-	}
-	if ((rc = ipc_chan_open(&b->front, s->loop, sock, 0, on_front, NULL,
-	                        b)))
+	/* Room for every job the broker can hold, plus the requests that
+	 * are answered "busy" at once. */
+	unsigned max_open = s->cfg->queue_limit +
+	                    s->cfg->max_inflight * s->nslots + 64;
+	if ((rc = front_open(&b->front, s->loop, b->url, max_open, on_front,
+	                     b)))
 		goto fail;
 	uv_timer_init(s->loop, &b->sweep);
 	b->sweep.data = b;
@@ -649,6 +615,6 @@ void broker_close(broker *b)
 	if (!b)
 		return;
 	broker_abort(b);
-	ipc_chan_close(b->front);
+	front_close(b->front);
 	uv_close((uv_handle_t *)&b->sweep, broker_freed);
 }
