@@ -562,6 +562,27 @@ START_TEST(sigterm_answers_every_accepted_job)
 }
 END_TEST
 
+START_TEST(chaos_under_load_loses_nothing)
+{
+	START("-w", "2", "--set", "delay=20", plugin("sleepy"));
+	pid_t p[2];
+	expect_all_running(2, p);
+	char out[8192], bin[PATH_MAX];
+	/* 3 s at 300 jobs/s, a worker SIGKILLed twice a second. */
+	int rc = h_sh(out, sizeof out,
+	              "'%s' --rundir '%s' --rate 300 --duration 3s "
+	              "--chaos-kill 2 --chaos-signal KILL --job-timeout 5s "
+	              "--json --fail-on-loss | '%s' -e '.lost == 0 and "
+	              ".duplicates == 0 and .ok == .sent and .sent > 800 and "
+	              ".restarts >= 3 and .restart_latency_ms.p50 > 0'",
+	              h_path("corral-load", bin, sizeof bin), H.rundir, jq());
+	ck_assert_msg(rc == 0, "chaos run lost jobs or did not kill: %s", out);
+	ck_assert_int_eq(status_until(".jobs.redispatched >= 0 and "
+	                              ".jobs.failed == 0", 2000, out,
+	                              sizeof out), 0);
+}
+END_TEST
+
 /* ---- plugins that cannot start ---- */
 
 static void expect_fatal_no_respawn(const char *plug, const char *reason)
@@ -840,6 +861,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, full_queue_answers_busy_at_once);
 	tcase_add_test(tc, job_timeout_is_answered);
 	tcase_add_test(tc, sigterm_answers_every_accepted_job);
+	tcase_add_test(tc, chaos_under_load_loses_nothing);
 	tcase_add_test(tc, bad_abi_is_refused_without_respawn);
 	tcase_add_test(tc, missing_symbol_is_refused_without_respawn);
 	tcase_add_test(tc, failed_init_is_refused_without_respawn);
