@@ -12,3 +12,5 @@ echo
 "$B/bench/shutdown" "${SHUTDOWN_RUNS:-10}"
 echo
 "$B/bench/pool" ${POOL_THREADS:-1 2 4}
+echo
+sh "$BENCH/jobs.sh"

@@ -12,6 +12,9 @@
  *
  * Metrics: fib_per_s (completed last second), fib_done, fib_busy (EBUSY
  * answers), fib_last (the last result).
+ *
+ * Jobs: a payload of decimal digits n (0..45) is answered with fib(n) in
+ * decimal, computed in the pool.  With rate=0 the plugin only serves jobs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +36,10 @@ typedef struct fib_state {
 
 static fib_state S;
 
+/* The naive recursion is the point: it is what burns CPU. */
 static unsigned long long fib(unsigned n)
 {
-	unsigned long long a = 0, b = 1;
-	/* The naive recursion is the point: it is what burns CPU. */
-	if (n < 2)
-		return n;
-	return fib(n - 1) + fib(n - 2) + (a & b);
+	return n < 2 ? n : fib(n - 1) + fib(n - 2);
 }
 
 /* Pool thread. */
@@ -103,6 +103,61 @@ static void on_tick(uv_timer_t *h)
 	}
 }
 
+typedef struct fib_job {
+	corral_job *job;
+	unsigned n;
+	unsigned long long result;
+} fib_job;
+
+static void job_work(corral_task *t, void *arg)
+{
+	fib_job *fj = arg;
+	(void)t;
+	fj->result = fib(fj->n);
+}
+
+static void job_done(corral_task *t, int status, void *arg)
+{
+	fib_job *fj = arg;
+	char buf[32];
+	(void)t;
+	if (status == 0) {
+		int len = snprintf(buf, sizeof buf, "%llu", fj->result);
+		corral_job_reply(fj->job, buf, (size_t)len);
+		S.done++;
+	} else {
+		corral_job_fail(fj->job, status, "fib task did not run");
+	}
+	free(fj);
+}
+
+static void fib_handle(corral_worker *w, corral_job *job)
+{
+	size_t len;
+	const char *p = corral_job_payload(job, &len);
+	unsigned n = 0;
+	size_t i = 0;
+	for (; i < len && i < 3 && p[i] >= '0' && p[i] <= '9'; i++)
+		n = n * 10 + (unsigned)(p[i] - '0');
+	if (i == 0 || n > 45) {
+		corral_job_fail(job, CORRAL_EINVAL, "payload must be n, 0..45");
+		return;
+	}
+	fib_job *fj = malloc(sizeof *fj);
+	if (!fj) {
+		corral_job_fail(job, CORRAL_ENOMEM, "out of memory");
+		return;
+	}
+	fj->job = job;
+	fj->n = n;
+	int rc = corral_submit(w, corral_job_priority(job), job_work, job_done,
+	                       fj, NULL, NULL);
+	if (rc) {
+		free(fj);
+		corral_job_fail(job, rc, "the pool is full");
+	}
+}
+
 static int parse_prio(const char *s)
 {
 	if (!s || strcmp(s, "normal") == 0)
@@ -147,4 +202,5 @@ static void fib_stop(corral_worker *w)
 	uv_close((uv_handle_t *)&S.tick, NULL);
 }
 
-CORRAL_PLUGIN(.name = "fib", .init = fib_init, .stop = fib_stop);
+CORRAL_PLUGIN(.name = "fib", .init = fib_init, .stop = fib_stop,
+              .handle = fib_handle);

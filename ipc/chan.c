@@ -6,12 +6,19 @@
  * belongs to the loop thread.  Close order matters: mark closing under the
  * lock, so a late callback neither queues nor wakes; then nng_aio_stop() to
  * wait out a running callback; only then close the socket and the handle.
+ *
+ * The socket itself is closed on a short-lived thread of its own: nng 1.5.2's
+ * nng_close() can block (with its poller spinning) when a busy pipe's peer
+ * was just killed, and the loop must never wait on that.  The channel's
+ * memory lives until both the loop (uv_close) and that thread let go.
  */
 #include <nng/nng.h>
 #include <nng/protocol/pair0/pair.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "corral.h"
 #include "ipc/chan.h"
@@ -32,7 +39,12 @@ struct ipc_chan {
 	size_t qlen, qcap;
 	int pipes_up, pipes_down; /* pipe events not yet handed over */
 	int closing;
+
+	atomic_int refs; /* after close: the loop's handle and the closer */
 };
+
+/* Closer threads still running, for ipc_chan_wait_closed(). */
+static atomic_int pending_closes;
 
 static int set_opts(nng_socket s, const ipc_sockopts *o, int bufs_optional)
 {
@@ -302,11 +314,39 @@ void ipc_chan_unref(ipc_chan *ch)
 	uv_unref((uv_handle_t *)&ch->async);
 }
 
+static void chan_unref(ipc_chan *ch)
+{
+	if (atomic_fetch_sub(&ch->refs, 1) == 1) {
+		pthread_mutex_destroy(&ch->mu);
+		free(ch);
+	}
+}
+
 static void chan_free(uv_handle_t *h)
 {
-	ipc_chan *ch = (ipc_chan *)h;
-	pthread_mutex_destroy(&ch->mu);
-	free(ch);
+	chan_unref((ipc_chan *)h);
+}
+
+static void *closer(void *arg)
+{
+	ipc_chan *ch = arg;
+	nng_close(ch->sock);
+	nng_aio_free(ch->aio);
+	chan_unref(ch);
+	atomic_fetch_sub(&pending_closes, 1);
+	return NULL;
+}
+
+int ipc_chan_wait_closed(unsigned timeout_ms)
+{
+	for (unsigned waited = 0; atomic_load(&pending_closes) > 0;
+	     waited++) {
+		if (waited >= timeout_ms)
+			return atomic_load(&pending_closes);
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
 }
 
 void ipc_chan_close(ipc_chan *ch)
@@ -316,12 +356,22 @@ void ipc_chan_close(ipc_chan *ch)
 	pthread_mutex_unlock(&ch->mu);
 
 	nng_aio_stop(ch->aio);
-	nng_close(ch->sock);
-	nng_aio_free(ch->aio);
 	for (size_t i = 0; i < ch->qlen; i++)
 		nng_msg_free(ch->q[i]);
 	free(ch->q);
 	ch->q = NULL;
 	ch->qlen = ch->qcap = 0;
+
+	atomic_store(&ch->refs, 2);
+	atomic_fetch_add(&pending_closes, 1);
+	pthread_attr_t attr;
+	pthread_t t;
+	int started = pthread_attr_init(&attr) == 0 &&
+	              pthread_attr_setdetachstate(&attr,
+	                                          PTHREAD_CREATE_DETACHED) == 0 &&
+	              pthread_create(&t, &attr, closer, ch) == 0;
+	pthread_attr_destroy(&attr);
+	if (!started)
+		closer(ch); /* no thread to spare: close here */
 	uv_close((uv_handle_t *)&ch->async, chan_free);
 }

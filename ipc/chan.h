@@ -74,4 +74,8 @@ void ipc_chan_unref(ipc_chan *ch);
  */
 void ipc_chan_close(ipc_chan *ch);
 
+/* Waits up to timeout_ms for sockets still being closed in the background;
+ * returns how many are left (0 when all are closed).  Call before exit. */
+int ipc_chan_wait_closed(unsigned timeout_ms);
+
 #endif

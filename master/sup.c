@@ -202,6 +202,8 @@ int sup_run(sup *s)
 		slot_start(&s->slots[i]);
 	sup_check_done(s); /* every spawn may already have failed */
 	uv_run(s->loop, UV_RUN_DEFAULT);
+	if (ipc_chan_wait_closed(2000))
+		log_msg("warning: some worker sockets did not close in 2 s");
 	remove_sockets(s);
 	free(s->slots);
 	s->slots = NULL;

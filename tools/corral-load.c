@@ -55,6 +55,7 @@ typedef struct load {
 	double duration_s;
 	unsigned concurrency;
 	size_t payload_len;
+	uint8_t *payload_fixed; /* --payload-file: sent as is, no sequence */
 	uint64_t job_timeout_ms;
 	double chaos_rate;
 	int chaos_sig;
@@ -117,7 +118,7 @@ static void on_result(void *arg, const corral_result *r)
 	if (r->status == 0) {
 		l->ok++;
 		uint64_t seq = k->seq;
-		if (r->len >= 8)
+		if (r->len >= 8 && !l->payload_fixed)
 			memcpy(&seq, r->data, 8);
 		if (seq < l->cap && ++l->replies[seq] > 1)
 			l->dups++;
@@ -141,7 +142,8 @@ static int send_one(load *l, uint64_t seq, double due, uint8_t *payload)
 	if (!k)
 		return CORRAL_ENOMEM;
 	*k = (job_ctx){.l = l, .seq = seq, .due_us = due};
-	memcpy(payload, &seq, 8);
+	if (!l->payload_fixed)
+		memcpy(payload, &seq, 8);
 	pthread_mutex_lock(&l->mu);
 	l->sent++;
 	l->outstanding++;
@@ -299,11 +301,13 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: corral-load [-n NAME | --rundir DIR | --url URL[,URL...]]\n"
 "                   [--rate R|max] [--duration D] [--concurrency C]\n"
-"                   [--payload BYTES] [--job-timeout D]\n"
+"                   [--payload BYTES | --payload-file F] [--job-timeout D]\n"
 "                   [--chaos-kill RATE] [--chaos-signal KILL|SEGV|TERM|STOP]\n"
 "                   [--json] [--fail-on-loss]\n"
 "\n"
 "Sends jobs to a corral and reports ok / failed / lost / duplicated,\n"
+"(duplicates need the reply to echo the payload's first 8 bytes, the job's\n"
+"sequence number; --payload-file sends the file as is instead),\n"
 "throughput, latency (from each job's intended send time) and, with\n"
 "--chaos-kill, restarts and their latency.  Defaults: --rate 1000,\n"
 "--duration 10s, --concurrency 256, --payload 64, --job-timeout 10s.\n"
@@ -337,6 +341,7 @@ int main(int argc, char **argv)
 		{"duration", required_argument, NULL, 'd'},
 		{"concurrency", required_argument, NULL, 'c'},
 		{"payload", required_argument, NULL, 'p'},
+		{"payload-file", required_argument, NULL, 'P'},
 		{"job-timeout", required_argument, NULL, 't'},
 		{"chaos-kill", required_argument, NULL, 'k'},
 		{"chaos-signal", required_argument, NULL, 's'},
@@ -382,6 +387,18 @@ int main(int argc, char **argv)
 			if (l.payload_len < 8)
 				l.payload_len = 8;
 			break;
+		case 'P': {
+			FILE *pf = fopen(optarg, "rb");
+			static uint8_t fixed[IPC_MAX_PAYLOAD];
+			if (!pf) {
+				log_plain("%s: cannot open", optarg);
+				return EXIT_USAGE;
+			}
+			l.payload_len = fread(fixed, 1, sizeof fixed, pf);
+			fclose(pf);
+			l.payload_fixed = fixed;
+			break;
+		}
 		case 't':
 			if ((d = parse_dur_s(optarg)) <= 0)
 				goto bad;
@@ -425,7 +442,9 @@ int main(int argc, char **argv)
 	l.cap = (uint64_t)jobs_max;
 	l.replies = calloc(l.cap, 1);
 	l.lat_us = calloc(l.cap, sizeof *l.lat_us);
-	uint8_t *payload = calloc(1, l.payload_len);
+	uint8_t *payload = calloc(1, l.payload_len ? l.payload_len : 1);
+	if (payload && l.payload_fixed)
+		memcpy(payload, l.payload_fixed, l.payload_len);
 	if (!l.replies || !l.lat_us || !payload) {
 		log_plain("out of memory");
 		return EXIT_USAGE;

@@ -369,6 +369,7 @@ int main(int argc, char **argv)
 	rc = uv_loop_close(&w.loop);
 	plugin_unload(&w);
 	free(w.settings);
-	nng_fini();
+	if (ipc_chan_wait_closed(1000) == 0)
+		nng_fini(); /* else a socket is stuck closing: just exit */
 	return rc == 0 ? WORKER_EXIT_OK : WORKER_EXIT_TEMPFAIL;
 }
