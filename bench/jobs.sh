@@ -34,7 +34,7 @@ start() { # plugin, extra args...
 stop() { kill -TERM $SUP; wait $SUP 2>/dev/null; SUP=; }
 load() { "$B/corral-load" --rundir "$T/run" --json "$@"; }
 num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
-lat() { sed -n 's/.*"latency_us":{"p50":\([0-9.]*\),.*"p99":\([0-9.]*\)[,}].*/\1 \2/p'; }
+lat() { sed -n 's/.*"latency_us":{"p50":\([0-9.]*\),[^}]*"p99":\([0-9.]*\)[,}].*/\1 \2/p'; }
 
 echo "jobs: echo through the whole path, $W workers, payload 64 B"
 start echo -w "$W"
