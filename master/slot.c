@@ -193,7 +193,7 @@ static void slot_spawn(slot *sl)
 	if (adopt_standby(sl))
 		return;
 
-	sup_slot_url(s, sl->id, url, sizeof url);
+	sup_slot_url(s, sl->id, sl->spawns++, url, sizeof url);
 	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64,
 	                   .perms = 0600};
 	rc = ipc_pair_listen(&sock, url, &so);

@@ -26,10 +26,13 @@ uint64_t sup_now_ms(const sup *s)
 	return uv_hrtime() / 1000000u;
 }
 
-void sup_slot_url(const sup *s, int id, char *buf, size_t len)
+/* ipc://RUNDIR/slot-ID.GEN: a new name per spawn, because the previous
+ * worker's socket may still be closing (in the background) when the next
+ * one listens. */
+void sup_slot_url(const sup *s, int id, unsigned gen, char *buf, size_t len)
 {
-	char leaf[32];
-	snprintf(leaf, sizeof leaf, "slot-%d", id);
+	char leaf[48];
+	snprintf(leaf, sizeof leaf, "slot-%d.%u", id, gen);
 	rundir_url(s->rundir, leaf, buf, len);
 }
 
@@ -183,10 +186,6 @@ fail_slots:
 static void remove_sockets(sup *s)
 {
 	char path[4300];
-	for (unsigned i = 0; i < s->nslots; i++) {
-		snprintf(path, sizeof path, "%s/slot-%u", s->rundir, i);
-		unlink(path);
-	}
 	snprintf(path, sizeof path, "%s/control", s->rundir);
 	unlink(path);
 	snprintf(path, sizeof path, "%s/jobs", s->rundir);

@@ -95,6 +95,7 @@ typedef struct slot {
 
 	restart_track track;
 	uint32_t restarts;
+	unsigned spawns; /* names each spawn's socket (sup_slot_url) */
 	uint64_t spawned_ms, ready_ms;
 	uint64_t spawned_us, ready_us; /* for the "ready in" figure */
 
@@ -143,7 +144,7 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
              const char *rundir);
 int sup_run(sup *s);
 void sup_check_done(sup *s);
-void sup_slot_url(const sup *s, int id, char *buf, size_t len);
+void sup_slot_url(const sup *s, int id, unsigned gen, char *buf, size_t len);
 
 /* slot.c: the state machine and restart policy */
 const char *slot_state_name(slot_state st);

@@ -512,8 +512,12 @@ int main(int argc, char **argv)
 	int loss = l.sent > l.ok + failed || l.dups;
 	pthread_mutex_unlock(&l.mu);
 	/* Calls still in flight hold pointers into l: leave them be. */
-	if (!l.outstanding)
+	if (!l.outstanding) {
 		corral_client_close(l.client);
+		free(l.replies);
+		free(l.lat_us);
+	}
+	free(payload);
 	return l.fail_on_loss && loss ? EXIT_LOSS : 0;
 bad:
 	usage(stderr);
