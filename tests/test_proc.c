@@ -563,6 +563,29 @@ START_TEST(sigterm_answers_every_accepted_job)
 }
 END_TEST
 
+/* A client in another language, from the README's protocol alone: Python
+ * builds the request with msgpack, nngcat sends it. */
+START_TEST(external_client_gets_a_correct_reply)
+{
+	START("-w", "1", plugin("echo"));
+	expect_running(0);
+	char out[512];
+	int rc = h_sh(out, sizeof out,
+	              "cd '%s' && /usr/bin/python3 -c 'import msgpack,sys; "
+	              "sys.stdout.buffer.write(msgpack.packb([1, 32, "
+	              "{\"p\": b\"from python\"}], use_bin_type=True))' "
+	              "> req.bin && nngcat --req --dial ipc://%s/jobs "
+	              "--file req.bin --raw --recv-timeout 5 > rep.bin && "
+	              "/usr/bin/python3 -c 'import msgpack; r = msgpack.unpackb("
+	              "open(\"rep.bin\", \"rb\").read(), raw=False); "
+	              "assert r[:2] == [1, 33] and r[2][\"ok\"] and "
+	              "r[2][\"p\"] == b\"from python\", r; print(\"good\")'",
+	              H.dir, H.rundir);
+	ck_assert_msg(rc == 0, "external client failed (%d): %s", rc, out);
+	ck_assert_str_eq(out, "good\n");
+}
+END_TEST
+
 START_TEST(chaos_under_load_loses_nothing)
 {
 	START("-w", "2", "--set", "delay=20", plugin("sleepy"));
@@ -863,6 +886,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, job_timeout_is_answered);
 	tcase_add_test(tc, sigterm_answers_every_accepted_job);
 	tcase_add_test(tc, chaos_under_load_loses_nothing);
+	tcase_add_test(tc, external_client_gets_a_correct_reply);
 	tcase_add_test(tc, bad_abi_is_refused_without_respawn);
 	tcase_add_test(tc, missing_symbol_is_refused_without_respawn);
 	tcase_add_test(tc, failed_init_is_refused_without_respawn);
