@@ -62,10 +62,12 @@ CORRAL_EXPORT int corral_client_open(corral_client **out, const char *urls)
 	if ((rc = err_from_nng(nng_req0_open(&c->sock))))
 		goto fail;
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, IPC_MAX_CTL_FRAME);
-	/* A resent request would be a second job: let the supervisor's
-	 * answer (even "timeout") be the only one. */
-	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
-	                  NNG_DURATION_INFINITE);
+	/* nng's REQ resends a request whose connection went away (to
+	 * another supervisor, when there are several) and, after this long,
+	 * one that got no answer.  Every job is answered by its deadline
+	 * (at most the supervisor's job_timeout, 30 s by default), so the
+	 * timer only matters for a lost connection. */
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, 60000);
 	char *save = NULL;
 	int dialed = 0;
 	for (char *u = strtok_r(list, ",", &save); u;

@@ -20,11 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/corral_client.h"
 #include "corral.h"
 #include "ipc/proto.h"
 #include "tests/harness.h"
 
-static harness H;
+static harness H, H2; /* H2: a second supervisor, for the tests that need one */
 static char pbuf[PATH_MAX];
 
 static const char *plugin(const char *name)
@@ -56,6 +57,7 @@ static const char *jq(void)
 static void teardown(void)
 {
 	h_cleanup(&H);
+	h_cleanup(&H2);
 }
 
 #define START(...)                                                            \
@@ -490,6 +492,10 @@ START_TEST(poison_job_is_quarantined_after_max_attempts)
 	ck_assert_int_eq(c[10].ok, 0);
 	ck_assert_str_eq(c[10].err, "poison");
 	EXPECT("is POISON", 2000); /* reads the log this far */
+	/* The poison verdict is logged as the third worker's death is
+	 * handled, just before that death's own line. */
+	if (h_count(&H, "killed by signal SIGSEGV") < 3)
+		EXPECT("killed by signal SIGSEGV", 2000);
 	ck_assert_int_eq(h_count(&H, "killed by signal SIGSEGV"), 3);
 	/* Others are unaffected, and no slot ends FAILED over one job. */
 	calls_start(c, 10, "fine", 5000);
@@ -583,6 +589,66 @@ START_TEST(external_client_gets_a_correct_reply)
 	              H.dir, H.rundir);
 	ck_assert_msg(rc == 0, "external client failed (%d): %s", rc, out);
 	ck_assert_str_eq(out, "good\n");
+}
+END_TEST
+
+static pthread_mutex_t two_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t two_cv = PTHREAD_COND_INITIALIZER;
+static int two_ok, two_failed;
+
+static void two_done(void *arg, const corral_result *r)
+{
+	(void)arg;
+	pthread_mutex_lock(&two_mu);
+	if (r->status == 0)
+		two_ok++;
+	else
+		two_failed++;
+	pthread_cond_signal(&two_cv);
+	pthread_mutex_unlock(&two_mu);
+}
+
+/* Two supervisors on two TCP ports; a client given both URLs; one whole
+ * supervisor SIGKILLed while it holds jobs: nng's REQ moves them to the
+ * other, and every job is answered. */
+START_TEST(jobs_move_to_the_other_supervisor)
+{
+	int port = 20000 + (int)(getpid() % 20000);
+	char u1[64], u2[64], both[140];
+	snprintf(u1, sizeof u1, "tcp://127.0.0.1:%d", port);
+	snprintf(u2, sizeof u2, "tcp://127.0.0.1:%d", port + 1);
+	snprintf(both, sizeof both, "%s,%s", u1, u2);
+	START("-w", "1", "--jobs", u1, "--set", "delay=600", plugin("sleepy"));
+	expect_running(0);
+	const char *a2[] = {"-w", "1", "--jobs", u2, "--set", "delay=600",
+	                    plugin("sleepy"), NULL};
+	ck_assert_int_eq(h_start(&H2, a2), 0);
+	ck_assert_ptr_nonnull(h_expect(&H2, "-> running", 5000));
+
+	corral_client *c;
+	ck_assert_int_eq(corral_client_open(&c, both), 0);
+	/* Both pipes up before the jobs go, so both supervisors get some. */
+	char out[4096];
+	two_ok = two_failed = 0;
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(corral_client_call_async(c, "j", 1, 10000, 2,
+		                                          two_done, NULL), 0);
+	ck_assert_int_eq(status_until(".jobs.inflight > 0", 2000, out,
+	                              sizeof out), 0);
+	kill(H.sup, SIGKILL);
+	pthread_mutex_lock(&two_mu);
+	while (two_ok + two_failed < 20) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 15;
+		if (pthread_cond_timedwait(&two_cv, &two_mu, &ts) != 0)
+			break;
+	}
+	int ok = two_ok, failed = two_failed;
+	pthread_mutex_unlock(&two_mu);
+	corral_client_close(c);
+	ck_assert_msg(ok == 20, "%d ok, %d failed, %d unanswered", ok, failed,
+	              20 - ok - failed);
 }
 END_TEST
 
@@ -887,6 +953,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, sigterm_answers_every_accepted_job);
 	tcase_add_test(tc, chaos_under_load_loses_nothing);
 	tcase_add_test(tc, external_client_gets_a_correct_reply);
+	tcase_add_test(tc, jobs_move_to_the_other_supervisor);
 	tcase_add_test(tc, bad_abi_is_refused_without_respawn);
 	tcase_add_test(tc, missing_symbol_is_refused_without_respawn);
 	tcase_add_test(tc, failed_init_is_refused_without_respawn);
