@@ -668,11 +668,22 @@ START_TEST(chaos_under_load_loses_nothing)
 	int rc = h_sh(out, sizeof out,
 	              "'%s' --rundir '%s' --rate 300 --duration 3s "
 	              "--chaos-kill 2 --chaos-signal KILL --job-timeout 5s "
+	              "--csv %s/run.csv --svg %s/run.svg "
 	              "--json --fail-on-loss | '%s' -e '.lost == 0 and "
 	              ".duplicates == 0 and .ok == .sent and .sent > 800 and "
 	              ".restarts >= 3 and .restart_latency_ms.p50 > 0'",
-	              h_path("corral-load", bin, sizeof bin), H.rundir, jq());
+	              h_path("corral-load", bin, sizeof bin), H.rundir, H.dir,
+	              H.dir, jq());
 	ck_assert_msg(rc == 0, "chaos run lost jobs or did not kill: %s", out);
+	/* The time series: a CSV row per 100 ms, an SVG with the kills. */
+	ck_assert_int_eq(h_sh(out, sizeof out, "head -1 %s/run.csv; "
+	                      "awk -F, 'NR > 1 { k += $7 } END { print (k >= 3) }' "
+	                      "%s/run.csv; grep -c '<line' %s/run.svg", H.dir,
+	                      H.dir, H.dir), 0);
+	static const char want[] =
+	    "t_ms,sent,ok,failed,throughput,p99_us,kills\n1\n";
+	ck_assert_msg(strncmp(out, want, sizeof want - 1) == 0 &&
+	              atoi(out + sizeof want - 1) >= 3, "csv/svg: %s", out);
 	ck_assert_int_eq(status_until(".jobs.redispatched >= 0 and "
 	                              ".jobs.failed == 0", 2000, out,
 	                              sizeof out), 0);

@@ -10,6 +10,9 @@
  *
  * Each payload starts with the job's sequence number; a plugin that echoes
  * it (echo, sleepy) lets duplicates be told apart.
+ *
+ * --csv and --svg give the run over time, in 100 ms buckets: jobs sent, ok,
+ * failed, throughput and p99 latency, with each chaos kill marked.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -74,7 +77,17 @@ typedef struct load {
 	unsigned kills;
 	double restart_ms[4096];
 	unsigned nrestart;
+	double kill_at_ms[4096]; /* since start, for the time series */
+
+	/* Time series (--csv, --svg): 100 ms buckets from the start. */
+	const char *csv_path, *svg_path;
+	double start_us;
+	uint32_t *lat_bucket; /* bucket of each lat_us sample */
+	uint32_t nbuckets;
+	uint64_t *b_sent, *b_ok, *b_failed;
 } load;
+
+#define BUCKET_MS 100
 
 typedef struct job_ctx {
 	load *l;
@@ -109,11 +122,20 @@ static int reason_of(const corral_result *r)
 }
 
 /* nng thread. */
+static uint32_t bucket_of(const load *l, double t_us)
+{
+	double b = (t_us - l->start_us) / (BUCKET_MS * 1000.0);
+	if (b < 0)
+		b = 0;
+	return b >= l->nbuckets ? l->nbuckets - 1 : (uint32_t)b;
+}
+
 static void on_result(void *arg, const corral_result *r)
 {
 	job_ctx *k = arg;
 	load *l = k->l;
-	double lat = now_us() - k->due_us;
+	double now = now_us(), lat = now - k->due_us;
+	uint32_t bk = bucket_of(l, now);
 	pthread_mutex_lock(&l->mu);
 	if (r->status == 0) {
 		l->ok++;
@@ -122,9 +144,13 @@ static void on_result(void *arg, const corral_result *r)
 			memcpy(&seq, r->data, 8);
 		if (seq < l->cap && ++l->replies[seq] > 1)
 			l->dups++;
-		if (l->nlat < l->cap)
+		if (l->nlat < l->cap) {
+			l->lat_bucket[l->nlat] = bk;
 			l->lat_us[l->nlat++] = lat;
+		}
+		l->b_ok[bk]++;
 	} else {
+		l->b_failed[bk]++;
 		if (getenv("CORRAL_LOAD_DEBUG"))
 			log_plain("job %" PRIu64 ": %s %s %s", k->seq,
 			          corral_errname(r->status), r->err, r->msg);
@@ -147,6 +173,7 @@ static int send_one(load *l, uint64_t seq, double due, uint8_t *payload)
 	pthread_mutex_lock(&l->mu);
 	l->sent++;
 	l->outstanding++;
+	l->b_sent[bucket_of(l, now_us())]++;
 	pthread_mutex_unlock(&l->mu);
 	int rc = corral_client_call_async(l->client, payload, l->payload_len,
 	                                  l->job_timeout_ms, CORRAL_PRIO_NORMAL,
@@ -226,12 +253,135 @@ static void *chaos_thread(void *arg)
 		double t0 = now_us();
 		if (kill((pid_t)pid, l->chaos_sig) != 0)
 			continue;
+		if (l->kills < 4096)
+			l->kill_at_ms[l->kills] = (t0 - l->start_us) / 1000.0;
 		l->kills++;
 		double ms = wait_replaced(l, slot, pid, t0);
 		if (ms >= 0 && l->nrestart < 4096)
 			l->restart_ms[l->nrestart++] = ms;
 	}
 	return NULL;
+}
+
+/* ---- time series ---- */
+
+typedef struct point {
+	double t_ms, thr, p99;
+	uint64_t sent, ok, failed;
+} point;
+
+static int cmp_u64pair(const void *a, const void *b)
+{
+	const double *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] < y[1] ? -1 : x[1] > y[1]);
+}
+
+/* One point per bucket up to the last that saw anything.  Returns count. */
+static uint32_t series(load *l, point *pts)
+{
+	/* p99 per bucket: sort (bucket, latency) pairs once. */
+	double *pairs = malloc(l->nlat * 2 * sizeof *pairs + 1);
+	uint32_t last = 0;
+	for (uint32_t b = 0; b < l->nbuckets; b++)
+		if (l->b_sent[b] || l->b_ok[b] || l->b_failed[b])
+			last = b + 1;
+	for (uint32_t b = 0; b < last; b++)
+		pts[b] = (point){.t_ms = (double)b * BUCKET_MS,
+		                 .sent = l->b_sent[b], .ok = l->b_ok[b],
+		                 .failed = l->b_failed[b],
+		                 .thr = (double)l->b_ok[b] * 1000.0 / BUCKET_MS};
+	if (!pairs)
+		return last;
+	for (uint64_t i = 0; i < l->nlat; i++) {
+		pairs[2 * i] = l->lat_bucket[i];
+		pairs[2 * i + 1] = l->lat_us[i];
+	}
+	qsort(pairs, l->nlat, 2 * sizeof *pairs, cmp_u64pair);
+	for (uint64_t i = 0; i < l->nlat;) {
+		uint64_t j = i;
+		while (j < l->nlat && pairs[2 * j] == pairs[2 * i])
+			j++;
+		uint64_t k = i + (uint64_t)(0.99 * (double)(j - i - 1) + 0.5);
+		uint32_t b = (uint32_t)pairs[2 * i];
+		if (b < last)
+			pts[b].p99 = pairs[2 * k + 1];
+		i = j;
+	}
+	free(pairs);
+	return last;
+}
+
+static void write_csv(load *l, const point *pts, uint32_t n)
+{
+	FILE *f = fopen(l->csv_path, "w");
+	if (!f) {
+		log_plain("%s: cannot write", l->csv_path);
+		return;
+	}
+	fprintf(f, "t_ms,sent,ok,failed,throughput,p99_us,kills\n");
+	for (uint32_t b = 0; b < n; b++) {
+		unsigned kills = 0;
+		for (unsigned i = 0; i < l->kills && i < 4096; i++)
+			if (l->kill_at_ms[i] >= pts[b].t_ms &&
+			    l->kill_at_ms[i] < pts[b].t_ms + BUCKET_MS)
+				kills++;
+		fprintf(f, "%.0f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.0f,%.0f,%u\n",
+		        pts[b].t_ms, pts[b].sent, pts[b].ok, pts[b].failed,
+		        pts[b].thr, pts[b].p99, kills);
+	}
+	fclose(f);
+}
+
+/* A self-contained SVG: throughput (blue, left axis) and p99 latency
+ * (orange, right axis) over time, each kill a red line. */
+static void write_svg(load *l, const point *pts, uint32_t n)
+{
+	FILE *f = fopen(l->svg_path, "w");
+	if (!f) {
+		log_plain("%s: cannot write", l->svg_path);
+		return;
+	}
+	const double W = 900, H = 360, X0 = 70, Y0 = 30, PW = 760, PH = 280;
+	double tmax = n ? pts[n - 1].t_ms + BUCKET_MS : 1, thrmax = 1, p99max = 1;
+	for (uint32_t b = 0; b < n; b++) {
+		if (pts[b].thr > thrmax)
+			thrmax = pts[b].thr;
+		if (pts[b].p99 > p99max)
+			p99max = pts[b].p99;
+	}
+	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+	        "height=\"%.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
+	        "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+	        "<text x=\"%.0f\" y=\"18\">corral-load: throughput (blue, "
+	        "jobs/s) and p99 latency (orange, ms); red lines: kills</text>\n"
+	        "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" "
+	        "fill=\"none\" stroke=\"#888\"/>\n",
+	        W, H, X0, X0, Y0, PW, PH);
+	for (unsigned i = 0; i < l->kills && i < 4096; i++) {
+		double x = X0 + PW * l->kill_at_ms[i] / tmax;
+		fprintf(f, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" "
+		        "y2=\"%.0f\" stroke=\"red\" stroke-opacity=\"0.6\"/>\n",
+		        x, Y0, x, Y0 + PH);
+	}
+	const char *colors[2] = {"#1f5fbf", "#e07b00"};
+	for (int s = 0; s < 2; s++) {
+		fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" "
+		        "stroke-width=\"1.5\" points=\"", colors[s]);
+		for (uint32_t b = 0; b < n; b++) {
+			double v = s ? pts[b].p99 / p99max : pts[b].thr / thrmax;
+			fprintf(f, "%.1f,%.1f ", X0 + PW * (pts[b].t_ms + BUCKET_MS / 2) / tmax,
+			        Y0 + PH * (1 - v));
+		}
+		fprintf(f, "\"/>\n");
+	}
+	fprintf(f, "<text x=\"5\" y=\"%.0f\" fill=\"%s\">%.0f/s</text>\n"
+	        "<text x=\"%.0f\" y=\"%.0f\" fill=\"%s\">%.1f ms</text>\n"
+	        "<text x=\"%.0f\" y=\"%.0f\">0</text>\n"
+	        "<text x=\"%.0f\" y=\"%.0f\">%.1f s</text>\n</svg>\n",
+	        Y0 + 10, colors[0], thrmax, X0 + PW + 5, Y0 + 10, colors[1],
+	        p99max / 1000.0, X0, Y0 + PH + 16, X0 + PW - 30, Y0 + PH + 16,
+	        tmax / 1000.0);
+	fclose(f);
 }
 
 /* ---- report ---- */
@@ -303,7 +453,7 @@ static void usage(FILE *f)
 "                   [--rate R|max] [--duration D] [--concurrency C]\n"
 "                   [--payload BYTES | --payload-file F] [--job-timeout D]\n"
 "                   [--chaos-kill RATE] [--chaos-signal KILL|SEGV|TERM|STOP]\n"
-"                   [--json] [--fail-on-loss]\n"
+"                   [--json] [--csv FILE] [--svg FILE] [--fail-on-loss]\n"
 "\n"
 "Sends jobs to a corral and reports ok / failed / lost / duplicated,\n"
 "(duplicates need the reply to echo the payload's first 8 bytes, the job's\n"
@@ -347,6 +497,8 @@ int main(int argc, char **argv)
 		{"chaos-signal", required_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
 		{"fail-on-loss", no_argument, NULL, 'f'},
+		{"csv", required_argument, NULL, 'C'},
+		{"svg", required_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -417,6 +569,8 @@ int main(int argc, char **argv)
 			break;
 		case 'j': l.json = 1; break;
 		case 'f': l.fail_on_loss = 1; break;
+		case 'C': l.csv_path = optarg; break;
+		case 'G': l.svg_path = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: goto bad;
 		}
@@ -442,10 +596,17 @@ int main(int argc, char **argv)
 	l.cap = (uint64_t)jobs_max;
 	l.replies = calloc(l.cap, 1);
 	l.lat_us = calloc(l.cap, sizeof *l.lat_us);
+	l.lat_bucket = calloc(l.cap, sizeof *l.lat_bucket);
+	l.nbuckets = (uint32_t)((l.duration_s * 1000 + (double)l.job_timeout_ms +
+	                         5000) / BUCKET_MS) + 2;
+	l.b_sent = calloc(l.nbuckets, sizeof *l.b_sent);
+	l.b_ok = calloc(l.nbuckets, sizeof *l.b_ok);
+	l.b_failed = calloc(l.nbuckets, sizeof *l.b_failed);
 	uint8_t *payload = calloc(1, l.payload_len ? l.payload_len : 1);
 	if (payload && l.payload_fixed)
 		memcpy(payload, l.payload_fixed, l.payload_len);
-	if (!l.replies || !l.lat_us || !payload) {
+	if (!l.replies || !l.lat_us || !payload || !l.lat_bucket || !l.b_sent ||
+	    !l.b_ok || !l.b_failed) {
 		log_plain("out of memory");
 		return EXIT_USAGE;
 	}
@@ -453,11 +614,12 @@ int main(int argc, char **argv)
 	pthread_cond_init(&l.cv, NULL);
 	srand((unsigned)getpid());
 
+	l.start_us = now_us();
 	pthread_t chaos;
 	int chaos_on = l.chaos_rate > 0 &&
 	               pthread_create(&chaos, NULL, chaos_thread, &l) == 0;
 	int tty = isatty(STDERR_FILENO) && !l.json;
-	double start = now_us(), end = start + l.duration_s * 1e6;
+	double start = l.start_us, end = start + l.duration_s * 1e6;
 	double last_progress = start;
 	for (uint64_t seq = 0; seq < l.cap; seq++) {
 		double due = l.rate > 0 ? start + (double)seq * 1e6 / l.rate
@@ -505,6 +667,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "\n");
 	double elapsed = (sent_end - start) / 1e6;
 	pthread_mutex_lock(&l.mu);
+	if (l.csv_path || l.svg_path) {
+		point *pts = calloc(l.nbuckets, sizeof *pts);
+		if (pts) {
+			uint32_t n = series(&l, pts);
+			if (l.csv_path)
+				write_csv(&l, pts, n);
+			if (l.svg_path)
+				write_svg(&l, pts, n);
+			free(pts);
+		}
+	}
 	report(&l, elapsed);
 	uint64_t failed = 0;
 	for (int i = 0; i < R_COUNT; i++)
@@ -516,6 +689,10 @@ int main(int argc, char **argv)
 		corral_client_close(l.client);
 		free(l.replies);
 		free(l.lat_us);
+		free(l.lat_bucket);
+		free(l.b_sent);
+		free(l.b_ok);
+		free(l.b_failed);
 	}
 	free(payload);
 	return l.fail_on_loss && loss ? EXIT_LOSS : 0;
