@@ -53,7 +53,7 @@ static void ctx_done(void *arg)
 	int rv = nng_aio_result(r->aio);
 	if (r->sending) {
 		r->sending = 0;
-		if (rv)
+		if (rv && nng_aio_get_msg(r->aio))
 			nng_msg_free(nng_aio_get_msg(r->aio));
 		if (rv != NNG_ECLOSED)
 			nng_ctx_recv(r->ctx, r->aio);
@@ -134,6 +134,12 @@ static void on_async(uv_async_t *h)
 void front_reply(front_req *r, nng_msg *msg)
 {
 	r->f->busy--;
+	if (!msg) {
+		/* Out of memory for even an error reply: drop this request
+		 * (its client times out) and take the next. */
+		nng_ctx_recv(r->ctx, r->aio);
+		return;
+	}
 	r->sending = 1;
 	nng_aio_set_msg(r->aio, msg);
 	nng_ctx_send(r->ctx, r->aio);
