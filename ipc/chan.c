@@ -23,6 +23,7 @@
 #include "corral.h"
 #include "ipc/chan.h"
 #include "ipc/error.h"
+#include "ipc/log.h"
 
 struct ipc_chan {
 	uv_async_t async; /* first: the handle's memory is the chan's */
@@ -34,7 +35,6 @@ struct ipc_chan {
 	void *arg;
 
 	pthread_mutex_t mu; /* guards the fields below */
-	unsigned long bad;  /* frames dropped: malformed or unqueueable */
 	nng_msg **q;        /* received, not yet handed to the loop */
 	size_t qlen, qcap;
 	int pipes_up, pipes_down; /* pipe events not yet handed over */
@@ -134,8 +134,9 @@ static void recv_done(void *arg)
 			size_t ncap = ch->qcap ? ch->qcap * 2 : 16;
 			nng_msg **nq = realloc(ch->q, ncap * sizeof *nq);
 			if (!nq) {
-				/* Cannot queue it: drop and count, keep going. */
-				ch->bad++;
+				/* Cannot queue it: drop it, say so, keep going. */
+				log_plain("error: out of memory; dropped a "
+				          "received message");
 				nng_msg_free(msg);
 				msg = NULL;
 			} else {
@@ -292,21 +293,6 @@ void ipc_chan_set_handler(ipc_chan *ch, ipc_msg_cb msg_cb, void *arg)
 void ipc_chan_rearm(ipc_chan *ch)
 {
 	nng_recv_aio(ch->sock, ch->aio);
-}
-
-void ipc_chan_count_bad(ipc_chan *ch)
-{
-	pthread_mutex_lock(&ch->mu);
-	ch->bad++;
-	pthread_mutex_unlock(&ch->mu);
-}
-
-unsigned long ipc_chan_bad(ipc_chan *ch)
-{
-	pthread_mutex_lock(&ch->mu);
-	unsigned long n = ch->bad;
-	pthread_mutex_unlock(&ch->mu);
-	return n;
 }
 
 void ipc_chan_unref(ipc_chan *ch)

@@ -60,10 +60,6 @@ void ipc_chan_set_handler(ipc_chan *ch, ipc_msg_cb msg_cb, void *arg);
 /* Arms the next receive on an IPC_CHAN_ONE_AT_A_TIME channel. */
 void ipc_chan_rearm(ipc_chan *ch);
 
-/* Frames dropped as malformed, for stats; the owner counts them. */
-void ipc_chan_count_bad(ipc_chan *ch);
-unsigned long ipc_chan_bad(ipc_chan *ch);
-
 /* Lets the loop end while this channel is open (uv_unref of its wake-up). */
 void ipc_chan_unref(ipc_chan *ch);
 

@@ -564,11 +564,6 @@ void broker_abort(broker *b)
 			             "replied");
 }
 
-const char *broker_url(const broker *b)
-{
-	return b->url;
-}
-
 int broker_open(broker **out, sup *s)
 {
 	int rc;

@@ -11,34 +11,8 @@
 #include <string.h>
 
 #include "corral.h"
+#include "ipc/duration.h"
 #include "master/conf.h"
-
-int config_parse_duration(const char *s, uint64_t *ms)
-{
-	char *end;
-	if (!s || !*s || isspace((unsigned char)*s) || *s == '-')
-		return -1;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || v < 0)
-		return -1;
-	double mult;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		mult = 1000;
-	else if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "m") == 0)
-		mult = 60000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600000;
-	else
-		return -1;
-	double r = v * mult;
-	if (r > 1e15)
-		return -1;
-	*ms = (uint64_t)(r + 0.5);
-	return 0;
-}
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 {
@@ -184,7 +158,7 @@ int config_set(config *c, const char *key, const char *v, char *err,
 		snprintf(err, errlen, "unknown key '%s'", key);
 		return CORRAL_ECONFIG;
 	}
-	if (dur && config_parse_duration(v, dur) != 0)
+	if (dur && parse_duration_ms(v, dur) != 0)
 		expect = "a duration like 500ms, 10s, 2m (bare numbers are "
 		         "seconds)";
 	else if (dur && (strcmp(key, "health_interval") == 0 ||

@@ -93,7 +93,4 @@ int config_add_setting(config *c, const char *key, const char *value);
  */
 int config_load(config *c, const char *path, char *err, size_t errlen);
 
-/* "1.5s", "250ms", "2m", "1h"; a bare number is seconds.  0 or -1. */
-int config_parse_duration(const char *s, uint64_t *ms);
-
 #endif

@@ -92,7 +92,6 @@ static void on_ctl_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 	if (rc) {
 		ipc_error e = {.code = rc};
 		s->bad_frames++;
-		ipc_chan_count_bad(ch);
 		snprintf(e.msg, sizeof e.msg, "bad request: %s",
 		         corral_strerror(rc));
 		log_msg("control: %s (%s)", e.msg, corral_errname(rc));

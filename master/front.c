@@ -145,11 +145,6 @@ void front_reply(front_req *r, nng_msg *msg)
 	nng_ctx_send(r->ctx, r->aio);
 }
 
-unsigned front_open_count(const front *f)
-{
-	return f->busy;
-}
-
 int front_open(front **out, uv_loop_t *loop, const char *url,
                unsigned max_open, front_cb cb, void *arg)
 {

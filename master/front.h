@@ -25,8 +25,6 @@ int front_open(front **out, uv_loop_t *loop, const char *url,
                unsigned max_open, front_cb cb, void *arg);
 /* Loop thread.  Takes msg (frees it if it cannot be sent). */
 void front_reply(front_req *r, nng_msg *msg);
-/* Requests open now. */
-unsigned front_open_count(const front *f);
 void front_close(front *f);
 
 #endif

@@ -135,7 +135,6 @@ static void on_slot_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 	if (!rc)
 		return;
 bad:
-	ipc_chan_count_bad(ch);
 	sl->sup->bad_frames++;
 	log_msg("slot %d pid %" PRId64 ": dropped a bad frame: %s (%s)",
 	        sl->id, sl->pid, corral_errname(rc), corral_strerror(rc));

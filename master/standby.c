@@ -41,7 +41,6 @@ static void on_standby_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 		ipc_frame_fini(&f);
 	}
 	if (rc) {
-		ipc_chan_count_bad(ch);
 		sb->sup->bad_frames++;
 		log_msg("standby pid %" PRId64 ": dropped a bad frame: %s (%s)",
 		        sb->pid, corral_errname(rc), corral_strerror(rc));

@@ -133,7 +133,6 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
 	memset(s, 0, sizeof *s);
 	s->loop = loop;
 	s->cfg = cfg;
-	s->start_ms = sup_now_ms(s);
 	snprintf(s->worker_bin, sizeof s->worker_bin, "%s", worker_bin);
 	snprintf(s->rundir, sizeof s->rundir, "%s", rundir);
 	s->policy = (restart_policy){

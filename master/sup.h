@@ -134,7 +134,6 @@ struct sup {
 	int had_to_kill;
 	int done;         /* teardown began */
 	int exit_code;
-	uint64_t start_ms;
 	unsigned long bad_frames;
 };
 
@@ -197,7 +196,6 @@ void broker_get_stats(const broker *b, broker_stats *st);
 int broker_drain(broker *b, void (*on_empty)(sup *s));
 /* Answers every job still held with "shutting_down". */
 void broker_abort(broker *b);
-const char *broker_url(const broker *b);
 
 /* rundir.c */
 int rundir_prepare(const char *path, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "corral.h"
+#include "ipc/duration.h"
 #include "master/conf.h"
 #include "tests/suites.h"
 
@@ -43,21 +44,21 @@ END_TEST
 START_TEST(durations)
 {
 	uint64_t ms;
-	ck_assert_int_eq(config_parse_duration("250ms", &ms), 0);
+	ck_assert_int_eq(parse_duration_ms("250ms", &ms), 0);
 	ck_assert_uint_eq(ms, 250);
-	ck_assert_int_eq(config_parse_duration("1.5s", &ms), 0);
+	ck_assert_int_eq(parse_duration_ms("1.5s", &ms), 0);
 	ck_assert_uint_eq(ms, 1500);
-	ck_assert_int_eq(config_parse_duration("2m", &ms), 0);
+	ck_assert_int_eq(parse_duration_ms("2m", &ms), 0);
 	ck_assert_uint_eq(ms, 120000);
-	ck_assert_int_eq(config_parse_duration("3", &ms), 0);
+	ck_assert_int_eq(parse_duration_ms("3", &ms), 0);
 	ck_assert_uint_eq(ms, 3000);
-	ck_assert_int_eq(config_parse_duration("1h", &ms), 0);
+	ck_assert_int_eq(parse_duration_ms("1h", &ms), 0);
 	ck_assert_uint_eq(ms, 3600000);
-	ck_assert_int_eq(config_parse_duration("", &ms), -1);
-	ck_assert_int_eq(config_parse_duration("-1s", &ms), -1);
-	ck_assert_int_eq(config_parse_duration("10 s", &ms), -1);
-	ck_assert_int_eq(config_parse_duration("5sec", &ms), -1);
-	ck_assert_int_eq(config_parse_duration("abc", &ms), -1);
+	ck_assert_int_eq(parse_duration_ms("", &ms), -1);
+	ck_assert_int_eq(parse_duration_ms("-1s", &ms), -1);
+	ck_assert_int_eq(parse_duration_ms("10 s", &ms), -1);
+	ck_assert_int_eq(parse_duration_ms("5sec", &ms), -1);
+	ck_assert_int_eq(parse_duration_ms("abc", &ms), -1);
 }
 END_TEST
 

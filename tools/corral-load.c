@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "client/corral_client.h"
+#include "ipc/duration.h"
 #include "ipc/log.h"
 #include "ipc/rundir.h"
 #include "tools/ctlreq.h"
@@ -465,19 +466,11 @@ static void usage(FILE *f)
 "2 usage error.\n");
 }
 
+/* Seconds, or -1: the duration syntax of the rest of corral. */
 static double parse_dur_s(const char *s)
 {
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s || v < 0)
-		return -1;
-	if (!*end || strcmp(end, "s") == 0)
-		return v;
-	if (strcmp(end, "ms") == 0)
-		return v / 1000;
-	if (strcmp(end, "m") == 0)
-		return v * 60;
-	return -1;
+	uint64_t ms;
+	return parse_duration_ms(s, &ms) == 0 ? (double)ms / 1000.0 : -1;
 }
 
 int main(int argc, char **argv)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "corral.h"
+#include "ipc/duration.h"
 #include "ipc/error.h"
 #include "ipc/log.h"
 #include "ipc/proto.h"
@@ -257,17 +258,13 @@ int main(int argc, char **argv)
 		case 'u':
 			url_opt = optarg;
 			break;
-		case 't': {
-			char *end;
-			double v = strtod(optarg, &end);
-			if (end == optarg || v <= 0) {
-				log_plain("bad --timeout %s", optarg);
+		case 't':
+			if (parse_duration_ms(optarg, &timeout_ms) != 0 ||
+			    timeout_ms == 0) {
+				log_plain("bad --timeout %s (500ms, 2s, 1m)", optarg);
 				return EXIT_USAGE;
 			}
-			timeout_ms = strcmp(end, "ms") == 0 ? (uint64_t)v
-			                                    : (uint64_t)(v * 1000);
 			break;
-		}
 		case 'j':
 			json = 1;
 			break;

@@ -201,7 +201,6 @@ void jobs_on_message(jobs *j, const ipc_frame *f)
 	uint32_t n = 0;
 	int rc = ipc_unpack_jobs(f, in, &n);
 	if (rc) {
-		ipc_chan_count_bad(j->chan);
 		log_plain("warn: dropped a bad JOB frame: %s (%s)",
 		          corral_errname(rc), corral_strerror(rc));
 		return;
@@ -242,7 +241,6 @@ void jobs_on_cancel(jobs *j, const ipc_frame *f)
 	uint64_t ids[IPC_MAX_BATCH];
 	uint32_t n = 0;
 	if (ipc_unpack_cancel(f, ids, &n) != 0) {
-		ipc_chan_count_bad(j->chan);
 		return;
 	}
 	for (uint32_t i = 0; i < n; i++)
@@ -262,12 +260,6 @@ void jobs_flush(jobs *j)
 		return;
 	uv_prepare_stop(&j->flush);
 	send_pending(j);
-}
-
-void jobs_unref(jobs *j)
-{
-	if (j)
-		uv_unref((uv_handle_t *)&j->flush);
 }
 
 static void jobs_closed(uv_handle_t *h)

@@ -23,7 +23,6 @@ void jobs_on_cancel(jobs *j, const ipc_frame *f);
 uint32_t jobs_inflight(const jobs *j);
 /* Sends what is pending now (before the channel closes). */
 void jobs_flush(jobs *j);
-void jobs_unref(jobs *j);
 void jobs_free(jobs *j);
 
 #endif

@@ -148,7 +148,6 @@ static void on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 	ipc_frame f;
 	int rc = ipc_decode_msg(msg, IPC_MAX_FRAME, &f);
 	if (rc) {
-		ipc_chan_count_bad(ch);
 		log_plain("warn: dropped a bad frame from the supervisor: %s (%s)",
 		          corral_errname(rc), corral_strerror(rc));
 		return;
@@ -167,7 +166,6 @@ static void on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 		w->slot = assign.slot;
 		start_plugin(w);
 	} else {
-		ipc_chan_count_bad(ch);
 		log_plain("warn: dropped %s frame: %s", ipc_type_name(f.type),
 		          rc ? corral_strerror(rc) : "unexpected here");
 	}
