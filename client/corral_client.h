@@ -67,6 +67,28 @@ CORRAL_EXPORT int corral_client_call_async(corral_client *c,
                                            uint64_t timeout_ms, int prio,
                                            corral_client_cb cb, void *arg);
 
+/* One job of a batch: its payload, and the arg its callback gets. */
+typedef struct corral_call {
+	const void *payload;
+	size_t len;
+	void *arg;
+} corral_call;
+
+/*
+ * Starts n jobs at once, sent together (as few messages as fit: 64 jobs
+ * and 2 MiB of payload each) so that the per-message cost is paid once
+ * per batch; each job is still a job of its own (queued, dispatched,
+ * retried and answered separately).  cb(calls[i].arg, result) follows
+ * exactly once per job, when its whole message is answered.  Payloads are
+ * copied.  0, or a CORRAL_E* code (then cb is not called at all).
+ */
+CORRAL_EXPORT int corral_client_call_batch_async(corral_client *c,
+                                                 const corral_call *calls,
+                                                 size_t n,
+                                                 uint64_t timeout_ms,
+                                                 int prio,
+                                                 corral_client_cb cb);
+
 #ifdef __cplusplus
 }
 #endif

@@ -741,6 +741,89 @@ int ipc_unpack_result(const ipc_frame *f, ipc_result *m)
 	return rc;
 }
 
+/* ---- CALLS, RESULTS: a client's batch ---- */
+
+int ipc_pack_calls(nng_msg **out, const ipc_call *m, uint32_t n)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_CALLS, 1);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_str(&pk, "c") | msgpack_pack_array(&pk, n);
+	for (uint32_t i = 0; i < n; i++) {
+		rc |= msgpack_pack_array(&pk, 3);
+		rc |= pk_bin(&pk, m[i].payload, m[i].len);
+		rc |= msgpack_pack_uint64(&pk, m[i].timeout_ms);
+		rc |= msgpack_pack_int32(&pk, m[i].prio);
+	}
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_calls(const ipc_frame *f, ipc_call *out, uint32_t *n)
+{
+	const msgpack_object *items;
+	int rc = want_type(f, IPC_CALLS);
+	if (!rc)
+		rc = get_tuples(&f->body, "c", 3, &items, n);
+	if (!rc && *n == 0)
+		rc = CORRAL_EFIELD;
+	for (uint32_t i = 0; !rc && i < *n; i++) {
+		const msgpack_object *t = items[i].via.array.ptr;
+		rc = obj_bytes(&t[0], &out[i].payload, &out[i].len);
+		if (!rc)
+			rc = obj_u64(&t[1], &out[i].timeout_ms);
+		if (!rc)
+			rc = obj_i32(&t[2], &out[i].prio);
+		if (!rc && (out[i].prio < 0 || out[i].prio > 3))
+			rc = CORRAL_EFIELD;
+	}
+	return rc;
+}
+
+int ipc_pack_results(nng_msg **out, const ipc_result *m, uint32_t n)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_RESULTS, 1);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_str(&pk, "r") | msgpack_pack_array(&pk, n);
+	for (uint32_t i = 0; i < n; i++) {
+		rc |= msgpack_pack_array(&pk, 3);
+		if (m[i].ok) {
+			rc |= msgpack_pack_true(&pk);
+			rc |= pk_bin(&pk, m[i].data, m[i].len);
+			rc |= pk_str(&pk, "");
+		} else {
+			rc |= msgpack_pack_false(&pk);
+			rc |= pk_str(&pk, m[i].err) | pk_str(&pk, m[i].msg);
+		}
+	}
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_results(const ipc_frame *f, ipc_result *out, uint32_t *n)
+{
+	const msgpack_object *items;
+	int rc = want_type(f, IPC_RESULTS);
+	if (!rc)
+		rc = get_tuples(&f->body, "r", 3, &items, n);
+	for (uint32_t i = 0; !rc && i < *n; i++) {
+		const msgpack_object *t = items[i].via.array.ptr;
+		ipc_result *r = &out[i];
+		memset(r, 0, sizeof *r);
+		if (t[0].type != MSGPACK_OBJECT_BOOLEAN) {
+			rc = CORRAL_EFIELD;
+			break;
+		}
+		r->ok = t[0].via.boolean;
+		if (r->ok)
+			rc = obj_bytes(&t[1], &r->data, &r->len);
+		else if (!(rc = obj_str(&t[1], r->err, sizeof r->err)))
+			rc = obj_str(&t[2], r->msg, sizeof r->msg);
+	}
+	return rc;
+}
+
 /* ---- ERROR ---- */
 
 int ipc_pack_error(nng_msg **out, const ipc_error *m)

@@ -42,6 +42,8 @@
 	X(CANCEL, 8, "supervisor -> worker: stop working on these jobs")     \
 	X(CALL, 32, "client -> supervisor: run one job")                     \
 	X(RESULT, 33, "supervisor -> client: the job's outcome")             \
+	X(CALLS, 34, "client -> supervisor: run several jobs")               \
+	X(RESULTS, 35, "supervisor -> client: their outcomes, in order")     \
 	X(STATUS_REQ, 16, "client -> supervisor: status please")             \
 	X(STATUS, 17, "supervisor -> client: status")                        \
 	X(ERROR, 18, "supervisor -> client: request failed")
@@ -220,6 +222,12 @@ int ipc_pack_call(nng_msg **out, const ipc_call *m);
 int ipc_unpack_call(const ipc_frame *f, ipc_call *m);
 int ipc_pack_result(nng_msg **out, const ipc_result *m);
 int ipc_unpack_result(const ipc_frame *f, ipc_result *m);
+/* A batch of calls in one request and their results, in the same order,
+ * in one reply (at most IPC_MAX_BATCH; pointers refer into the frame). */
+int ipc_pack_calls(nng_msg **out, const ipc_call *m, uint32_t n);
+int ipc_unpack_calls(const ipc_frame *f, ipc_call *out, uint32_t *n);
+int ipc_pack_results(nng_msg **out, const ipc_result *m, uint32_t n);
+int ipc_unpack_results(const ipc_frame *f, ipc_result *out, uint32_t *n);
 int ipc_pack_error(nng_msg **out, const ipc_error *m);
 int ipc_unpack_error(const ipc_frame *f, ipc_error *m);
 

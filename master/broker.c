@@ -14,6 +14,10 @@
  * declared dead, or the job timed out) is dropped, so a client never gets
  * two.  Delivery is at-least-once: a job may run more than once.
  *
+ * A client may send several jobs in one request (CALLS): each is a job of
+ * its own here, and their results are collected in a bbatch and sent back
+ * together, in order, when the last one is known (RESULTS).
+ *
  * Everything here runs on the supervisor's loop thread.
  */
 #include <errno.h>
@@ -38,6 +42,13 @@
 #define BATCH_BYTES (1u << 20)
 #define POISON_KEEP 100
 
+/* A CALLS request being answered: one result per job, in order. */
+typedef struct bbatch {
+	front_req *req;
+	uint32_t n, left;  /* jobs, and those not answered yet */
+	ipc_result res[];  /* data of an ok result is malloc()ed here */
+} bbatch;
+
 typedef struct bjob {
 	struct bjob *next, *prev; /* in a queue, or on a slot's ledger */
 	struct bjob *hnext;       /* id hash chain */
@@ -46,7 +57,9 @@ typedef struct bjob {
 	int prio;
 	unsigned attempts;        /* workers that died holding it */
 	uint64_t deadline;        /* sup_now_ms() */
-	front_req *req;           /* its client's open request */
+	front_req *req;           /* its client's open request (CALL) */
+	bbatch *batch;            /* or its place in a CALLS: batch, idx */
+	uint32_t idx;
 	uint8_t *payload;
 	uint32_t len;
 } bjob;
@@ -151,40 +164,93 @@ static void job_free(bjob *j)
 
 /* ---- replies to clients ---- */
 
-/* Answers a client's request; every request gets exactly one. */
-static void send_result(broker *b, front_req *req, const ipc_result *r)
+static void set_error(ipc_result *r, const char *err, const char *fmt,
+                      va_list ap)
+{
+	*r = (ipc_result){.ok = 0};
+	snprintf(r->err, sizeof r->err, "%s", err);
+	vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+}
+
+static void pack_failed(nng_msg **msg, int rc)
+{
+	/* Still answer: a reply the client can decode says why. */
+	log_msg("jobs: cannot pack a result: %s", corral_strerror(rc));
+	ipc_result e = {.ok = 0};
+	snprintf(e.err, sizeof e.err, "failed");
+	snprintf(e.msg, sizeof e.msg, "%s", corral_strerror(rc));
+	if (ipc_pack_result(msg, &e) != 0)
+		*msg = NULL;
+}
+
+/* Answers a client's CALL; every request gets exactly one answer. */
+static void send_result(front_req *req, const ipc_result *r)
 {
 	nng_msg *msg = NULL;
 	int rc = ipc_pack_result(&msg, r);
-	if (rc) {
-		/* Still answer: a reply the client can decode says why. */
-		log_msg("jobs: cannot pack a result: %s", corral_strerror(rc));
-		ipc_result e = {.ok = 0};
-		snprintf(e.err, sizeof e.err, "failed");
-		snprintf(e.msg, sizeof e.msg, "%s", corral_strerror(rc));
-		if (ipc_pack_result(&msg, &e) != 0)
-			msg = NULL;
-	}
-	if (!msg && nng_msg_alloc(&msg, 0) != 0)
-		msg = NULL;
-	(void)b;
+	if (rc)
+		pack_failed(&msg, rc);
 	front_reply(req, msg);
 }
 
-static void send_error(broker *b, front_req *req, const char *err,
-                       const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void send_error(broker *b, front_req *req, const char *err,
-                       const char *fmt, ...)
+static void batch_free(bbatch *bt)
 {
-	ipc_result r = {.ok = 0};
-	snprintf(r.err, sizeof r.err, "%s", err);
+	for (uint32_t i = 0; i < bt->n; i++)
+		if (bt->res[i].ok)
+			free((void *)bt->res[i].data);
+	free(bt);
+}
+
+/* Records job idx's result; the last one sends them all. */
+static void batch_set(bbatch *bt, uint32_t idx, const ipc_result *r)
+{
+	ipc_result *dst = &bt->res[idx];
+	*dst = *r;
+	if (r->ok) {
+		uint8_t *copy = malloc(r->len ? r->len : 1);
+		if (copy) {
+			memcpy(copy, r->data, r->len);
+			dst->data = copy;
+		} else {
+			*dst = (ipc_result){.ok = 0};
+			snprintf(dst->err, sizeof dst->err, "failed");
+			snprintf(dst->msg, sizeof dst->msg,
+			         "out of memory for the reply");
+		}
+	}
+	if (--bt->left)
+		return;
+	nng_msg *msg = NULL;
+	int rc = ipc_pack_results(&msg, bt->res, bt->n);
+	if (rc)
+		pack_failed(&msg, rc);
+	front_reply(bt->req, msg);
+	batch_free(bt);
+}
+
+/* The one way a job's (or a refused call's) outcome leaves the broker. */
+static void answer(front_req *req, bbatch *bt, uint32_t idx,
+                   const ipc_result *r)
+{
+	if (bt)
+		batch_set(bt, idx, r);
+	else
+		send_result(req, r);
+}
+
+static void answer_error(front_req *req, bbatch *bt, uint32_t idx,
+                         const char *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void answer_error(front_req *req, bbatch *bt, uint32_t idx,
+                         const char *err, const char *fmt, ...)
+{
+	ipc_result r;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(r.msg, sizeof r.msg, fmt, ap);
+	set_error(&r, err, fmt, ap);
 	va_end(ap);
-	send_result(b, req, &r);
+	answer(req, bt, idx, &r);
 }
 
 /* Ends a job: one result to its client, then it is gone. */
@@ -192,7 +258,7 @@ static void finish_error(broker *b, bjob *j, const char *err,
                          const char *msg)
 {
 	detach(b, j);
-	send_error(b, j->req, err, "%s", msg);
+	answer_error(j->req, j->batch, j->idx, err, "%s", msg);
 	b->st.failed++;
 	job_free(j);
 }
@@ -312,60 +378,89 @@ static void sweep_start(broker *b)
 		uv_timer_start(&b->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
 }
 
+/* Takes one call of a request: queued as a job, or answered at once. */
+static void accept_call(broker *b, front_req *req, bbatch *bt, uint32_t idx,
+                        const ipc_call *call)
+{
+	sup *s = b->s;
+	if (b->draining) {
+		b->st.rejected++;
+		answer_error(req, bt, idx, "shutting_down",
+		             "the supervisor is stopping");
+		return;
+	}
+	if (b->queued >= s->cfg->queue_limit) {
+		b->st.busy++;
+		answer_error(req, bt, idx, "busy", "%u jobs queued (queue_limit)",
+		             b->queued);
+		return;
+	}
+	bjob *j = calloc(1, sizeof *j);
+	uint8_t *copy = malloc(call->len ? call->len : 1);
+	if (!j || !copy) {
+		free(j);
+		free(copy);
+		answer_error(req, bt, idx, "failed", "out of memory");
+		return;
+	}
+	memcpy(copy, call->payload, call->len);
+	uint64_t t = s->cfg->job_timeout_ms;
+	if (call->timeout_ms && call->timeout_ms < t)
+		t = call->timeout_ms;
+	j->id = ++b->next_id;
+	j->slot = -1;
+	j->prio = call->prio;
+	j->deadline = sup_now_ms(s) + t;
+	j->req = req;
+	j->batch = bt;
+	j->idx = idx;
+	j->payload = copy;
+	j->len = call->len;
+	j->hnext = *hslot(b, j->id);
+	*hslot(b, j->id) = j;
+	bl_push(&b->queue[j->prio], j, 0);
+	b->queued++;
+	b->st.accepted++;
+	sweep_start(b);
+}
+
 static void on_front(front_req *req, nng_msg *msg, void *arg)
 {
 	broker *b = arg;
-	sup *s = b->s;
 	ipc_frame f;
-	ipc_call call;
+	ipc_call calls[IPC_MAX_BATCH];
+	uint32_t n = 1;
+	bbatch *bt = NULL;
 	int rc = ipc_decode_msg(msg, IPC_MAX_CTL_FRAME, &f);
 	if (!rc) {
-		rc = f.type == IPC_CALL ? ipc_unpack_call(&f, &call)
-		                        : CORRAL_ETYPE;
+		if (f.type == IPC_CALL)
+			rc = ipc_unpack_call(&f, &calls[0]);
+		else if (f.type == IPC_CALLS)
+			rc = ipc_unpack_calls(&f, calls, &n);
+		else
+			rc = CORRAL_ETYPE;
 		if (rc)
 			ipc_frame_fini(&f);
 	}
 	if (rc) {
-		s->bad_frames++;
+		b->s->bad_frames++;
 		b->st.bad_requests++;
-		send_error(b, req, "bad_request", "%s (%s)",
-		           corral_strerror(rc), corral_errname(rc));
+		answer_error(req, NULL, 0, "bad_request", "%s (%s)",
+		             corral_strerror(rc), corral_errname(rc));
 		return;
 	}
-	if (b->draining) {
-		b->st.rejected++;
-		send_error(b, req, "shutting_down", "the supervisor is stopping");
-	} else if (b->queued >= s->cfg->queue_limit) {
-		b->st.busy++;
-		send_error(b, req, "busy", "%u jobs queued (queue_limit)",
-		           b->queued);
-	} else {
-		bjob *j = calloc(1, sizeof *j);
-		uint8_t *copy = malloc(call.len ? call.len : 1);
-		if (!j || !copy) {
-			free(j);
-			free(copy);
-			send_error(b, req, "failed", "out of memory");
-		} else {
-			memcpy(copy, call.payload, call.len);
-			uint64_t t = s->cfg->job_timeout_ms;
-			if (call.timeout_ms && call.timeout_ms < t)
-				t = call.timeout_ms;
-			j->id = ++b->next_id;
-			j->slot = -1;
-			j->prio = call.prio;
-			j->deadline = sup_now_ms(s) + t;
-			j->req = req;
-			j->payload = copy;
-			j->len = call.len;
-			j->hnext = *hslot(b, j->id);
-			*hslot(b, j->id) = j;
-			bl_push(&b->queue[j->prio], j, 0);
-			b->queued++;
-			b->st.accepted++;
-			sweep_start(b);
+	if (f.type == IPC_CALLS) {
+		bt = calloc(1, sizeof *bt + n * sizeof bt->res[0]);
+		if (!bt) {
+			ipc_frame_fini(&f);
+			answer_error(req, NULL, 0, "failed", "out of memory");
+			return;
 		}
+		bt->req = req;
+		bt->n = bt->left = n;
 	}
+	for (uint32_t i = 0; i < n; i++)
+		accept_call(b, req, bt, i, &calls[i]);
 	ipc_frame_fini(&f);
 	dispatch(b);
 }
@@ -449,7 +544,7 @@ void broker_on_reply(broker *b, slot *sl, const ipc_frame *f)
 			         (const char *)r[i].data);
 			b->st.failed++;
 		}
-		send_result(b, j->req, &res);
+		answer(j->req, j->batch, j->idx, &res);
 		job_free(j);
 	}
 	check_empty(b);
@@ -498,9 +593,9 @@ void broker_on_worker_gone(broker *b, slot *sl)
 			        "%s/poison/%" PRIu64 ".bin", j->id, j->len,
 			        j->attempts, b->s->rundir, j->id);
 			unindex(b, j);
-			send_error(b, j->req, "poison",
-			           "%u workers died running this job",
-			           j->attempts);
+			answer_error(j->req, j->batch, j->idx, "poison",
+			             "%u workers died running this job",
+			             j->attempts);
 			b->st.failed++;
 			job_free(j);
 			continue;

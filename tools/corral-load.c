@@ -8,6 +8,10 @@
  * then, not from when it could actually be sent, so a stall shows in the
  * figures instead of slowing the sender down (coordinated omission).
  *
+ * --batch N sends up to N jobs per request (corral_client_call_batch_async):
+ * in the closed loop every request carries N; in the open loop a request
+ * carries the jobs that are due together, so batching never delays a job.
+ *
  * Each payload starts with the job's sequence number; a plugin that echoes
  * it (echo, sleepy) lets duplicates be told apart.
  *
@@ -35,6 +39,8 @@
 
 enum { EXIT_LOSS = 1, EXIT_USAGE = 2 };
 
+#define CORRAL_LOAD_MAX_BATCH 64
+
 #define REASONS(X)                                                            \
 	X(busy) X(timeout) X(poison) X(shutting_down) X(failed)               \
 	X(bad_request) X(no_reply) X(other)
@@ -58,6 +64,7 @@ typedef struct load {
 	double rate; /* jobs/s; 0 = max (closed loop) */
 	double duration_s;
 	unsigned concurrency;
+	unsigned batch;
 	size_t payload_len;
 	uint8_t *payload_fixed; /* --payload-file: sent as is, no sequence */
 	uint64_t job_timeout_ms;
@@ -163,30 +170,46 @@ static void on_result(void *arg, const corral_result *r)
 	free(k);
 }
 
-static int send_one(load *l, uint64_t seq, double due, uint8_t *payload)
+/* Sends jobs seq..seq+n-1 (due[i] each) in one request, or n = 1 as a
+ * plain call; payload has room for n payloads. */
+static void send_jobs(load *l, uint64_t seq, uint32_t n, const double *due,
+                      uint8_t *payload)
 {
-	job_ctx *k = malloc(sizeof *k);
-	if (!k)
-		return CORRAL_ENOMEM;
-	*k = (job_ctx){.l = l, .seq = seq, .due_us = due};
-	if (!l->payload_fixed)
-		memcpy(payload, &seq, 8);
+	corral_call calls[CORRAL_LOAD_MAX_BATCH];
+	uint32_t made = 0;
+	for (; made < n; made++) {
+		job_ctx *k = malloc(sizeof *k);
+		if (!k)
+			break;
+		*k = (job_ctx){.l = l, .seq = seq + made, .due_us = due[made]};
+		uint8_t *p = payload + (size_t)made * l->payload_len;
+		if (!l->payload_fixed)
+			memcpy(p, &k->seq, 8);
+		calls[made] = (corral_call){.payload = p, .len = l->payload_len,
+		                            .arg = k};
+	}
 	pthread_mutex_lock(&l->mu);
-	l->sent++;
-	l->outstanding++;
-	l->b_sent[bucket_of(l, now_us())]++;
+	l->sent += n;
+	l->outstanding += made;
+	l->failed[R_other] += n - made;
+	l->b_sent[bucket_of(l, now_us())] += n;
 	pthread_mutex_unlock(&l->mu);
-	int rc = corral_client_call_async(l->client, payload, l->payload_len,
-	                                  l->job_timeout_ms, CORRAL_PRIO_NORMAL,
-	                                  on_result, k);
-	if (rc) {
-		free(k);
+	int rc = made == 1 && l->batch == 1
+	             ? corral_client_call_async(l->client, calls[0].payload,
+	                                        calls[0].len, l->job_timeout_ms,
+	                                        CORRAL_PRIO_NORMAL, on_result,
+	                                        calls[0].arg)
+	             : corral_client_call_batch_async(
+	                   l->client, calls, made, l->job_timeout_ms,
+	                   CORRAL_PRIO_NORMAL, on_result);
+	if (rc && made) {
+		for (uint32_t i = 0; i < made; i++)
+			free(calls[i].arg);
 		pthread_mutex_lock(&l->mu);
-		l->outstanding--;
-		l->failed[R_other]++;
+		l->outstanding -= made;
+		l->failed[R_other] += made;
 		pthread_mutex_unlock(&l->mu);
 	}
-	return rc;
 }
 
 /* ---- chaos ---- */
@@ -452,6 +475,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: corral-load [-n NAME | --rundir DIR | --url URL[,URL...]]\n"
 "                   [--rate R|max] [--duration D] [--concurrency C]\n"
+"                   [--batch N]\n"
 "                   [--payload BYTES | --payload-file F] [--job-timeout D]\n"
 "                   [--chaos-kill RATE] [--chaos-signal KILL|SEGV|TERM|STOP]\n"
 "                   [--json] [--csv FILE] [--svg FILE] [--fail-on-loss]\n"
@@ -461,7 +485,9 @@ static void usage(FILE *f)
 "sequence number; --payload-file sends the file as is instead),\n"
 "throughput, latency (from each job's intended send time) and, with\n"
 "--chaos-kill, restarts and their latency.  Defaults: --rate 1000,\n"
-"--duration 10s, --concurrency 256, --payload 64, --job-timeout 10s.\n"
+"--duration 10s, --concurrency 256, --batch 1, --payload 64,\n"
+"--job-timeout 10s.  --batch N (up to 64) sends up to N jobs per request:\n"
+"N at a time in the closed loop, the jobs due together in the open loop.\n"
 "Exit: 0; 1 with --fail-on-loss when a job was lost or duplicated;\n"
 "2 usage error.\n");
 }
@@ -483,6 +509,7 @@ int main(int argc, char **argv)
 		{"rate", required_argument, NULL, 'R'},
 		{"duration", required_argument, NULL, 'd'},
 		{"concurrency", required_argument, NULL, 'c'},
+		{"batch", required_argument, NULL, 'b'},
 		{"payload", required_argument, NULL, 'p'},
 		{"payload-file", required_argument, NULL, 'P'},
 		{"job-timeout", required_argument, NULL, 't'},
@@ -502,6 +529,7 @@ int main(int argc, char **argv)
 	l.rate = 1000;
 	l.duration_s = 10;
 	l.concurrency = 256;
+	l.batch = 1;
 	l.payload_len = 64;
 	l.job_timeout_ms = 10000;
 	l.chaos_sig = SIGKILL;
@@ -523,6 +551,11 @@ int main(int argc, char **argv)
 		case 'c':
 			l.concurrency = (unsigned)atoi(optarg);
 			if (!l.concurrency)
+				goto bad;
+			break;
+		case 'b':
+			l.batch = (unsigned)atoi(optarg);
+			if (!l.batch || l.batch > CORRAL_LOAD_MAX_BATCH)
 				goto bad;
 			break;
 		case 'p':
@@ -595,9 +628,12 @@ int main(int argc, char **argv)
 	l.b_sent = calloc(l.nbuckets, sizeof *l.b_sent);
 	l.b_ok = calloc(l.nbuckets, sizeof *l.b_ok);
 	l.b_failed = calloc(l.nbuckets, sizeof *l.b_failed);
-	uint8_t *payload = calloc(1, l.payload_len ? l.payload_len : 1);
-	if (payload && l.payload_fixed)
-		memcpy(payload, l.payload_fixed, l.payload_len);
+	if (l.batch > l.concurrency)
+		l.batch = l.concurrency;
+	uint8_t *payload = calloc(l.batch, l.payload_len ? l.payload_len : 1);
+	for (unsigned i = 0; payload && l.payload_fixed && i < l.batch; i++)
+		memcpy(payload + (size_t)i * l.payload_len, l.payload_fixed,
+		       l.payload_len);
 	if (!l.replies || !l.lat_us || !payload || !l.lat_bucket || !l.b_sent ||
 	    !l.b_ok || !l.b_failed) {
 		log_plain("out of memory");
@@ -614,20 +650,39 @@ int main(int argc, char **argv)
 	int tty = isatty(STDERR_FILENO) && !l.json;
 	double start = l.start_us, end = start + l.duration_s * 1e6;
 	double last_progress = start;
-	for (uint64_t seq = 0; seq < l.cap; seq++) {
-		double due = l.rate > 0 ? start + (double)seq * 1e6 / l.rate
-		                        : now_us();
-		if (due >= end)
+	double due[CORRAL_LOAD_MAX_BATCH];
+	for (uint64_t seq = 0; seq < l.cap;) {
+		due[0] = l.rate > 0 ? start + (double)seq * 1e6 / l.rate
+		                    : now_us();
+		if (due[0] >= end)
 			break;
 		if (l.rate > 0)
-			sleep_until(due);
+			sleep_until(due[0]);
+		/* This request's jobs: a full batch in the closed loop, the
+		 * ones already due in the open loop. */
+		uint32_t n = 1;
+		double t = now_us();
+		while (n < l.batch && seq + n < l.cap) {
+			if (l.rate > 0) {
+				due[n] = start + (double)(seq + n) * 1e6 / l.rate;
+				if (due[n] > t || due[n] >= end)
+					break;
+			} else {
+				due[n] = due[0];
+			}
+			n++;
+		}
 		pthread_mutex_lock(&l.mu);
-		while (l.outstanding >= l.concurrency)
+		while (l.outstanding + n > l.concurrency)
 			pthread_cond_wait(&l.cv, &l.mu);
 		pthread_mutex_unlock(&l.mu);
 		if (l.rate == 0 && now_us() >= end)
 			break;
-		send_one(&l, seq, due, payload);
+		if (l.rate == 0)
+			for (uint32_t i = 0; i < n; i++)
+				due[i] = now_us();
+		send_jobs(&l, seq, n, due, payload);
+		seq += n;
 		if (tty && now_us() - last_progress > 1e6) {
 			last_progress = now_us();
 			pthread_mutex_lock(&l.mu);
