@@ -36,16 +36,30 @@ static int ipc_type_known(int type)
 
 /* ---- packing ---- */
 
+/* msgpack writes a message in many small pieces; nng grows a message to
+ * the exact size asked (and zeroes it), so grow it by doubling here or a
+ * batch of jobs costs quadratic copying. */
 static int pk_write(void *data, const char *buf, size_t len)
 {
-	return nng_msg_append((nng_msg *)data, buf, len) == 0 ? 0 : -1;
+	nng_msg *m = data;
+	size_t need = nng_msg_len(m) + len, cap = nng_msg_capacity(m);
+	if (need > cap && nng_msg_reserve(m, need > 2 * cap ? need : 2 * cap))
+		return -1;
+	return nng_msg_append(m, buf, len) == 0 ? 0 : -1;
 }
 
 static int pk_begin(nng_msg **out, msgpack_packer *pk, int type,
                     size_t nkeys)
 {
-	if (nng_msg_alloc(out, 0) != 0)
+	if (nng_msg_alloc(out, 0) != 0) {
+		*out = NULL;
 		return CORRAL_ENOMEM;
+	}
+	if (nng_msg_reserve(*out, 256) != 0) {
+		nng_msg_free(*out);
+		*out = NULL;
+		return CORRAL_ENOMEM;
+	}
 	msgpack_packer_init(pk, *out, pk_write);
 	int rc = msgpack_pack_array(pk, 3);
 	rc |= msgpack_pack_int(pk, IPC_VERSION);
