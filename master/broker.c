@@ -64,6 +64,14 @@ typedef struct bjob {
 	uint32_t len;
 } bjob;
 
+/* One dispatch round's jobs for one worker (sent as one JOB message). */
+typedef struct bfill {
+	bjob *taken[IPC_MAX_BATCH];
+	unsigned n;
+	size_t bytes;
+	int skip; /* its send failed: no more this round */
+} bfill;
+
 typedef struct blist {
 	bjob *head, *tail;
 	unsigned n;
@@ -77,6 +85,7 @@ struct broker {
 	blist queue[4];   /* by priority */
 	unsigned queued;
 	blist *ledger;    /* per slot: jobs in flight there */
+	bfill *fill;      /* per slot: dispatch's scratch */
 	bjob *hash[HASH_BUCKETS];
 	uint64_t next_id;
 	int draining;
@@ -271,23 +280,10 @@ static int degraded(const sup *s, const slot *sl)
 	       sl->health.lag_p99_us > s->cfg->max_lag_ms * 1000;
 }
 
-/* The RUNNING, healthy worker with the fewest jobs (then the least lag)
- * that has room for one more; NULL if none. */
-static slot *pick(broker *b)
+static int eligible(broker *b, const slot *sl)
 {
-	sup *s = b->s;
-	slot *best = NULL;
-	for (unsigned i = 0; i < s->nslots; i++) {
-		slot *sl = &s->slots[i];
-		if (sl->state != SLOT_RUNNING || !sl->chan || degraded(s, sl) ||
-		    b->ledger[i].n >= s->cfg->max_inflight)
-			continue;
-		if (!best || b->ledger[i].n < b->ledger[best->id].n ||
-		    (b->ledger[i].n == b->ledger[best->id].n &&
-		     sl->health.lag_p99_us < best->health.lag_p99_us))
-			best = sl;
-	}
-	return best;
+	return sl->state == SLOT_RUNNING && sl->chan && !degraded(b->s, sl) &&
+	       b->ledger[sl->id].n < b->s->cfg->max_inflight;
 }
 
 static bjob *dequeue(broker *b)
@@ -303,59 +299,91 @@ static bjob *dequeue(broker *b)
 	return NULL;
 }
 
-/* Sends what is queued to workers with room, a batch per worker. */
+/* Where the next job goes in this round: the eligible worker with the
+ * fewest jobs counting those already picked for it (ties: lower lag),
+ * with room in its ledger and its message; -1 if none. */
+static int pick(broker *b)
+{
+	sup *s = b->s;
+	int best = -1;
+	unsigned best_n = 0;
+	for (unsigned i = 0; i < s->nslots; i++) {
+		const bfill *f = &b->fill[i];
+		unsigned n = b->ledger[i].n + f->n;
+		if (f->skip || !eligible(b, &s->slots[i]) ||
+		    n >= s->cfg->max_inflight || f->n >= IPC_MAX_BATCH ||
+		    f->bytes >= BATCH_BYTES)
+			continue;
+		if (best < 0 || n < best_n ||
+		    (n == best_n && s->slots[i].health.lag_p99_us <
+		                        s->slots[best].health.lag_p99_us)) {
+			best = (int)i;
+			best_n = n;
+		}
+	}
+	return best;
+}
+
+/* Sends one worker its share of this round; on failure the jobs go back
+ * to the head of their queues, in order, and the worker sits the rest of
+ * this dispatch out. */
+static void send_fill(broker *b, slot *sl, uint64_t now)
+{
+	bfill *f = &b->fill[sl->id];
+	ipc_job batch[IPC_MAX_BATCH];
+	for (unsigned i = 0; i < f->n; i++) {
+		bjob *j = f->taken[i];
+		batch[i] = (ipc_job){
+		    .id = j->id,
+		    .timeout_ms = j->deadline > now ? j->deadline - now : 0,
+		    .prio = j->prio, .payload = j->payload, .len = j->len};
+	}
+	nng_msg *msg = NULL;
+	int rc = ipc_pack_jobs(&msg, batch, f->n);
+	if (!rc)
+		rc = ipc_chan_send(sl->chan, msg); /* takes msg */
+	if (rc) {
+		for (unsigned i = f->n; i-- > 0;) {
+			bl_push(&b->queue[f->taken[i]->prio], f->taken[i], 1);
+			b->queued++;
+		}
+		log_msg("slot %d pid %" PRId64 ": cannot send %u job(s): %s",
+		        sl->id, sl->pid, f->n, corral_strerror(rc));
+		f->skip = 1;
+	} else {
+		for (unsigned i = 0; i < f->n; i++) {
+			f->taken[i]->slot = sl->id;
+			bl_push(&b->ledger[sl->id], f->taken[i], 0);
+		}
+		b->st.dispatched += f->n;
+	}
+	f->n = 0;
+	f->bytes = 0;
+}
+
+/* Hands out what is queued, one job at a time to the least loaded
+ * worker, then sends each worker its share as one message. */
 static void dispatch(broker *b)
 {
 	sup *s = b->s;
-	ipc_job batch[IPC_MAX_BATCH];
-	bjob *taken[IPC_MAX_BATCH];
 	uint64_t now = sup_now_ms(s);
-
+	for (unsigned i = 0; i < s->nslots; i++)
+		b->fill[i].skip = 0;
 	while (b->queued) {
-		slot *sl = pick(b);
-		if (!sl)
-			return;
-		/* Fill this worker's message, but keep least-loaded order:
-		 * stop when another worker has fewer jobs. */
-		unsigned n = 0;
-		size_t bytes = 0;
-		while (n < IPC_MAX_BATCH && b->queued &&
-		       b->ledger[sl->id].n + n < s->cfg->max_inflight &&
-		       (n == 0 || bytes < BATCH_BYTES)) {
-			if (n && pick(b) != sl &&
-			    b->ledger[pick(b)->id].n < b->ledger[sl->id].n + n)
-				break;
+		unsigned picked = 0;
+		int w;
+		while (b->queued && (w = pick(b)) >= 0) {
+			bfill *f = &b->fill[w];
 			bjob *j = dequeue(b);
-			taken[n] = j;
-			batch[n] = (ipc_job){
-			    .id = j->id,
-			    .timeout_ms = j->deadline > now ? j->deadline - now
-			                                    : 0,
-			    .prio = j->prio, .payload = j->payload,
-			    .len = j->len};
-			bytes += j->len;
-			n++;
+			f->taken[f->n++] = j;
+			f->bytes += j->len;
+			picked++;
 		}
-		nng_msg *msg = NULL;
-		int rc = ipc_pack_jobs(&msg, batch, n);
-		if (!rc)
-			rc = ipc_chan_send(sl->chan, msg);
-		if (rc) {
-			/* Put them back in order; try again on the next
-			 * event (a reply, a ready worker, the sweep). */
-			for (unsigned i = n; i-- > 0;) {
-				bl_push(&b->queue[taken[i]->prio], taken[i], 1);
-				b->queued++;
-			}
-			log_msg("slot %d pid %" PRId64 ": cannot send %u job(s): "
-			        "%s", sl->id, sl->pid, n, corral_strerror(rc));
+		if (!picked)
 			return;
-		}
-		for (unsigned i = 0; i < n; i++) {
-			taken[i]->slot = sl->id;
-			bl_push(&b->ledger[sl->id], taken[i], 0);
-		}
-		b->st.dispatched += n;
+		for (unsigned i = 0; i < s->nslots; i++)
+			if (b->fill[i].n)
+				send_fill(b, &s->slots[i], now);
 	}
 }
 
@@ -667,9 +695,10 @@ int broker_open(broker **out, sup *s)
 		return CORRAL_ENOMEM;
 	b->s = s;
 	b->ledger = calloc(s->nslots, sizeof *b->ledger);
-	if (!b->ledger) {
-		free(b);
-		return CORRAL_ENOMEM;
+	b->fill = calloc(s->nslots, sizeof *b->fill);
+	if (!b->ledger || !b->fill) {
+		rc = CORRAL_ENOMEM;
+		goto fail;
 	}
 	if (s->cfg->jobs_url[0])
 		snprintf(b->url, sizeof b->url, "%s", s->cfg->jobs_url);
@@ -689,6 +718,7 @@ int broker_open(broker **out, sup *s)
 	return 0;
 fail:
 	free(b->ledger);
+	free(b->fill);
 	free(b);
 	return rc;
 }
@@ -697,6 +727,7 @@ static void broker_freed(uv_handle_t *h)
 {
 	broker *b = h->data;
 	free(b->ledger);
+	free(b->fill);
 	free(b);
 }
 

@@ -658,6 +658,79 @@ START_TEST(jobs_move_to_the_other_supervisor)
 }
 END_TEST
 
+/* A batch's results, one per job, checked against its payload. */
+typedef struct batch_job {
+	char payload[16];
+	int status;      /* 1 until answered */
+	char reply[16];
+} batch_job;
+
+static void batch_done(void *arg, const corral_result *r)
+{
+	batch_job *j = arg;
+	pthread_mutex_lock(&two_mu);
+	j->status = r->status;
+	if (r->status == 0)
+		snprintf(j->reply, sizeof j->reply, "%.*s",
+		         (int)(r->len < 15 ? r->len : 15), (const char *)r->data);
+	two_ok++;
+	pthread_cond_signal(&two_cv);
+	pthread_mutex_unlock(&two_mu);
+}
+
+/* 100 jobs sent as batches (CALLS of 64 + 36) through the client library;
+ * a worker holding some is SIGKILLed: every job still gets its own,
+ * correct answer. */
+START_TEST(batched_jobs_survive_a_killed_worker)
+{
+	START("-w", "2", "--standby", "0", "--set", "delay=800",
+	      plugin("sleepy"));
+	pid_t p[2];
+	expect_all_running(2, p);
+	char url[4200];
+	snprintf(url, sizeof url, "ipc://%s/jobs", H.rundir);
+	corral_client *c;
+	ck_assert_int_eq(corral_client_open(&c, url), 0);
+	static batch_job jobs[100];
+	corral_call calls[100];
+	for (int i = 0; i < 100; i++) {
+		snprintf(jobs[i].payload, sizeof jobs[i].payload, "b%d", i);
+		jobs[i].status = 1;
+		calls[i] = (corral_call){.payload = jobs[i].payload,
+		                         .len = strlen(jobs[i].payload),
+		                         .arg = &jobs[i]};
+	}
+	two_ok = 0;
+	ck_assert_int_eq(corral_client_call_batch_async(c, calls, 100, 10000, 2,
+	                                                batch_done), 0);
+	char out[4096];
+	ck_assert_int_eq(status_until(".jobs.inflight == 100 and "
+	                              ".workers[0].jobs > 0",
+	                              3000, out, sizeof out), 0);
+	ck_assert_int_eq(kill(p[0], SIGKILL), 0);
+	pthread_mutex_lock(&two_mu);
+	while (two_ok < 100) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 15;
+		if (pthread_cond_timedwait(&two_cv, &two_mu, &ts) != 0)
+			break;
+	}
+	int answered = two_ok;
+	pthread_mutex_unlock(&two_mu);
+	corral_client_close(c);
+	ck_assert_int_eq(answered, 100);
+	for (int i = 0; i < 100; i++) {
+		ck_assert_msg(jobs[i].status == 0, "job %d: %s", i,
+		              corral_strerror(jobs[i].status));
+		ck_assert_str_eq(jobs[i].reply, jobs[i].payload);
+	}
+	ck_assert_int_eq(status_until(".jobs.ok == 100 and .jobs.failed == 0 "
+	                              "and .jobs.redispatched > 0",
+	                              2000, out, sizeof out), 0);
+}
+END_TEST
+
 START_TEST(chaos_under_load_loses_nothing)
 {
 	START("-w", "2", "--set", "delay=20", plugin("sleepy"));
@@ -971,6 +1044,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, chaos_under_load_loses_nothing);
 	tcase_add_test(tc, external_client_gets_a_correct_reply);
 	tcase_add_test(tc, jobs_move_to_the_other_supervisor);
+	tcase_add_test(tc, batched_jobs_survive_a_killed_worker);
 	tcase_add_test(tc, bad_abi_is_refused_without_respawn);
 	tcase_add_test(tc, missing_symbol_is_refused_without_respawn);
 	tcase_add_test(tc, failed_init_is_refused_without_respawn);

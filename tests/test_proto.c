@@ -263,6 +263,72 @@ START_TEST(call_from_a_foreign_client_is_checked)
 }
 END_TEST
 
+START_TEST(call_batches_roundtrip_and_are_checked)
+{
+	ipc_call c[3] = {
+		{.payload = (const uint8_t *)"a", .len = 1, .prio = 0},
+		{.payload = (const uint8_t *)"", .len = 0, .timeout_ms = 50,
+		 .prio = 3},
+		{.payload = (const uint8_t *)"ccc", .len = 3, .prio = 2},
+	};
+	nng_msg *m;
+	ipc_frame f;
+	ipc_call out[IPC_MAX_BATCH];
+	uint32_t n;
+	ck_assert_int_eq(ipc_pack_calls(&m, c, 3), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_calls(&f, out, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(out[1].timeout_ms, 50);
+	ck_assert_int_eq(out[1].prio, 3);
+	ck_assert_uint_eq(out[2].len, 3);
+	ck_assert(memcmp(out[2].payload, "ccc", 3) == 0);
+	ipc_frame_fini(&f);
+
+	/* results: ok with data, and an error, in order */
+	ipc_result r[2] = {{.ok = 1, .data = (const uint8_t *)"xy", .len = 2},
+	                   {.ok = 0}};
+	strcpy(r[1].err, "busy");
+	strcpy(r[1].msg, "full");
+	ipc_result ro[IPC_MAX_BATCH];
+	ck_assert_int_eq(ipc_pack_results(&m, r, 2), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_results(&f, ro, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert(ro[0].ok && ro[0].len == 2 && memcmp(ro[0].data, "xy", 2) == 0);
+	ck_assert(!ro[1].ok);
+	ck_assert_str_eq(ro[1].err, "busy");
+	ck_assert_str_eq(ro[1].msg, "full");
+	ipc_frame_fini(&f);
+
+	/* empty batch, too many, wrong tuple width, bad priority */
+	ck_assert_int_eq(ipc_pack_calls(&m, c, 0), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_calls(&f, out, &n), CORRAL_EFIELD);
+	ipc_frame_fini(&f);
+	ipc_call many[IPC_MAX_BATCH + 1];
+	for (int i = 0; i <= IPC_MAX_BATCH; i++)
+		many[i] = c[0];
+	ck_assert_int_eq(ipc_pack_calls(&m, many, IPC_MAX_BATCH + 1), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_calls(&f, out, &n), CORRAL_ETOOMANY);
+	ipc_frame_fini(&f);
+	/* [1, 34, {"c": [[bin "a", 0]]}] */
+	static const uint8_t narrow[] = {0x93, 0x01, 0x22, 0x81, 0xa1, 'c',
+	                                 0x91, 0x92, 0xc4, 0x01, 'a', 0x00};
+	ck_assert_int_eq(ipc_decode(narrow, sizeof narrow, IPC_MAX_FRAME, &f), 0);
+	ck_assert_int_eq(ipc_unpack_calls(&f, out, &n), CORRAL_EFIELD);
+	ipc_frame_fini(&f);
+	/* [1, 34, {"c": [[bin "a", 0, 7]]}] */
+	static const uint8_t badpr[] = {0x93, 0x01, 0x22, 0x81, 0xa1, 'c',
+	                                0x91, 0x93, 0xc4, 0x01, 'a', 0x00,
+	                                0x07};
+	ck_assert_int_eq(ipc_decode(badpr, sizeof badpr, IPC_MAX_FRAME, &f), 0);
+	ck_assert_int_eq(ipc_unpack_calls(&f, out, &n), CORRAL_EFIELD);
+	ipc_frame_fini(&f);
+}
+END_TEST
+
 /* ---- malformed frames, one code each ---- */
 
 START_TEST(rejects_truncated)
@@ -472,6 +538,7 @@ Suite *proto_suite(void)
 	tcase_add_test(tc, status_roundtrip);
 	tcase_add_test(tc, job_messages_roundtrip);
 	tcase_add_test(tc, call_from_a_foreign_client_is_checked);
+	tcase_add_test(tc, call_batches_roundtrip_and_are_checked);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("malformed");
 	tcase_add_test(tc, rejects_truncated);

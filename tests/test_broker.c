@@ -1,0 +1,625 @@
+/*
+ * test_broker.c - the broker's ledger with fake workers and fake clients.
+ *
+ * The real master/broker.c is linked against stand-ins for the three
+ * things it talks to: the front end (front_open/front_reply: a "client" is
+ * a struct that records the one answer it must get), the worker channels
+ * (ipc_chan_send: a "worker" is an inbox of the jobs and cancels sent to
+ * it) and the clock (sup_now_ms).  Everything else is real: the message
+ * packing, the queues, the ledger, the sweep timer on a real libuv loop,
+ * the poison files in a real directory.  So each test can say exactly
+ * which worker holds which job, kill it, and check what the client got.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "corral.h"
+#include "ipc/chan.h"
+#include "ipc/proto.h"
+#include "master/front.h"
+#include "master/sup.h"
+
+#define NW 3       /* fake workers */
+#define MAXJ 256   /* jobs a fake worker remembers */
+
+/* ---- the fakes ---- */
+
+struct front_req {        /* one client request */
+	int answers;          /* must end at exactly 1 */
+	int type;             /* IPC_RESULT or IPC_RESULTS */
+	uint32_t n;
+	ipc_result res[IPC_MAX_BATCH];
+	uint8_t data[IPC_MAX_BATCH][64];
+};
+
+typedef struct fake_worker {
+	uint64_t jobs[MAXJ];  /* ids received, in order */
+	uint8_t payload[MAXJ][64];
+	unsigned njobs, msgs;
+	uint64_t cancels[MAXJ];
+	unsigned ncancels;
+} fake_worker;
+
+static front_cb g_cb;
+static void *g_arg;
+static uint64_t g_now = 1000;
+static int g_send_fails;
+static fake_worker W[NW];
+static char g_dir[] = "/tmp/corral-broker-XXXXXX";
+static uv_loop_t g_loop;
+static config g_cfg;
+static sup g_sup;
+static slot g_slots[NW];
+static broker *B;
+static int g_empty;
+static front_req *g_reqs[256]; /* freed after the broker is closed */
+static unsigned g_nreqs;
+
+static front_req *new_req(void)
+{
+	front_req *r = calloc(1, sizeof *r);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_lt(g_nreqs, 256);
+	return g_reqs[g_nreqs++] = r;
+}
+
+uint64_t sup_now_ms(const sup *s)
+{
+	(void)s;
+	return g_now;
+}
+
+int front_open(front **out, uv_loop_t *loop, const char *url,
+               unsigned max_open, front_cb cb, void *arg)
+{
+	static int dummy;
+	(void)loop, (void)url, (void)max_open;
+	g_cb = cb;
+	g_arg = arg;
+	*out = (front *)&dummy;
+	return 0;
+}
+
+void front_close(front *f)
+{
+	(void)f;
+}
+
+void front_reply(front_req *r, nng_msg *msg)
+{
+	ck_assert_ptr_nonnull(msg);
+	r->answers++;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_decode_msg(msg, 1u << 26, &f), 0);
+	r->type = f.type;
+	if (f.type == IPC_RESULT) {
+		r->n = 1;
+		ck_assert_int_eq(ipc_unpack_result(&f, &r->res[0]), 0);
+	} else {
+		ck_assert_int_eq(f.type, IPC_RESULTS);
+		ck_assert_int_eq(ipc_unpack_results(&f, r->res, &r->n), 0);
+	}
+	for (uint32_t i = 0; i < r->n; i++)
+		if (r->res[i].ok) {
+			ck_assert_uint_le(r->res[i].len, 64);
+			memcpy(r->data[i], r->res[i].data, r->res[i].len);
+			r->res[i].data = r->data[i];
+		}
+	ipc_frame_fini(&f);
+}
+
+int ipc_chan_send(ipc_chan *ch, nng_msg *msg)
+{
+	fake_worker *w = (fake_worker *)ch;
+	if (g_send_fails) {
+		g_send_fails--;
+		nng_msg_free(msg); /* as the real one: it takes msg */
+		return CORRAL_EAGAIN;
+	}
+	ipc_frame f;
+	ck_assert_int_eq(ipc_decode_msg(msg, IPC_MAX_FRAME, &f), 0);
+	if (f.type == IPC_JOB) {
+		ipc_job jobs[IPC_MAX_BATCH];
+		uint32_t n;
+		ck_assert_int_eq(ipc_unpack_jobs(&f, jobs, &n), 0);
+		for (uint32_t i = 0; i < n; i++) {
+			ck_assert_uint_lt(w->njobs, MAXJ);
+			memcpy(w->payload[w->njobs], jobs[i].payload,
+			       jobs[i].len < 64 ? jobs[i].len : 64);
+			w->jobs[w->njobs++] = jobs[i].id;
+		}
+		w->msgs++;
+	} else {
+		ck_assert_int_eq(f.type, IPC_CANCEL);
+		uint64_t ids[IPC_MAX_BATCH];
+		uint32_t n;
+		ck_assert_int_eq(ipc_unpack_cancel(&f, ids, &n), 0);
+		for (uint32_t i = 0; i < n; i++)
+			w->cancels[w->ncancels++] = ids[i];
+	}
+	ipc_frame_fini(&f);
+	return 0;
+}
+
+/* ---- driving it ---- */
+
+static void worker_up(int i)
+{
+	g_slots[i].state = SLOT_RUNNING;
+	g_slots[i].chan = (ipc_chan *)&W[i];
+	broker_on_ready(B);
+}
+
+/* The worker process is gone: what the slot code tells the broker. */
+static void worker_dies(int i)
+{
+	g_slots[i].state = SLOT_EXITED;
+	g_slots[i].chan = NULL;
+	memset(&W[i], 0, sizeof W[i]);
+	broker_on_worker_gone(B, &g_slots[i]);
+}
+
+static void worker_replies(int i, uint64_t id, int32_t code, const char *s)
+{
+	ipc_reply r = {.id = id, .code = code, .data = (const uint8_t *)s,
+	               .len = (uint32_t)strlen(s)};
+	nng_msg *msg;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_pack_replies(&msg, &r, 1), 0);
+	ck_assert_int_eq(ipc_decode_msg(msg, IPC_MAX_FRAME, &f), 0);
+	broker_on_reply(B, &g_slots[i], &f);
+	ipc_frame_fini(&f);
+}
+
+static front_req *client_calls(const char **payloads, uint32_t n,
+                               uint64_t timeout_ms, int batch)
+{
+	front_req *r = new_req();
+	ipc_call c[IPC_MAX_BATCH];
+	nng_msg *msg;
+	for (uint32_t i = 0; i < n; i++)
+		c[i] = (ipc_call){.payload = (const uint8_t *)payloads[i],
+		                  .len = (uint32_t)strlen(payloads[i]),
+		                  .timeout_ms = timeout_ms, .prio = 2};
+	if (batch)
+		ck_assert_int_eq(ipc_pack_calls(&msg, c, n), 0);
+	else
+		ck_assert_int_eq(ipc_pack_call(&msg, &c[0]), 0);
+	g_cb(r, msg, g_arg);
+	return r;
+}
+
+static front_req *client_call(const char *payload)
+{
+	return client_calls(&payload, 1, 0, 0);
+}
+
+static void check_ok(const front_req *r, uint32_t i, const char *want)
+{
+	ck_assert_int_eq(r->answers, 1);
+	ck_assert_msg(r->res[i].ok, "result %u: %s: %s", i, r->res[i].err,
+	              r->res[i].msg);
+	ck_assert_uint_eq(r->res[i].len, strlen(want));
+	ck_assert(memcmp(r->res[i].data, want, r->res[i].len) == 0);
+}
+
+static void check_err(const front_req *r, uint32_t i, const char *err)
+{
+	ck_assert_int_eq(r->answers, 1);
+	ck_assert_msg(!r->res[i].ok, "result %u should be %s", i, err);
+	ck_assert_str_eq(r->res[i].err, err);
+}
+
+static broker_stats stats(void)
+{
+	broker_stats st;
+	broker_get_stats(B, &st);
+	return st;
+}
+
+static void on_empty(sup *s)
+{
+	(void)s;
+	g_empty++;
+}
+
+static void setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(strcpy(g_dir, "/tmp/corral-broker-XXXXXX")));
+	ck_assert_int_eq(uv_loop_init(&g_loop), 0);
+	config_defaults(&g_cfg);
+	g_cfg.max_inflight = 4;
+	g_cfg.queue_limit = 8;
+	g_cfg.job_timeout_ms = 1000;
+	g_cfg.max_attempts = 3;
+	memset(&g_sup, 0, sizeof g_sup);
+	memset(g_slots, 0, sizeof g_slots);
+	memset(W, 0, sizeof W);
+	g_sup.loop = &g_loop;
+	g_sup.cfg = &g_cfg;
+	g_sup.slots = g_slots;
+	g_sup.nslots = NW;
+	snprintf(g_sup.rundir, sizeof g_sup.rundir, "%s", g_dir);
+	for (int i = 0; i < NW; i++) {
+		g_slots[i].sup = &g_sup;
+		g_slots[i].id = i;
+		g_slots[i].pid = 100 + i;
+		g_slots[i].state = SLOT_STARTING;
+	}
+	g_now = 1000;
+	g_send_fails = 0;
+	g_empty = 0;
+	ck_assert_int_eq(broker_open(&B, &g_sup), 0);
+}
+
+static void teardown(void)
+{
+	broker_close(B); /* answers what is left: "shutting_down" */
+	uv_run(&g_loop, UV_RUN_DEFAULT);
+	for (unsigned i = 0; i < g_nreqs; i++) {
+		ck_assert_int_eq(g_reqs[i]->answers, 1);
+		free(g_reqs[i]);
+	}
+	g_nreqs = 0;
+	ck_assert_int_eq(uv_loop_close(&g_loop), 0);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+	ck_assert_int_eq(system(cmd), 0);
+	config_free(&g_cfg);
+}
+
+static void noop(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* Lets the broker's sweep timer (every 20 ms, unreferenced) run once:
+ * the loop runs until a 30 ms timer of ours fires. */
+static void sweep(void)
+{
+	uv_timer_t t;
+	ck_assert_int_eq(uv_timer_init(&g_loop, &t), 0);
+	ck_assert_int_eq(uv_timer_start(&t, noop, 30, 0), 0);
+	uv_run(&g_loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&g_loop, UV_RUN_NOWAIT);
+}
+
+/* ---- tests ---- */
+
+START_TEST(dispatch_least_loaded_and_bounded)
+{
+	worker_up(0);
+	worker_up(1);
+	front_req *r[10];
+	for (int i = 0; i < 10; i++)
+		r[i] = client_call("x");
+	/* 4 each (max_inflight), 2 wait in the queue. */
+	ck_assert_uint_eq(W[0].njobs, 4);
+	ck_assert_uint_eq(W[1].njobs, 4);
+	ck_assert_uint_eq(stats().queued, 2);
+	ck_assert_uint_eq(stats().inflight, 8);
+	/* A reply makes room on worker 1 only: the next job goes there. */
+	worker_replies(1, W[1].jobs[0], 0, "y");
+	ck_assert_uint_eq(W[1].njobs, 5);
+	ck_assert_uint_eq(W[0].njobs, 4);
+	/* A third worker with nothing gets the last queued job. */
+	worker_up(2);
+	ck_assert_uint_eq(W[2].njobs, 1);
+	ck_assert_uint_eq(stats().queued, 0);
+	int answered = 0;
+	for (int i = 0; i < 10; i++)
+		answered += r[i]->answers;
+	ck_assert_int_eq(answered, 1);
+}
+END_TEST
+
+START_TEST(burst_is_spread_one_message_per_worker)
+{
+	g_cfg.max_inflight = 64;
+	g_cfg.queue_limit = 64;
+	worker_up(0);
+	worker_up(1);
+	worker_up(2);
+	const char *p[9] = {"1", "2", "3", "4", "5", "6", "7", "8", "9"};
+	client_calls(p, 9, 0, 1);
+	for (int i = 0; i < NW; i++) {
+		ck_assert_uint_eq(W[i].njobs, 3);
+		ck_assert_uint_eq(W[i].msgs, 1);
+	}
+}
+END_TEST
+
+START_TEST(worker_death_redispatches_and_late_reply_dropped)
+{
+	worker_up(0);
+	front_req *r = client_call("job");
+	ck_assert_uint_eq(W[0].njobs, 1);
+	uint64_t id = W[0].jobs[0];
+	worker_up(1); /* nothing moves: the job stays where it is */
+	ck_assert_uint_eq(W[1].njobs, 0);
+	worker_dies(0);
+	/* Same job, same id, now on worker 1; the client waits on. */
+	ck_assert_uint_eq(W[1].njobs, 1);
+	ck_assert_uint_eq(W[1].jobs[0], id);
+	ck_assert(memcmp(W[1].payload[0], "job", 3) == 0);
+	ck_assert_int_eq(r->answers, 0);
+	ck_assert_uint_eq(stats().redispatched, 1);
+	/* The dead worker's reply arrives late (it was still in a socket):
+	 * dropped, so the client does not get two answers. */
+	worker_replies(0, id, 0, "stale");
+	ck_assert_int_eq(r->answers, 0);
+	ck_assert_uint_eq(stats().late_replies, 1);
+	worker_replies(1, id, 0, "fresh");
+	check_ok(r, 0, "fresh");
+	/* And a duplicate from the live worker is dropped too. */
+	worker_replies(1, id, 0, "again");
+	ck_assert_int_eq(r->answers, 1);
+	ck_assert_uint_eq(stats().late_replies, 2);
+}
+END_TEST
+
+START_TEST(attempts_counted_then_poison)
+{
+	worker_up(0);
+	front_req *bad = client_call("crash");
+	uint64_t id = W[0].jobs[0];
+	worker_up(1);
+	front_req *good = client_call("fine"); /* least loaded: worker 1 */
+	ck_assert_uint_eq(W[1].njobs, 1);
+	uint64_t good_id = W[1].jobs[0];
+	/* Three different workers die holding the job (max_attempts 3). */
+	worker_dies(0);                 /* attempt 1 -> goes to worker 1 */
+	ck_assert_int_eq(bad->answers, 0);
+	worker_up(2);
+	worker_dies(1);                 /* attempt 2 -> both jobs go on */
+	ck_assert_int_eq(bad->answers, 0);
+	ck_assert_int_eq(good->answers, 0);
+	ck_assert_uint_eq(W[2].njobs, 2);
+	/* Worker 2 answers the good job, then dies on the bad one. */
+	worker_replies(2, good_id, 0, "ok");
+	check_ok(good, 0, "ok");
+	worker_dies(2);                 /* attempt 3: poison */
+	check_err(bad, 0, "poison");
+	ck_assert_uint_eq(stats().poison, 1);
+	ck_assert_uint_eq(stats().queued + stats().inflight, 0);
+	/* Its payload is kept for reproduction. */
+	char path[4200], buf[16] = {0};
+	snprintf(path, sizeof path, "%s/poison/%" PRIu64 ".bin", g_dir, id);
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "%s missing", path);
+	ck_assert_uint_eq(fread(buf, 1, sizeof buf, f), 5);
+	fclose(f);
+	ck_assert_str_eq(buf, "crash");
+}
+END_TEST
+
+START_TEST(queue_full_is_busy_at_once)
+{
+	front_req *r[10];
+	for (int i = 0; i < 10; i++)
+		r[i] = client_call("q");
+	/* No worker running: 8 wait (queue_limit), 2 are refused now. */
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(r[i]->answers, 0);
+	check_err(r[8], 0, "busy");
+	check_err(r[9], 0, "busy");
+	ck_assert_uint_eq(stats().busy, 2);
+	ck_assert_uint_eq(stats().queued, 8);
+	/* The waiting ones are not lost: a worker takes them. */
+	worker_up(0);
+	worker_up(1);
+	ck_assert_uint_eq(W[0].njobs + W[1].njobs, 8);
+	for (unsigned i = 0; i < W[0].njobs; i++)
+		worker_replies(0, W[0].jobs[i], 0, "a");
+	for (unsigned i = 0; i < W[1].njobs; i++)
+		worker_replies(1, W[1].jobs[i], 0, "b");
+	for (int i = 0; i < 8; i++)
+		ck_assert(r[i]->answers == 1 && r[i]->res[0].ok);
+}
+END_TEST
+
+START_TEST(timeout_answers_and_cancels)
+{
+	worker_up(0);
+	const char *p = "slow";
+	front_req *r = client_calls(&p, 1, 100, 0);   /* asks for 100 ms */
+	front_req *q = client_call("queued?");
+	worker_dies(0);                               /* both back in queue */
+	worker_up(1);
+	ck_assert_uint_eq(W[1].njobs, 2);
+	uint64_t id = W[1].jobs[0];
+	g_now += 150;
+	sweep();
+	check_err(r, 0, "timeout");
+	ck_assert_int_eq(q->answers, 0);  /* its deadline is the server's 1 s */
+	ck_assert_uint_eq(W[1].ncancels, 1);
+	ck_assert_uint_eq(W[1].cancels[0], id);
+	/* The worker finishes anyway: too late, dropped. */
+	worker_replies(1, id, 0, "done");
+	ck_assert_int_eq(r->answers, 1);
+	ck_assert_uint_eq(stats().late_replies, 1);
+	/* A queued job (no worker at all) times out as well. */
+	worker_dies(1);
+	g_now += 2000;
+	sweep();
+	check_err(q, 0, "timeout");
+	ck_assert_uint_eq(stats().timeouts, 2);
+}
+END_TEST
+
+START_TEST(batch_answered_once_in_order)
+{
+	worker_up(0);
+	worker_up(1);
+	const char *p[6] = {"a", "b", "c", "d", "e", "f"};
+	front_req *r = client_calls(p, 6, 0, 1);
+	ck_assert_uint_eq(W[0].njobs + W[1].njobs, 6);
+	/* Worker 0 dies; its share runs again on worker 1 (max_inflight 4
+	 * leaves some queued until replies make room). */
+	worker_dies(0);
+	for (int round = 0; round < 6 && r->answers == 0; round++) {
+		unsigned n = W[1].njobs;
+		uint64_t ids[MAXJ];
+		memcpy(ids, W[1].jobs, n * sizeof ids[0]);
+		char pl[MAXJ][8];
+		for (unsigned i = 0; i < n; i++)
+			snprintf(pl[i], sizeof pl[i], "%.1s!",
+			         (const char *)W[1].payload[i]);
+		memset(&W[1], 0, sizeof W[1]);
+		for (unsigned i = n; i-- > 0;) /* out of order */
+			worker_replies(1, ids[i], 0, pl[i]);
+	}
+	ck_assert_int_eq(r->answers, 1);
+	ck_assert_int_eq(r->type, IPC_RESULTS);
+	ck_assert_uint_eq(r->n, 6);
+	const char *want[6] = {"a!", "b!", "c!", "d!", "e!", "f!"};
+	for (int i = 0; i < 6; i++)
+		check_ok(r, (uint32_t)i, want[i]);
+}
+END_TEST
+
+START_TEST(batch_mixes_busy_failed_and_ok)
+{
+	const char *p[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+	front_req *r = client_calls(p, 10, 0, 1);
+	ck_assert_int_eq(r->answers, 0); /* 8 queued, 2 busy, held back */
+	worker_up(0);
+	worker_up(1);
+	for (int round = 0; round < 8 && r->answers == 0; round++)
+		for (int w = 0; w < 2; w++) {
+			unsigned n = W[w].njobs;
+			uint64_t ids[MAXJ];
+			uint8_t first[MAXJ];
+			memcpy(ids, W[w].jobs, n * sizeof ids[0]);
+			for (unsigned i = 0; i < n; i++)
+				first[i] = W[w].payload[i][0];
+			memset(&W[w], 0, sizeof W[w]);
+			for (unsigned i = 0; i < n; i++)
+				worker_replies(w, ids[i],
+				               first[i] == '3' ? CORRAL_EPLUGIN : 0,
+				               first[i] == '3' ? "no" : "yes");
+		}
+	ck_assert_int_eq(r->answers, 1);
+	ck_assert_uint_eq(r->n, 10);
+	for (int i = 0; i < 8; i++)
+		if (i == 3)
+			check_err(r, 3, "failed");
+		else
+			check_ok(r, (uint32_t)i, "yes");
+	check_err(r, 8, "busy");
+	check_err(r, 9, "busy");
+}
+END_TEST
+
+START_TEST(send_failure_keeps_jobs_queued)
+{
+	g_send_fails = 1;
+	worker_up(0);          /* nothing queued yet */
+	front_req *r = client_call("retry"); /* first send fails */
+	ck_assert_uint_eq(W[0].njobs, 0);
+	ck_assert_uint_eq(stats().queued, 1);
+	sweep();               /* the sweep tries again */
+	ck_assert_uint_eq(W[0].njobs, 1);
+	worker_replies(0, W[0].jobs[0], 0, "r");
+	check_ok(r, 0, "r");
+}
+END_TEST
+
+START_TEST(degraded_worker_gets_nothing)
+{
+	worker_up(0);
+	worker_up(1);
+	g_slots[0].have_health = 1;
+	g_slots[0].health.lag_p99_us = (g_cfg.max_lag_ms + 1) * 1000;
+	ck_assert(broker_slot_degraded(B, &g_slots[0]));
+	for (int i = 0; i < 3; i++)
+		client_call("d");
+	ck_assert_uint_eq(W[0].njobs, 0);
+	ck_assert_uint_eq(W[1].njobs, 3);
+	/* Recovered: it is the least loaded again. */
+	g_slots[0].health.lag_p99_us = 0;
+	client_call("e");
+	ck_assert_uint_eq(W[0].njobs, 1);
+}
+END_TEST
+
+START_TEST(drain_refuses_new_and_reports_empty)
+{
+	worker_up(0);
+	front_req *r = client_call("inflight");
+	ck_assert_int_eq(broker_drain(B, on_empty), 0);
+	front_req *late = client_call("late");
+	check_err(late, 0, "shutting_down");
+	ck_assert_int_eq(g_empty, 0);
+	worker_replies(0, W[0].jobs[0], 0, "done");
+	check_ok(r, 0, "done");
+	ck_assert_int_eq(g_empty, 1);
+}
+END_TEST
+
+START_TEST(abort_answers_everything)
+{
+	worker_up(0);
+	front_req *r[6];
+	for (int i = 0; i < 6; i++)
+		r[i] = client_call("z"); /* 4 on worker 0, 2 queued */
+	broker_abort(B);
+	for (int i = 0; i < 6; i++)
+		check_err(r[i], 0, "shutting_down");
+	ck_assert_uint_eq(stats().queued + stats().inflight, 0);
+}
+END_TEST
+
+START_TEST(bad_requests_get_an_answer)
+{
+	front_req *r = new_req();
+	nng_msg *msg;
+	ck_assert_int_eq(nng_msg_alloc(&msg, 0), 0);
+	ck_assert_int_eq(nng_msg_append(msg, "\xdd\xff\xff\xff\xff", 5), 0);
+	g_cb(r, msg, g_arg);
+	check_err(r, 0, "bad_request");
+	/* A well-formed message of the wrong kind. */
+	front_req *r2 = new_req();
+	ck_assert_int_eq(ipc_pack_ready(&msg), 0);
+	g_cb(r2, msg, g_arg);
+	check_err(r2, 0, "bad_request");
+	ck_assert_uint_eq(stats().bad_requests, 2);
+}
+END_TEST
+
+static Suite *broker_suite(void)
+{
+	Suite *s = suite_create("broker");
+	TCase *tc = tcase_create("ledger");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, dispatch_least_loaded_and_bounded);
+	tcase_add_test(tc, burst_is_spread_one_message_per_worker);
+	tcase_add_test(tc, worker_death_redispatches_and_late_reply_dropped);
+	tcase_add_test(tc, attempts_counted_then_poison);
+	tcase_add_test(tc, queue_full_is_busy_at_once);
+	tcase_add_test(tc, timeout_answers_and_cancels);
+	tcase_add_test(tc, batch_answered_once_in_order);
+	tcase_add_test(tc, batch_mixes_busy_failed_and_ok);
+	tcase_add_test(tc, send_failure_keeps_jobs_queued);
+	tcase_add_test(tc, degraded_worker_gets_nothing);
+	tcase_add_test(tc, drain_refuses_new_and_reports_empty);
+	tcase_add_test(tc, abort_answers_everything);
+	tcase_add_test(tc, bad_requests_get_an_answer);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(broker_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
