@@ -41,6 +41,9 @@
 #define SWEEP_MS 20
 #define BATCH_BYTES (1u << 20)
 #define POISON_KEEP 100
+/* Jobs per worker per dispatch round below which spreading costs more
+ * (a message each) than it gains: see dispatch(). */
+#define QUANTUM 4
 
 /* A CALLS request being answered: one result per job, in order. */
 typedef struct bbatch {
@@ -82,6 +85,9 @@ struct broker {
 	front *front;
 	char url[4200];
 	uv_timer_t sweep;
+	uv_check_t check; /* runs dispatch once per loop iteration */
+	int open_handles; /* sweep and check, until closed */
+	unsigned quantum; /* this round: jobs a worker takes before the next */
 	blist queue[4];   /* by priority */
 	unsigned queued;
 	blist *ledger;    /* per slot: jobs in flight there */
@@ -299,20 +305,27 @@ static bjob *dequeue(broker *b)
 	return NULL;
 }
 
-/* Where the next job goes in this round: the eligible worker with the
- * fewest jobs counting those already picked for it (ties: lower lag),
- * with room in its ledger and its message; -1 if none. */
-static int pick(broker *b)
+/* Whether worker i can take one more job in this round. */
+static int has_room(broker *b, unsigned i)
+{
+	const bfill *f = &b->fill[i];
+	return !f->skip && eligible(b, &b->s->slots[i]) &&
+	       b->ledger[i].n + f->n < b->s->cfg->max_inflight &&
+	       f->n < IPC_MAX_BATCH && f->bytes < BATCH_BYTES;
+}
+
+/* Where the next job goes in this round: the worker with the fewest jobs,
+ * counting those already picked for it (ties: lower lag) -- unless prev,
+ * the one being filled, has taken fewer than this round's quantum and is
+ * within a quantum of the fewest; -1 if no worker has room. */
+static int pick(broker *b, int prev)
 {
 	sup *s = b->s;
 	int best = -1;
 	unsigned best_n = 0;
 	for (unsigned i = 0; i < s->nslots; i++) {
-		const bfill *f = &b->fill[i];
-		unsigned n = b->ledger[i].n + f->n;
-		if (f->skip || !eligible(b, &s->slots[i]) ||
-		    n >= s->cfg->max_inflight || f->n >= IPC_MAX_BATCH ||
-		    f->bytes >= BATCH_BYTES)
+		unsigned n = b->ledger[i].n + b->fill[i].n;
+		if (!has_room(b, i))
 			continue;
 		if (best < 0 || n < best_n ||
 		    (n == best_n && s->slots[i].health.lag_p99_us <
@@ -321,6 +334,10 @@ static int pick(broker *b)
 			best_n = n;
 		}
 	}
+	if (prev >= 0 && best >= 0 && prev != best && has_room(b, prev) &&
+	    b->fill[prev].n < b->quantum &&
+	    b->ledger[prev].n + b->fill[prev].n < best_n + b->quantum)
+		return prev;
 	return best;
 }
 
@@ -370,9 +387,19 @@ static void dispatch(broker *b)
 	for (unsigned i = 0; i < s->nslots; i++)
 		b->fill[i].skip = 0;
 	while (b->queued) {
+		/* Spread the round over as few workers as QUANTUM allows,
+		 * in equal shares: 3 jobs go to one worker in one message,
+		 * 9 jobs to 3 workers 3 each, 64 to 16 workers 4 each. */
+		unsigned e = 0;
+		for (unsigned i = 0; i < s->nslots; i++)
+			e += !b->fill[i].skip && eligible(b, &s->slots[i]);
+		unsigned k = (b->queued + QUANTUM - 1) / QUANTUM;
+		if (k > e)
+			k = e;
+		b->quantum = k ? (b->queued + k - 1) / k : 1;
 		unsigned picked = 0;
-		int w;
-		while (b->queued && (w = pick(b)) >= 0) {
+		int w = -1;
+		while (b->queued && (w = pick(b, w)) >= 0) {
 			bfill *f = &b->fill[w];
 			bjob *j = dequeue(b);
 			f->taken[f->n++] = j;
@@ -385,6 +412,21 @@ static void dispatch(broker *b)
 			if (b->fill[i].n)
 				send_fill(b, &s->slots[i], now);
 	}
+}
+
+static void on_check(uv_check_t *h)
+{
+	uv_check_stop(h);
+	dispatch(h->data);
+}
+
+/* Dispatches after this loop iteration's events (requests, replies,
+ * deaths) have all been taken in: what arrived together goes out
+ * together, a message per worker rather than per event. */
+static void kick(broker *b)
+{
+	if (b->queued && !uv_is_active((uv_handle_t *)&b->check))
+		uv_check_start(&b->check, on_check);
 }
 
 static void check_empty(broker *b)
@@ -490,7 +532,7 @@ static void on_front(front_req *req, nng_msg *msg, void *arg)
 	for (uint32_t i = 0; i < n; i++)
 		accept_call(b, req, bt, i, &calls[i]);
 	ipc_frame_fini(&f);
-	dispatch(b);
+	kick(b);
 }
 
 /* Expires jobs past their deadline; tells workers to drop them. */
@@ -529,7 +571,7 @@ static void on_sweep(uv_timer_t *h)
 	if (!b->queued && !broker_inflight(b))
 		uv_timer_stop(h);
 	check_empty(b);
-	dispatch(b);
+	kick(b);
 }
 
 /* ---- events from slots ---- */
@@ -537,7 +579,7 @@ static void on_sweep(uv_timer_t *h)
 void broker_on_ready(broker *b)
 {
 	if (b)
-		dispatch(b);
+		kick(b);
 }
 
 void broker_on_reply(broker *b, slot *sl, const ipc_frame *f)
@@ -576,7 +618,7 @@ void broker_on_reply(broker *b, slot *sl, const ipc_frame *f)
 		job_free(j);
 	}
 	check_empty(b);
-	dispatch(b);
+	kick(b);
 }
 
 /* Keeps a poison job's payload for reproduction: RUNDIR/poison/ID.bin,
@@ -632,7 +674,7 @@ void broker_on_worker_gone(broker *b, slot *sl)
 		b->queued++;
 		b->st.redispatched++;
 	}
-	dispatch(b);
+	kick(b);
 }
 
 unsigned broker_inflight(const broker *b)
@@ -713,6 +755,8 @@ int broker_open(broker **out, sup *s)
 		goto fail;
 	uv_timer_init(s->loop, &b->sweep);
 	b->sweep.data = b;
+	uv_check_init(s->loop, &b->check);
+	b->check.data = b;
 	uv_unref((uv_handle_t *)&b->sweep);
 	*out = b;
 	return 0;
@@ -726,6 +770,8 @@ fail:
 static void broker_freed(uv_handle_t *h)
 {
 	broker *b = h->data;
+	if (--b->open_handles)
+		return;
 	free(b->ledger);
 	free(b->fill);
 	free(b);
@@ -737,5 +783,7 @@ void broker_close(broker *b)
 		return;
 	broker_abort(b);
 	front_close(b->front);
+	b->open_handles = 2;
 	uv_close((uv_handle_t *)&b->sweep, broker_freed);
+	uv_close((uv_handle_t *)&b->check, broker_freed);
 }

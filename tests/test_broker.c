@@ -148,11 +148,19 @@ int ipc_chan_send(ipc_chan *ch, nng_msg *msg)
 
 /* ---- driving it ---- */
 
+/* The broker dispatches once per loop iteration (a uv_check): let one
+ * iteration run after each event, as the supervisor's loop would. */
+static void settle(void)
+{
+	uv_run(&g_loop, UV_RUN_NOWAIT);
+}
+
 static void worker_up(int i)
 {
 	g_slots[i].state = SLOT_RUNNING;
 	g_slots[i].chan = (ipc_chan *)&W[i];
 	broker_on_ready(B);
+	settle();
 }
 
 /* The worker process is gone: what the slot code tells the broker. */
@@ -162,6 +170,7 @@ static void worker_dies(int i)
 	g_slots[i].chan = NULL;
 	memset(&W[i], 0, sizeof W[i]);
 	broker_on_worker_gone(B, &g_slots[i]);
+	settle();
 }
 
 static void worker_replies(int i, uint64_t id, int32_t code, const char *s)
@@ -174,6 +183,7 @@ static void worker_replies(int i, uint64_t id, int32_t code, const char *s)
 	ck_assert_int_eq(ipc_decode_msg(msg, IPC_MAX_FRAME, &f), 0);
 	broker_on_reply(B, &g_slots[i], &f);
 	ipc_frame_fini(&f);
+	settle();
 }
 
 static front_req *client_calls(const char **payloads, uint32_t n,
@@ -191,6 +201,7 @@ static front_req *client_calls(const char **payloads, uint32_t n,
 	else
 		ck_assert_int_eq(ipc_pack_call(&msg, &c[0]), 0);
 	g_cb(r, msg, g_arg);
+	settle();
 	return r;
 }
 
@@ -332,6 +343,25 @@ START_TEST(burst_is_spread_one_message_per_worker)
 		ck_assert_uint_eq(W[i].njobs, 3);
 		ck_assert_uint_eq(W[i].msgs, 1);
 	}
+}
+END_TEST
+
+/* A few jobs arriving together are not worth a message per worker: fewer
+ * than QUANTUM (4) per worker go to one worker, in one message. */
+START_TEST(small_round_goes_to_one_worker)
+{
+	worker_up(0);
+	worker_up(1);
+	worker_up(2);
+	const char *p[3] = {"1", "2", "3"};
+	client_calls(p, 3, 0, 1);
+	ck_assert_uint_eq(W[0].njobs + W[1].njobs + W[2].njobs, 3);
+	ck_assert_uint_eq(W[0].msgs + W[1].msgs + W[2].msgs, 1);
+	/* The next round starts from the least loaded: another worker. */
+	client_calls(p, 3, 0, 1);
+	ck_assert_uint_eq(W[0].msgs + W[1].msgs + W[2].msgs, 2);
+	for (int i = 0; i < NW; i++)
+		ck_assert_uint_le(W[i].njobs, 3);
 }
 END_TEST
 
@@ -600,6 +630,7 @@ static Suite *broker_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, dispatch_least_loaded_and_bounded);
 	tcase_add_test(tc, burst_is_spread_one_message_per_worker);
+	tcase_add_test(tc, small_round_goes_to_one_worker);
 	tcase_add_test(tc, worker_death_redispatches_and_late_reply_dropped);
 	tcase_add_test(tc, attempts_counted_then_poison);
 	tcase_add_test(tc, queue_full_is_busy_at_once);
