@@ -459,6 +459,10 @@ static void accept_call(broker *b, front_req *req, bbatch *bt, uint32_t idx,
 		             "the supervisor is stopping");
 		return;
 	}
+	/* Jobs waiting for this iteration's dispatch are not "queued" in
+	 * the queue_limit sense: send them before refusing. */
+	if (b->queued >= s->cfg->queue_limit)
+		dispatch(b);
 	if (b->queued >= s->cfg->queue_limit) {
 		b->st.busy++;
 		answer_error(req, bt, idx, "busy", "%u jobs queued (queue_limit)",

@@ -454,6 +454,28 @@ START_TEST(queue_full_is_busy_at_once)
 }
 END_TEST
 
+/* Jobs that arrive together wait for the end of the loop iteration to be
+ * dispatched; that wait must not make them count against queue_limit. */
+START_TEST(queue_limit_counts_only_jobs_no_worker_can_take)
+{
+	g_cfg.max_inflight = 1;
+	g_cfg.queue_limit = 2;
+	worker_up(0);
+	const char *p[4] = {"1", "2", "3", "4"};
+	front_req *r = client_calls(p, 4, 0, 1);
+	ck_assert_uint_eq(W[0].njobs, 1);
+	ck_assert_uint_eq(stats().queued, 2);
+	ck_assert_uint_eq(stats().busy, 1);   /* only the 4th */
+	for (int i = 0; i < 3; i++) {
+		ck_assert_uint_eq(W[0].njobs, (unsigned)i + 1);
+		worker_replies(0, W[0].jobs[i], 0, "k");
+	}
+	for (int i = 0; i < 3; i++)
+		check_ok(r, (uint32_t)i, "k");
+	check_err(r, 3, "busy");
+}
+END_TEST
+
 START_TEST(timeout_answers_and_cancels)
 {
 	worker_up(0);
@@ -634,6 +656,7 @@ static Suite *broker_suite(void)
 	tcase_add_test(tc, worker_death_redispatches_and_late_reply_dropped);
 	tcase_add_test(tc, attempts_counted_then_poison);
 	tcase_add_test(tc, queue_full_is_busy_at_once);
+	tcase_add_test(tc, queue_limit_counts_only_jobs_no_worker_can_take);
 	tcase_add_test(tc, timeout_answers_and_cancels);
 	tcase_add_test(tc, batch_answered_once_in_order);
 	tcase_add_test(tc, batch_mixes_busy_failed_and_ok);
