@@ -3,7 +3,8 @@
 # back), beside Node.js cluster exchanging the same messages by
 # process.send, in the same run.
 #  0. the yardstick: one nng REQ/REP round trip over ipc here (bench/nng-rtt)
-#  1. peak echo throughput, closed loop with 256 in flight: one job per
+#  1. peak echo throughput (ECHO_WORKERS workers, default one per CPU),
+#     closed loop with 256 in flight: one job per
 #     request, and 64 per request (corral-load --batch 64); Node pipelined
 #  2. latency p50/p99, open loop, at half of corral's batched peak and at a
 #     light 1000/s, corral (--batch 64: the jobs due together share a
@@ -22,7 +23,7 @@ SECS=${JOBS_SECONDS:-5}
 CHAOS=${CHAOS_SECONDS:-60}
 FIBN=${FIB_N:-30}
 FIBW=${FIB_WORKERS:-1 2}
-W=$(nproc)
+W=${ECHO_WORKERS:-$(nproc)}
 T=$(mktemp -d /tmp/corral-jobs-XXXXXX)
 SUP=
 trap 'kill -9 $SUP 2>/dev/null; rm -rf "$T"' EXIT
