@@ -41,7 +41,7 @@
 enum { EXIT_LOSS = 1, EXIT_USAGE = 2 };
 
 #define CORRAL_LOAD_MAX_BATCH 64
-#define BATCH_GAP_US 50.0
+#define BATCH_GAP_US 100.0
 
 #define REASONS(X)                                                            \
 	X(busy) X(timeout) X(poison) X(shutting_down) X(failed)               \
