@@ -7,10 +7,12 @@
  * lock, so a late callback neither queues nor wakes; then nng_aio_stop() to
  * wait out a running callback; only then close the socket and the handle.
  *
- * The socket itself is closed on a short-lived thread of its own: nng 1.5.2's
- * nng_close() can block (with its poller spinning) when a busy pipe's peer
- * was just killed, and the loop must never wait on that.  The channel's
- * memory lives until both the loop (uv_close) and that thread let go.
+ * The socket itself is closed on a short-lived thread of its own
+ * (ipc_close_later): nng 1.5.2's nng_close() can block forever once its
+ * reaper thread is stuck -- a race in nng's task queue when a busy pipe's
+ * peer is killed (nanomsg/nng#1543, #1813, fixed in later nng) -- and the
+ * loop must never wait on that.  The channel's memory lives until both the
+ * loop (uv_close) and that thread let go.
  */
 #include <nng/nng.h>
 #include <nng/protocol/pair0/pair.h>
@@ -45,6 +47,54 @@ struct ipc_chan {
 
 /* Closer threads still running, for ipc_chan_wait_closed(). */
 static atomic_int pending_closes;
+static atomic_int warned_stuck;
+static atomic_int closes_done;
+
+/* Closes stuck this long (or more at once) are reported, once. */
+#define STUCK_CLOSES 8
+#define CLOSER_STACK (256 * 1024)
+
+typedef struct closer_job {
+	void (*fn)(void *);
+	void *arg;
+} closer_job;
+
+static void *closer_main(void *p)
+{
+	closer_job job = *(closer_job *)p;
+	free(p);
+	job.fn(job.arg);
+	atomic_fetch_add(&closes_done, 1);
+	atomic_fetch_sub(&pending_closes, 1);
+	return NULL;
+}
+
+void ipc_close_later(void (*fn)(void *), void *arg)
+{
+	int n = atomic_fetch_add(&pending_closes, 1) + 1;
+	if (n >= STUCK_CLOSES && !atomic_exchange(&warned_stuck, 1))
+		log_msg("warning: %d nng socket closes have not returned: "
+		        "nng's reaper is stuck (a known nng 1.5.2 bug, fixed "
+		        "in later nng); each holds a small thread, and "
+		        "shutdown will not wait for them", n);
+	closer_job *job = malloc(sizeof *job);
+	pthread_attr_t attr;
+	pthread_t t;
+	int started = 0;
+	if (job && pthread_attr_init(&attr) == 0) {
+		*job = (closer_job){fn, arg};
+		started = pthread_attr_setdetachstate(&attr,
+		                                      PTHREAD_CREATE_DETACHED) == 0 &&
+		          pthread_attr_setstacksize(&attr, CLOSER_STACK) == 0 &&
+		          pthread_create(&t, &attr, closer_main, job) == 0;
+		pthread_attr_destroy(&attr);
+	}
+	if (!started) {
+		free(job);
+		fn(arg); /* no thread to spare: close here */
+		atomic_fetch_sub(&pending_closes, 1);
+	}
+}
 
 static int set_opts(nng_socket s, const ipc_sockopts *o, int bufs_optional)
 {
@@ -313,24 +363,31 @@ static void chan_free(uv_handle_t *h)
 	chan_unref((ipc_chan *)h);
 }
 
-static void *closer(void *arg)
+static void chan_closer(void *arg)
 {
 	ipc_chan *ch = arg;
 	nng_close(ch->sock);
 	nng_aio_free(ch->aio);
 	chan_unref(ch);
-	atomic_fetch_sub(&pending_closes, 1);
-	return NULL;
 }
+
+/* Gives up early when no close has finished for this long: the rest are
+ * stuck in nng for good, and waiting longer only delays the exit. */
+#define CLOSE_STALL_MS 250
 
 int ipc_chan_wait_closed(unsigned timeout_ms)
 {
+	int last = atomic_load(&closes_done);
+	unsigned stalled = 0;
 	for (unsigned waited = 0; atomic_load(&pending_closes) > 0;
 	     waited++) {
-		if (waited >= timeout_ms)
+		if (waited >= timeout_ms || stalled >= CLOSE_STALL_MS)
 			return atomic_load(&pending_closes);
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
+		int done = atomic_load(&closes_done);
+		stalled = done == last ? stalled + 1 : 0;
+		last = done;
 	}
 	return 0;
 }
@@ -349,15 +406,6 @@ void ipc_chan_close(ipc_chan *ch)
 	ch->qlen = ch->qcap = 0;
 
 	atomic_store(&ch->refs, 2);
-	atomic_fetch_add(&pending_closes, 1);
-	pthread_attr_t attr;
-	pthread_t t;
-	int started = pthread_attr_init(&attr) == 0 &&
-	              pthread_attr_setdetachstate(&attr,
-	                                          PTHREAD_CREATE_DETACHED) == 0 &&
-	              pthread_create(&t, &attr, closer, ch) == 0;
-	pthread_attr_destroy(&attr);
-	if (!started)
-		closer(ch); /* no thread to spare: close here */
+	ipc_close_later(chan_closer, ch);
 	uv_close((uv_handle_t *)&ch->async, chan_free);
 }

@@ -70,6 +70,11 @@ void ipc_chan_unref(ipc_chan *ch);
  */
 void ipc_chan_close(ipc_chan *ch);
 
+/* Runs fn(arg) -- an nng_close() and what must follow it -- on a detached
+ * thread, so that no caller waits on nng 1.5.2's close, which can hang
+ * (see chan.c); counted by ipc_chan_wait_closed(). */
+void ipc_close_later(void (*fn)(void *), void *arg);
+
 /* Waits up to timeout_ms for sockets still being closed in the background;
  * returns how many are left (0 when all are closed).  Call before exit. */
 int ipc_chan_wait_closed(unsigned timeout_ms);

@@ -10,10 +10,12 @@
  * up to max_open); beyond that, requests wait in nng's queues.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "corral.h"
+#include "ipc/chan.h"
 #include "ipc/error.h"
 #include "ipc/log.h"
 #include "ipc/proto.h"
@@ -32,6 +34,7 @@ struct front_req {
 
 struct front {
 	uv_async_t async; /* first: the handle's memory is the front's */
+	atomic_int refs;  /* after close: the loop's handle and the closer */
 	nng_socket sock;
 	front_cb cb;
 	void *arg;
@@ -189,11 +192,30 @@ fail:
 	return rc;
 }
 
+static void front_unref(front *f)
+{
+	if (atomic_fetch_sub(&f->refs, 1) == 1) {
+		pthread_mutex_destroy(&f->mu);
+		free(f);
+	}
+}
+
 static void front_freed(uv_handle_t *h)
 {
-	front *f = (front *)h;
-	pthread_mutex_destroy(&f->mu);
-	free(f);
+	front_unref((front *)h);
+}
+
+/* On a closer thread: nng_close() may hang (see ipc/chan.c). */
+static void front_closer(void *arg)
+{
+	front *f = arg;
+	nng_close(f->sock); /* aborts every context's operation */
+	for (unsigned i = 0; i < f->nreqs; i++) {
+		nng_aio_free(f->reqs[i]->aio); /* waits out its callback */
+		free(f->reqs[i]);
+	}
+	free(f->reqs);
+	front_unref(f);
 }
 
 void front_close(front *f)
@@ -207,11 +229,7 @@ void front_close(front *f)
 	pthread_mutex_unlock(&f->mu);
 	for (; q; q = q->qnext)
 		nng_msg_free(q->msg);
-	nng_close(f->sock); /* aborts every context's operation */
-	for (unsigned i = 0; i < f->nreqs; i++) {
-		nng_aio_free(f->reqs[i]->aio); /* waits out its callback */
-		free(f->reqs[i]);
-	}
-	free(f->reqs);
+	atomic_store(&f->refs, 2);
+	ipc_close_later(front_closer, f);
 	uv_close((uv_handle_t *)&f->async, front_freed);
 }

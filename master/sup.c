@@ -200,8 +200,10 @@ int sup_run(sup *s)
 		slot_start(&s->slots[i]);
 	sup_check_done(s); /* every spawn may already have failed */
 	uv_run(s->loop, UV_RUN_DEFAULT);
-	if (ipc_chan_wait_closed(2000))
-		log_msg("warning: some worker sockets did not close in 2 s");
+	int stuck = ipc_chan_wait_closed(2000);
+	if (stuck)
+		log_msg("warning: %d socket(s) still closing inside nng; "
+		        "exiting without them", stuck);
 	remove_sockets(s);
 	free(s->slots);
 	s->slots = NULL;
