@@ -11,10 +11,12 @@
 #     request) and Node at the same rates
 #  3. chaos: CHAOS_SECONDS (default 60) at half peak, a worker SIGKILLed 5
 #     times a second, on echo and on sleepy: lost, duplicates, errors, p99
-#  4. fib(FIB_N, default 30) jobs, 1 worker vs 2 (one pool thread each),
-#     closed loop with batches of 16
+#  4. fib(FIB_N, default 30) jobs, 1 worker vs 2 (FIB_WORKERS; one pool
+#     thread each), closed loop with batches of 16, FIB_ROUNDS times (1),
+#     each round with the plain-thread ceiling
 # Usage: sh bench/jobs.sh   (CORRAL_BUILDDIR, NODE, CORRAL_BENCH_DIR,
-#                            JOBS_SECONDS, CHAOS_SECONDS, FIB_N, FIB_WORKERS)
+#        JOBS_SECONDS, CHAOS_SECONDS, FIB_N, FIB_WORKERS, FIB_ROUNDS, and
+#        FIB_ONLY=1 to run section 4 alone)
 set -u
 B=${CORRAL_BUILDDIR:-.}
 BENCH=${CORRAL_BENCH_DIR:-bench}
@@ -23,6 +25,7 @@ SECS=${JOBS_SECONDS:-5}
 CHAOS=${CHAOS_SECONDS:-60}
 FIBN=${FIB_N:-30}
 FIBW=${FIB_WORKERS:-1 2}
+FIBR=${FIB_ROUNDS:-1}
 W=${ECHO_WORKERS:-$(nproc)}
 T=$(mktemp -d /tmp/corral-jobs-XXXXXX)
 SUP=
@@ -55,6 +58,7 @@ node_echo() { # env assignments...
 	fi
 }
 
+if [ "${FIB_ONLY:-0}" != 1 ]; then
 RTT=$("$B/bench/nng-rtt" 3000 | sed -n 's/.*"p50":\([0-9.]*\).*/\1/p')
 printf '0. nng REQ/REP round trip over ipc here: p50 %.0f us (2 round trips: %.0f us)\n' \
 	"$RTT" "$(awk -v r="$RTT" 'BEGIN { print 2 * r }')"
@@ -96,18 +100,21 @@ for p in echo sleepy; do
 		"$(echo "$R" | num lost)" "$(echo "$R" | num duplicates)" \
 		"$(echo "$R" | num restarts)" "$(echo "$R" | lat | cut -d' ' -f2)"
 done
+fi
 
 echo "$FIBN" > "$T/fib"
-# What the cores allow: fib in plain threads, nothing else running.
-CEIL=$("$B/bench/cpu-scale" "$FIBN" $FIBW | num scaling | tr '\n' ' ')
-echo "4. ceiling: fib($FIBN) in plain threads ($FIBW), scaling vs 1: $CEIL"
-F1=0
-for w in $FIBW; do
-	start fib -w "$w" --threads 1 --set rate=0
-	F=$(load --rate max --concurrency $((64 * w)) --batch 16 --duration "${SECS}s" \
-		--payload-file "$T/fib" | num throughput)
-	stop
-	[ "$F1" = 0 ] && F1=$F
-	printf '4. fib(%s) jobs, %2d worker(s): %8.1f jobs/s (x%s vs 1; goal >= 1.9 with 2)\n' \
-		"$FIBN" "$w" "$F" "$(ratio "$F" "$F1")"
+for round in $(seq "$FIBR"); do
+	# What the cores allow: fib in plain threads, nothing else running.
+	CEIL=$("$B/bench/cpu-scale" "$FIBN" $FIBW | num scaling | tr '\n' ' ')
+	echo "4. ceiling: fib($FIBN) in plain threads ($FIBW), scaling vs 1: $CEIL"
+	F1=0
+	for w in $FIBW; do
+		start fib -w "$w" --threads 1 --set rate=0
+		F=$(load --rate max --concurrency $((64 * w)) --batch 16 --duration "${SECS}s" \
+			--payload-file "$T/fib" | num throughput)
+		stop
+		[ "$F1" = 0 ] && F1=$F
+		printf '4. fib(%s) jobs, %2d worker(s): %8.1f jobs/s (x%s vs 1; goal >= 1.9 with 2)\n' \
+			"$FIBN" "$w" "$F" "$(ratio "$F" "$F1")"
+	done
 done
