@@ -8,6 +8,7 @@ int main(void)
 	SRunner *sr = srunner_create(proto_suite());
 	srunner_add_suite(sr, policy_suite());
 	srunner_add_suite(sr, conf_suite());
+	srunner_add_suite(sr, chan_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
