@@ -3,7 +3,7 @@
  * trip over ipc:// on this machine (a REP echo thread, a REQ sender, one
  * request at a time), p50 and p99.  bench/jobs.sh reports the job path's
  * latency in these units, measured in the same run.
- * Usage: bench/nng-rtt [requests]
+ * Usage: bench/nng-rtt [requests [gap_us]]   (gap between requests, 200)
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -36,8 +36,9 @@ static void *echo(void *arg)
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 5000;
+	int gap_us = argc > 2 ? atoi(argv[2]) : 200;
 	char dir[] = "/tmp/corral-rtt-XXXXXX", url[64];
-	if (n < 10 || !mkdtemp(dir))
+	if (n < 10 || gap_us < 0 || !mkdtemp(dir))
 		return 1;
 	snprintf(url, sizeof url, "ipc://%s/s", dir);
 	nng_socket rep, req;
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
 		nng_msg_free(m);
 		if (i >= 0)
 			v[i] = now_us() - t0;
-		usleep(200); /* like a moderate open-loop rate: idle between */
+		usleep(gap_us); /* idle between, as an open loop at a rate */
 	}
 	double p50 = bench_pct(v, (size_t)n, 50), p99 = bench_pct(v, (size_t)n, 99);
 	printf("{\"rtt_us\":{\"p50\":%.1f,\"p99\":%.1f}}\n", p50, p99);
