@@ -118,29 +118,6 @@ CORRAL_EXPORT void corral_client_close(corral_client *c)
 	free(c);
 }
 
-static void to_result(const ipc_result *res, corral_result *r);
-
-/* Decodes a RESULT into r (pointers into f, which the caller finis when
- * this returns 1).  Takes msg. */
-static int decode(nng_msg *msg, ipc_frame *f, ipc_result *res,
-                  corral_result *r)
-{
-	memset(r, 0, sizeof *r);
-	r->err = r->msg = "";
-	int rc = ipc_decode_msg(msg, RESULTS_MAX, f);
-	if (rc) {
-		r->status = rc;
-		return 0;
-	}
-	if ((rc = ipc_unpack_result(f, res))) {
-		ipc_frame_fini(f);
-		r->status = rc;
-		return 0;
-	}
-	to_result(res, r);
-	return 1;
-}
-
 static void to_result(const ipc_result *res, corral_result *r)
 {
 	if (res->ok) {
@@ -154,21 +131,24 @@ static void to_result(const ipc_result *res, corral_result *r)
 	}
 }
 
-/* A batch's reply: RESULTS with one result per job, or one RESULT (a
- * request the supervisor could not read) that stands for them all. */
-static void finish_batch(call *k, nng_msg *reply)
+/* Calls back once per job of k.  The reply (taken, may be NULL when status
+ * says why there is none) is a RESULT, which stands for every job of the
+ * call (for a batch: a request the supervisor could not read), or for a
+ * batch RESULTS with one result per job, in order. */
+static void finish(call *k, int status, nng_msg *reply)
 {
 	ipc_frame f;
-	ipc_result *res = calloc(IPC_MAX_BATCH, sizeof *res);
-	uint32_t n = 0;
-	corral_result r = {.err = "", .msg = ""};
-	int rc = res ? ipc_decode_msg(reply, RESULTS_MAX, &f) : CORRAL_ENOMEM;
-	if (!res)
+	ipc_result one, *res = &one;
+	uint32_t n = 1;
+	int rc = status ? status : reply ? 0 : CORRAL_ENNG;
+	if (reply && k->batch && !(res = calloc(IPC_MAX_BATCH, sizeof *res))) {
 		nng_msg_free(reply);
-	if (!rc) {
-		if (f.type == IPC_RESULT) {
-			rc = ipc_unpack_result(&f, &res[0]);
-			n = 1;
+		reply = NULL;
+		rc = CORRAL_ENOMEM;
+	}
+	if (reply && !(rc = ipc_decode_msg(reply, RESULTS_MAX, &f))) {
+		if (f.type == IPC_RESULT || !k->batch) {
+			rc = ipc_unpack_result(&f, res);
 		} else {
 			rc = ipc_unpack_results(&f, res, &n);
 			if (!rc && n != k->n)
@@ -178,31 +158,15 @@ static void finish_batch(call *k, nng_msg *reply)
 			ipc_frame_fini(&f);
 	}
 	for (uint32_t i = 0; i < k->n; i++) {
-		if (rc)
-			r = (corral_result){.status = rc, .err = "", .msg = ""};
-		else
+		corral_result r = {.status = rc, .err = "", .msg = ""};
+		if (!rc)
 			to_result(&res[n == 1 ? 0 : i], &r);
 		k->cb(k->args[i], &r);
 	}
-	if (!rc)
+	if (reply && !rc)
 		ipc_frame_fini(&f);
-	free(res);
-}
-
-static void finish(call *k, int status, nng_msg *reply)
-{
-	corral_result r = {.status = status, .err = "", .msg = ""};
-	ipc_frame f;
-	ipc_result res;
-	if (reply && k->batch) {
-		finish_batch(k, reply);
-		return;
-	}
-	int have = reply ? decode(reply, &f, &res, &r) : 0;
-	for (uint32_t i = 0; i < k->n; i++)
-		k->cb(k->args[i], &r);
-	if (have)
-		ipc_frame_fini(&f);
+	if (res != &one)
+		free(res);
 }
 
 static void put_call(corral_client *c, call *k)
