@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/corral_client.h"
-#include "ipc/error.h"
+#include "corral_client.h"
+#include "ipc/nngerr.h"
 #include "ipc/proto.h"
 
 /* Payload bytes per CALLS message: well inside the supervisor's limit. */

@@ -22,10 +22,10 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "corral.h"
+#include "corral_base.h"
 #include "ipc/chan.h"
-#include "ipc/error.h"
-#include "ipc/log.h"
+#include "ipc/nngerr.h"
+#include "common/log.h"
 
 struct ipc_chan {
 	uv_async_t async; /* first: the handle's memory is the chan's */

@@ -3,7 +3,7 @@
  * "items still to read" per open container, so hostile nesting cannot
  * overflow the C stack and the cost is linear in the frame size.
  */
-#include "corral.h"
+#include "corral_base.h"
 #include "ipc/mpscan.h"
 
 static uint64_t rd_be(const uint8_t *p, unsigned n)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "corral.h"
+#include "corral_base.h"
 #include "ipc/mpscan.h"
 #include "ipc/proto.h"
 

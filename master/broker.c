@@ -31,9 +31,9 @@
 #include <unistd.h>
 
 #include "corral.h"
-#include "ipc/error.h"
-#include "ipc/log.h"
-#include "ipc/rundir.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/rundir.h"
 #include "master/front.h"
 #include "master/sup.h"
 

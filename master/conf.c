@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "corral.h"
-#include "ipc/duration.h"
+#include "common/duration.h"
 #include "master/conf.h"
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)

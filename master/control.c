@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "corral.h"
-#include "ipc/log.h"
-#include "ipc/rundir.h"
+#include "common/log.h"
+#include "common/rundir.h"
 #include "master/sup.h"
 
 static void fill_worker(const slot *sl, ipc_worker_status *w, uint64_t now)

@@ -16,8 +16,8 @@
 
 #include "corral.h"
 #include "ipc/chan.h"
-#include "ipc/error.h"
-#include "ipc/log.h"
+#include "ipc/nngerr.h"
+#include "common/log.h"
 #include "ipc/proto.h"
 #include "master/front.h"
 

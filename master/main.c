@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "corral.h"
-#include "ipc/log.h"
-#include "ipc/rundir.h"
+#include "common/log.h"
+#include "common/rundir.h"
 #include "master/sup.h"
 
 static void usage(FILE *f)
@@ -107,7 +107,7 @@ static const struct option long_opts[] = {
 static int opt_error(const char *msg)
 {
 	log_plain("%s (see corral --help)", msg);
-	return SUP_EXIT_CONFIG;
+	return CORRAL_EXIT_CONFIG;
 }
 
 /* Second pass over argv: everything but --config, which loaded first. */
@@ -148,7 +148,7 @@ static int apply_args(config *c, int argc, char **argv)
 			break;
 		}
 		default:
-			return SUP_EXIT_CONFIG; /* getopt printed why */
+			return CORRAL_EXIT_CONFIG; /* getopt printed why */
 		}
 		if (config_set(c, k, optarg, err, sizeof err) != 0) {
 			snprintf(msg, sizeof msg, "option %s: %s",
@@ -203,18 +203,18 @@ int main(int argc, char **argv)
 	       -1) {
 		if (ch == 'h') {
 			usage(stdout);
-			return SUP_EXIT_OK;
+			return CORRAL_EXIT_OK;
 		}
 		if (ch == OPT_VERSION) {
 			printf("corral %s (plugin ABI %d)\n", PACKAGE_VERSION,
 			       CORRAL_ABI_VERSION);
-			return SUP_EXIT_OK;
+			return CORRAL_EXIT_OK;
 		}
 		if (ch == '?')
 			return opt_error("bad option");
 		if (ch == 'c' && config_load(&cfg, optarg, err, sizeof err)) {
 			log_plain("%s", err);
-			rc = SUP_EXIT_CONFIG;
+			rc = CORRAL_EXIT_CONFIG;
 			goto out;
 		}
 	}
@@ -226,14 +226,14 @@ int main(int argc, char **argv)
 	}
 	if (!realpath(cfg.plugin, plugin)) {
 		log_plain("plugin %s: %s", cfg.plugin, strerror(errno));
-		rc = SUP_EXIT_CONFIG;
+		rc = CORRAL_EXIT_CONFIG;
 		goto out;
 	}
 	snprintf(cfg.plugin, sizeof cfg.plugin, "%s", plugin);
 	if (find_worker(worker, sizeof worker) != 0) {
 		log_plain("cannot find an executable corral-worker (%s); set "
 		          "CORRAL_WORKER", worker);
-		rc = SUP_EXIT_ERROR;
+		rc = CORRAL_EXIT_ERROR;
 		goto out;
 	}
 	if (cfg.rundir[0])
@@ -244,7 +244,7 @@ int main(int argc, char **argv)
 	}
 	if (rundir_prepare(rundir, err, sizeof err) != 0) {
 		log_plain("%s", err);
-		rc = SUP_EXIT_ERROR;
+		rc = CORRAL_EXIT_ERROR;
 		goto out;
 	}
 
@@ -256,7 +256,7 @@ int main(int argc, char **argv)
 			          "(control socket in use)", rundir);
 		else
 			log_plain("cannot start: %s", corral_strerror(rc));
-		rc = SUP_EXIT_ERROR;
+		rc = CORRAL_EXIT_ERROR;
 		goto out;
 	}
 	rc = sup_run(&s);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "corral.h"
-#include "ipc/log.h"
+#include "common/log.h"
 #include "master/sup.h"
 
 #define LINE_MAX_BYTES 2048

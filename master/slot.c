@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "corral.h"
-#include "ipc/log.h"
+#include "common/log.h"
 #include "master/sup.h"
 
 const char *slot_state_name(slot_state st)
@@ -260,7 +260,7 @@ static void restart_or_give_up(slot *sl, int clean, uint64_t uptime_ms)
 	if (sl->want == WANT_DOWN) {
 		slot_transition(sl, SLOT_STOPPED, "stopped");
 	} else if (sl->have_exit && sl->exit_signal == 0 &&
-	           sl->exit_code == WORKER_EXIT_FATAL_CODE) {
+	           sl->exit_code == CORRAL_EXIT_FATAL) {
 		sl->failed = 1;
 		slot_transition(sl, SLOT_FAILED,
 		                "failed: worker reported a fatal error (exit "

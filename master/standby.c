@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "corral.h"
-#include "ipc/log.h"
-#include "ipc/rundir.h"
+#include "common/log.h"
+#include "common/rundir.h"
 #include "master/sup.h"
 
 #define STANDBY_RETRY_MS 1000
@@ -81,7 +81,7 @@ static void on_standby_exit(void *owner, int64_t status, int term_signal)
 		sup_check_done(s);
 		return;
 	}
-	if (!term_signal && status == WORKER_EXIT_FATAL_CODE) {
+	if (!term_signal && status == CORRAL_EXIT_FATAL) {
 		s->spares_off = 1;
 		log_msg("standby workers disabled: the plugin cannot start");
 		return;

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "corral.h"
-#include "ipc/log.h"
-#include "ipc/rundir.h"
+#include "common/log.h"
+#include "common/rundir.h"
 #include "master/sup.h"
 
 uint64_t sup_now_ms(const sup *s)
@@ -108,11 +108,11 @@ void sup_check_done(sup *s)
 	}
 	s->done = 1;
 	if (s->stopping) {
-		s->exit_code = s->had_to_kill ? SUP_EXIT_KILLED : SUP_EXIT_OK;
+		s->exit_code = s->had_to_kill ? CORRAL_EXIT_KILLED : CORRAL_EXIT_OK;
 		log_msg("stopped: all %u worker(s) down%s", s->nslots,
 		        s->had_to_kill ? " (some had to be killed)" : "");
 	} else {
-		s->exit_code = any_failed ? SUP_EXIT_FAILED : SUP_EXIT_OK;
+		s->exit_code = any_failed ? CORRAL_EXIT_FAILED : CORRAL_EXIT_OK;
 		log_msg("%s: no worker left to supervise; exiting with code %d",
 		        any_failed ? "FAILED" : "done", s->exit_code);
 	}

@@ -23,19 +23,6 @@
 #include "master/conf.h"
 #include "master/policy.h"
 
-/* The supervisor's exit-code contract, mirrored in --help and the README. */
-enum {
-	SUP_EXIT_OK = 0,
-	SUP_EXIT_ERROR = 1,   /* could not start: rundir, sockets, spawn */
-	SUP_EXIT_CONFIG = 2,  /* usage or configuration error; nothing ran */
-	SUP_EXIT_FAILED = 3,  /* every slot ended FAILED (or STOPPED by policy
-	                       * after failures): let the init system act */
-	SUP_EXIT_KILLED = 4,  /* shut down, but had to SIGKILL workers */
-};
-
-/* Worker exit codes the supervisor interprets (see worker/worker.h). */
-#define WORKER_EXIT_FATAL_CODE 78
-
 #define SLOT_STATES(X)                                                        \
 	X(SPAWNING, "spawning")                                               \
 	X(STARTING, "starting")                                               \

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "corral.h"
-#include "ipc/duration.h"
+#include "common/duration.h"
 #include "master/conf.h"
 #include "tests/suites.h"
 

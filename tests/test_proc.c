@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/corral_client.h"
+#include "corral_client.h"
 #include "corral.h"
 #include "ipc/proto.h"
 #include "tests/harness.h"

@@ -32,10 +32,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/corral_client.h"
-#include "ipc/duration.h"
-#include "ipc/log.h"
-#include "ipc/rundir.h"
+#include "corral_client.h"
+#include "common/duration.h"
+#include "common/log.h"
+#include "common/rundir.h"
 #include "tools/ctlreq.h"
 
 enum { EXIT_LOSS = 1, EXIT_USAGE = 2 };

@@ -13,12 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "corral.h"
-#include "ipc/duration.h"
-#include "ipc/error.h"
-#include "ipc/log.h"
+#include "corral_base.h"
+#include "common/duration.h"
+#include "common/error.h"
+#include "common/log.h"
 #include "ipc/proto.h"
-#include "ipc/rundir.h"
+#include "common/rundir.h"
 #include "tools/ctlreq.h"
 
 enum { EXIT_USAGE = 2, EXIT_NOCONN = 1, EXIT_JOBFAIL = 3 };

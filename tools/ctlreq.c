@@ -3,9 +3,9 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
-#include "corral.h"
-#include "ipc/error.h"
-#include "ipc/rundir.h"
+#include "corral_base.h"
+#include "ipc/nngerr.h"
+#include "common/rundir.h"
 #include "tools/ctlreq.h"
 
 int ctl_request(const char *url, uint64_t timeout_ms, nng_msg *req,

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ipc/log.h"
+#include "common/log.h"
 #include "worker/worker.h"
 
 CORRAL_EXPORT uv_loop_t *corral_loop(corral_worker *w)

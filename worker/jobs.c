@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ipc/log.h"
+#include "common/log.h"
 #include "worker/jobs.h"
 #include "worker/worker.h"
 

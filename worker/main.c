@@ -25,7 +25,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "ipc/log.h"
+#include "common/log.h"
 #include "worker/worker.h"
 
 static uv_signal_t sig_term;
@@ -34,13 +34,13 @@ corral_worker *worker_self;
 static void die_fatal(const char *what)
 {
 	log_plain("fatal: %s", what);
-	exit(WORKER_EXIT_FATAL);
+	exit(CORRAL_EXIT_FATAL);
 }
 
 static void usage_fatal(const char *what)
 {
 	log_plain("%s (corral-worker is started by corral, not by hand)", what);
-	exit(WORKER_EXIT_FATAL);
+	exit(CORRAL_EXIT_FATAL);
 }
 
 static void send_or_log(corral_worker *w, nng_msg *msg, int rc,
@@ -181,7 +181,7 @@ static void on_pipe(ipc_chan *ch, int up, void *arg)
 	if (w->phase == WPHASE_STOPPING)
 		return; /* the deadline is the supervisor's; PDEATHSIG covers death */
 	log_plain("lost the supervisor's connection; exiting");
-	_exit(WORKER_EXIT_TEMPFAIL);
+	_exit(CORRAL_EXIT_TEMPFAIL);
 }
 
 static void on_sigterm(uv_signal_t *s, int signum)
@@ -287,7 +287,7 @@ int main(int argc, char **argv)
 	/* Die with the supervisor; it may already have died before prctl. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != w.ppid) {
 		log_plain("supervisor %lld is gone; exiting", (long long)w.ppid);
-		return WORKER_EXIT_TEMPFAIL;
+		return CORRAL_EXIT_TEMPFAIL;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Ctrl-C reaches the whole process group; the supervisor decides. */
@@ -302,12 +302,12 @@ int main(int argc, char **argv)
 	rc = ipc_pair_dial(&sock, w.url, &so);
 	if (rc) {
 		log_plain("cannot connect to %s: %s", w.url, corral_strerror(rc));
-		return WORKER_EXIT_TEMPFAIL;
+		return CORRAL_EXIT_TEMPFAIL;
 	}
 	rc = ipc_chan_open(&w.chan, &w.loop, sock, 0, on_msg, on_pipe, &w);
 	if (rc) {
 		log_plain("cannot open channel: %s", corral_strerror(rc));
-		return WORKER_EXIT_TEMPFAIL;
+		return CORRAL_EXIT_TEMPFAIL;
 	}
 
 	if (plugin_load(&w, why, sizeof why) != 0)
@@ -369,5 +369,5 @@ int main(int argc, char **argv)
 	free(w.settings);
 	if (ipc_chan_wait_closed(1000) == 0)
 		nng_fini(); /* else a socket is stuck closing: just exit */
-	return rc == 0 ? WORKER_EXIT_OK : WORKER_EXIT_TEMPFAIL;
+	return rc == 0 ? CORRAL_EXIT_OK : CORRAL_EXIT_TEMPFAIL;
 }

@@ -15,13 +15,6 @@
 #include "worker/health.h"
 #include "worker/jobs.h"
 
-/* The worker's exit-code contract, mirrored in the README. */
-enum {
-	WORKER_EXIT_OK = 0,
-	WORKER_EXIT_TEMPFAIL = 75, /* lost the supervisor, could not connect */
-	WORKER_EXIT_FATAL = 78,    /* plugin/config error: do not respawn */
-};
-
 typedef struct worker_setting {
 	const char *key, *value; /* point into argv */
 } worker_setting;

@@ -1,7 +1,7 @@
 /* duration.h - the one duration syntax of corral's config and tools:
  * "1.5s", "250ms", "2m", "1h"; a bare number is seconds. */
-#ifndef IPC_DURATION_H
-#define IPC_DURATION_H
+#ifndef COMMON_DURATION_H
+#define COMMON_DURATION_H
 
 #include <stdint.h>
 

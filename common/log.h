@@ -2,8 +2,8 @@
  * log.h - one line per event on stderr, written with a single write() so
  * that lines from several processes sharing the stream never interleave.
  */
-#ifndef IPC_LOG_H
-#define IPC_LOG_H
+#ifndef COMMON_LOG_H
+#define COMMON_LOG_H
 
 #include <stdarg.h>
 

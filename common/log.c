@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ipc/log.h"
+#include "common/log.h"
 
 static const char *log_prog = "corral";
 

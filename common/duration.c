@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ipc/duration.h"
+#include "common/duration.h"
 
 int parse_duration_ms(const char *s, uint64_t *ms)
 {

@@ -1,12 +1,11 @@
 /*
- * error.c - names and messages for the one error table in corral.h, and the
- * translation of nng and errno values into it at the edge.
+ * error.c - names and messages for the one error table in corral_base.h, and the
+ * translation of errno values into it (nng's are in ipc/nngerr.c).
  */
 #include <errno.h>
-#include <nng/nng.h>
 
-#include "corral.h"
-#include "ipc/error.h"
+#include "corral_base.h"
+#include "common/error.h"
 
 CORRAL_EXPORT const char *corral_strerror(int err)
 {
@@ -34,33 +33,6 @@ CORRAL_EXPORT const char *corral_errname(int err)
 #undef X
 	}
 	return "EUNKNOWN";
-}
-
-int err_from_nng(int rv)
-{
-	switch (rv) {
-	case 0:
-		return 0;
-	case NNG_ENOMEM:
-		return CORRAL_ENOMEM;
-	case NNG_EINVAL:
-	case NNG_EADDRINVAL:
-		return CORRAL_EINVAL;
-	case NNG_ECLOSED:
-		return CORRAL_ECLOSED;
-	case NNG_EAGAIN:
-		return CORRAL_EAGAIN;
-	case NNG_ETIMEDOUT:
-		return CORRAL_ETIMEDOUT;
-	case NNG_ECANCELED:
-		return CORRAL_ECANCELED;
-	case NNG_EMSGSIZE:
-		return CORRAL_ETOOBIG;
-	case NNG_EPERM:
-		return CORRAL_EPERM;
-	default:
-		return CORRAL_ENNG;
-	}
 }
 
 int err_from_errno(int e)

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "corral.h" /* the CORRAL_E* codes, corral_strerror() */
+#include "corral_base.h" /* the CORRAL_E* codes, corral_strerror() */
 
 #ifdef __cplusplus
 extern "C" {

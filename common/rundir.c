@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "corral.h"
-#include "ipc/rundir.h"
+#include "corral_base.h"
+#include "common/rundir.h"
 
 int rundir_default(const char *name, char *buf, size_t len)
 {

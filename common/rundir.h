@@ -1,7 +1,7 @@
 /* rundir.h - where an instance keeps its sockets; shared by corral and
  * corralctl so both find the same place for a given name. */
-#ifndef IPC_RUNDIR_H
-#define IPC_RUNDIR_H
+#ifndef COMMON_RUNDIR_H
+#define COMMON_RUNDIR_H
 
 #include <stddef.h>
 
