@@ -37,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/hist.h"
 #include "pool/pool.h"
 
 #define FLUSH_AT 512     /* staged tasks that trigger an early flush */
@@ -47,7 +48,6 @@
 #define SPIN_NS 50000    /* how long an idle side spins before sleeping */
 #define CRIT_STREAK 16   /* criticals served before an aged task gets in */
 #define SWEEP_MS 5       /* deadline check period while any is queued */
-#define HIST_BUCKETS 320
 
 enum { T_STAGED, T_QUEUED, T_RUNNING, T_DONE };
 
@@ -80,11 +80,6 @@ _Static_assert(sizeof(struct corral_task) == 64, "a task is one line");
 typedef struct tlist {
 	corral_task *head, *tail;
 } tlist;
-
-typedef struct hist {
-	uint32_t n[HIST_BUCKETS];
-	uint64_t total;
-} hist;
 
 typedef struct pool_thread {
 	pool *pool;
@@ -243,47 +238,6 @@ static void tl_splice(tlist *dst, tlist *src)
 		dst->head = src->head;
 	dst->tail = src->tail;
 	src->head = src->tail = NULL;
-}
-
-/* ---- histograms (log-linear, 8 steps per power of two, in us) ---- */
-
-static unsigned hist_index(uint64_t v)
-{
-	if (v < 8)
-		return (unsigned)v;
-	unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= 3 */
-	unsigned idx = 8 + (e - 3) * 8 + (unsigned)((v >> (e - 3)) & 7);
-	return idx < HIST_BUCKETS ? idx : HIST_BUCKETS - 1;
-}
-
-static uint64_t hist_value(unsigned idx)
-{
-	if (idx < 8)
-		return idx;
-	unsigned e = (idx - 8) / 8 + 3, sub = (idx - 8) % 8;
-	return ((uint64_t)(8 + sub)) << (e - 3);
-}
-
-static void hist_add(hist *h, uint64_t us)
-{
-	h->n[hist_index(us)]++;
-	h->total++;
-}
-
-static uint64_t hist_pct(const hist *h, double pct)
-{
-	if (!h->total)
-		return 0;
-	uint64_t want = (uint64_t)((double)h->total * pct / 100.0 + 0.5);
-	if (want == 0)
-		want = 1;
-	uint64_t seen = 0;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->n[i];
-		if (seen >= want)
-			return hist_value(i);
-	}
-	return hist_value(HIST_BUCKETS - 1);
 }
 
 /* ---- picking (under mu) ---- */
@@ -941,8 +895,8 @@ void pool_stats_take(pool *p, pool_stats *s)
 	s->wait_p99_us = hist_pct(&p->wait_h, 99);
 	s->run_p50_us = hist_pct(&p->run_h, 50);
 	s->run_p99_us = hist_pct(&p->run_h, 99);
-	memset(&p->wait_h, 0, sizeof p->wait_h);
-	memset(&p->run_h, 0, sizeof p->run_h);
+	hist_reset(&p->wait_h);
+	hist_reset(&p->run_h);
 }
 
 void pool_drain(pool *p, int cancel)
@@ -1028,6 +982,8 @@ int pool_new(pool **out, uv_loop_t *loop, const pool_config *cfg)
 	if (!p)
 		return CORRAL_ENOMEM;
 	p->loop = loop;
+	hist_reset(&p->wait_h);
+	hist_reset(&p->run_h);
 	p->cfg = *cfg;
 	if (!p->cfg.name)
 		p->cfg.name = "corral-pool";

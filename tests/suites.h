@@ -8,5 +8,6 @@ Suite *proto_suite(void);
 Suite *policy_suite(void);
 Suite *conf_suite(void);
 Suite *chan_suite(void);
+Suite *common_suite(void);
 
 #endif

@@ -15,17 +15,14 @@ static void on_tick(uv_timer_t *t)
 	health_mon *h = t->data;
 	uint64_t now = uv_hrtime();
 	uint64_t lag_us = now > h->due_ns ? (now - h->due_ns) / 1000 : 0;
-	h->samples[h->nsamples % HEALTH_LAG_SAMPLES] =
-	    lag_us > UINT32_MAX ? UINT32_MAX : (uint32_t)lag_us;
-	h->nsamples++;
-	if (lag_us > h->max_us)
-		h->max_us = lag_us;
+	hist_add(&h->lag, lag_us);
 	h->due_ns = now + HEALTH_LAG_TICK_MS * NS_PER_MS;
 }
 
 int health_start(health_mon *h, uv_loop_t *loop)
 {
 	memset(h, 0, sizeof *h);
+	hist_reset(&h->lag);
 	h->start_ns = h->last_report_ns = uv_hrtime();
 	h->last_idle_ns = uv_metrics_idle_time(loop);
 	int rc = uv_timer_init(loop, &h->tick);
@@ -35,12 +32,6 @@ int health_start(health_mon *h, uv_loop_t *loop)
 	h->due_ns = uv_hrtime() + HEALTH_LAG_TICK_MS * NS_PER_MS;
 	return uv_timer_start(&h->tick, on_tick, HEALTH_LAG_TICK_MS,
 	                      HEALTH_LAG_TICK_MS);
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 static uint64_t rss_bytes(void)
@@ -71,14 +62,9 @@ static uint64_t cpu_us(void)
 
 void health_take(health_mon *h, uv_loop_t *loop, health_snapshot *s)
 {
-	uint32_t sorted[HEALTH_LAG_SAMPLES];
-	uint32_t n = h->nsamples < HEALTH_LAG_SAMPLES ? h->nsamples
-	                                              : HEALTH_LAG_SAMPLES;
-	memcpy(sorted, h->samples, n * sizeof sorted[0]);
-	qsort(sorted, n, sizeof sorted[0], cmp_u32);
-	s->lag_p50_us = n ? sorted[(n - 1) * 50 / 100] : 0;
-	s->lag_p99_us = n ? sorted[(n - 1) * 99 / 100] : 0;
-	s->lag_max_us = h->max_us;
+	s->lag_p50_us = hist_pct(&h->lag, 50);
+	s->lag_p99_us = hist_pct(&h->lag, 99);
+	s->lag_max_us = h->lag.max;
 
 	uint64_t now = uv_hrtime();
 	uint64_t idle = uv_metrics_idle_time(loop);
@@ -93,8 +79,7 @@ void health_take(health_mon *h, uv_loop_t *loop, health_snapshot *s)
 	s->rss_bytes = rss_bytes();
 	s->cpu_us = cpu_us();
 
-	h->nsamples = 0;
-	h->max_us = 0;
+	hist_reset(&h->lag);
 	h->last_report_ns = now;
 	h->last_idle_ns = idle;
 }

@@ -12,15 +12,14 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/hist.h"
+
 #define HEALTH_LAG_TICK_MS 10
-#define HEALTH_LAG_SAMPLES 512
 
 typedef struct health_mon {
 	uv_timer_t tick;
 	uint64_t due_ns;          /* when the current tick should fire */
-	uint32_t samples[HEALTH_LAG_SAMPLES]; /* lag in us, this interval */
-	uint32_t nsamples;        /* may exceed the array: a ring */
-	uint64_t max_us;
+	hist lag;                 /* lag in us, this interval */
 	uint64_t last_idle_ns, last_report_ns, start_ns;
 } health_mon;
 
