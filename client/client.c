@@ -46,22 +46,6 @@ struct corral_client {
 	size_t nall, capall;
 };
 
-static int status_of(const char *err)
-{
-	static const struct {
-		const char *err;
-		int code;
-	} map[] = {
-		{"busy", CORRAL_EBUSY},          {"timeout", CORRAL_ETIMEDOUT},
-		{"poison", CORRAL_EPOISON},      {"shutting_down", CORRAL_ESHUTDOWN},
-		{"failed", CORRAL_EPLUGIN},      {"bad_request", CORRAL_EINVAL},
-	};
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (strcmp(err, map[i].err) == 0)
-			return map[i].code;
-	return CORRAL_ENNG;
-}
-
 CORRAL_EXPORT int corral_client_open(corral_client **out, const char *urls)
 {
 	corral_client *c = calloc(1, sizeof *c);
@@ -127,7 +111,7 @@ static void to_result(const ipc_result *res, corral_result *r)
 	} else {
 		r->err = res->err;
 		r->msg = res->msg;
-		r->status = status_of(res->err);
+		r->status = ipc_joberr_code(res->err);
 	}
 }
 

@@ -34,6 +34,35 @@ static int ipc_type_known(int type)
 	return 0;
 }
 
+const char *ipc_joberr_name(ipc_joberr e)
+{
+	static const char *names[] = {
+#define X(name, str, code) str,
+		IPC_JOB_ERRORS(X)
+#undef X
+	};
+	return (unsigned)e < IPC_JOBERR_COUNT ? names[e] : "";
+}
+
+ipc_joberr ipc_joberr_parse(const char *err)
+{
+	for (int e = 0; e < IPC_JOBERR_COUNT; e++)
+		if (strcmp(err, ipc_joberr_name((ipc_joberr)e)) == 0)
+			return (ipc_joberr)e;
+	return IPC_JOBERR_COUNT;
+}
+
+int ipc_joberr_code(const char *err)
+{
+	static const int codes[] = {
+#define X(name, str, code) code,
+		IPC_JOB_ERRORS(X)
+#undef X
+	};
+	ipc_joberr e = ipc_joberr_parse(err);
+	return e < IPC_JOBERR_COUNT ? codes[e] : CORRAL_ENNG;
+}
+
 /* ---- packing ---- */
 
 /* msgpack writes a message in many small pieces; nng grows a message to

@@ -126,6 +126,30 @@ typedef struct ipc_call {
 	int32_t prio;
 } ipc_call;
 
+/* Why a job failed, as a client sees it: the one table of the reason
+ * strings on the wire and the corral_err each stands for. */
+#define IPC_JOB_ERRORS(X)                                                     \
+	X(BUSY, "busy", CORRAL_EBUSY)                                         \
+	X(TIMEOUT, "timeout", CORRAL_ETIMEDOUT)                               \
+	X(POISON, "poison", CORRAL_EPOISON)                                   \
+	X(SHUTTING_DOWN, "shutting_down", CORRAL_ESHUTDOWN)                   \
+	X(FAILED, "failed", CORRAL_EPLUGIN)                                   \
+	X(BAD_REQUEST, "bad_request", CORRAL_EINVAL)
+
+typedef enum ipc_joberr {
+#define X(name, str, code) IPC_JOBERR_##name,
+	IPC_JOB_ERRORS(X)
+#undef X
+	IPC_JOBERR_COUNT
+} ipc_joberr;
+
+/* "busy", ...; "" for an unknown value. */
+const char *ipc_joberr_name(ipc_joberr e);
+/* The reason named err, or IPC_JOBERR_COUNT if it is not one of them. */
+ipc_joberr ipc_joberr_parse(const char *err);
+/* The corral_err for a reason string; CORRAL_ENNG for an unknown one. */
+int ipc_joberr_code(const char *err);
+
 /* The outcome for a client: ok with data, or err (a short reason such as
  * "busy", "timeout", "poison", "shutting_down", "failed") and msg. */
 typedef struct ipc_result {

@@ -179,11 +179,11 @@ static void job_free(bjob *j)
 
 /* ---- replies to clients ---- */
 
-static void set_error(ipc_result *r, const char *err, const char *fmt,
+static void set_error(ipc_result *r, ipc_joberr err, const char *fmt,
                       va_list ap)
 {
 	*r = (ipc_result){.ok = 0};
-	snprintf(r->err, sizeof r->err, "%s", err);
+	snprintf(r->err, sizeof r->err, "%s", ipc_joberr_name(err));
 	vsnprintf(r->msg, sizeof r->msg, fmt, ap);
 }
 
@@ -192,7 +192,7 @@ static void pack_failed(nng_msg **msg, int rc)
 	/* Still answer: a reply the client can decode says why. */
 	log_msg("jobs: cannot pack a result: %s", corral_strerror(rc));
 	ipc_result e = {.ok = 0};
-	snprintf(e.err, sizeof e.err, "failed");
+	snprintf(e.err, sizeof e.err, "%s", ipc_joberr_name(IPC_JOBERR_FAILED));
 	snprintf(e.msg, sizeof e.msg, "%s", corral_strerror(rc));
 	if (ipc_pack_result(msg, &e) != 0)
 		*msg = NULL;
@@ -228,7 +228,8 @@ static void batch_set(bbatch *bt, uint32_t idx, const ipc_result *r)
 			dst->data = copy;
 		} else {
 			*dst = (ipc_result){.ok = 0};
-			snprintf(dst->err, sizeof dst->err, "failed");
+			snprintf(dst->err, sizeof dst->err, "%s",
+			         ipc_joberr_name(IPC_JOBERR_FAILED));
 			snprintf(dst->msg, sizeof dst->msg,
 			         "out of memory for the reply");
 		}
@@ -254,11 +255,11 @@ static void answer(front_req *req, bbatch *bt, uint32_t idx,
 }
 
 static void answer_error(front_req *req, bbatch *bt, uint32_t idx,
-                         const char *err, const char *fmt, ...)
+                         ipc_joberr err, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 static void answer_error(front_req *req, bbatch *bt, uint32_t idx,
-                         const char *err, const char *fmt, ...)
+                         ipc_joberr err, const char *fmt, ...)
 {
 	ipc_result r;
 	va_list ap;
@@ -269,7 +270,7 @@ static void answer_error(front_req *req, bbatch *bt, uint32_t idx,
 }
 
 /* Ends a job: one result to its client, then it is gone. */
-static void finish_error(broker *b, bjob *j, const char *err,
+static void finish_error(broker *b, bjob *j, ipc_joberr err,
                          const char *msg)
 {
 	detach(b, j);
@@ -455,7 +456,7 @@ static void accept_call(broker *b, front_req *req, bbatch *bt, uint32_t idx,
 	sup *s = b->s;
 	if (b->draining) {
 		b->st.rejected++;
-		answer_error(req, bt, idx, "shutting_down",
+		answer_error(req, bt, idx, IPC_JOBERR_SHUTTING_DOWN,
 		             "the supervisor is stopping");
 		return;
 	}
@@ -465,7 +466,7 @@ static void accept_call(broker *b, front_req *req, bbatch *bt, uint32_t idx,
 		dispatch(b);
 	if (b->queued >= s->cfg->queue_limit) {
 		b->st.busy++;
-		answer_error(req, bt, idx, "busy", "%u jobs queued (queue_limit)",
+		answer_error(req, bt, idx, IPC_JOBERR_BUSY, "%u jobs queued (queue_limit)",
 		             b->queued);
 		return;
 	}
@@ -474,7 +475,7 @@ static void accept_call(broker *b, front_req *req, bbatch *bt, uint32_t idx,
 	if (!j || !copy) {
 		free(j);
 		free(copy);
-		answer_error(req, bt, idx, "failed", "out of memory");
+		answer_error(req, bt, idx, IPC_JOBERR_FAILED, "out of memory");
 		return;
 	}
 	memcpy(copy, call->payload, call->len);
@@ -519,7 +520,7 @@ static void on_front(front_req *req, nng_msg *msg, void *arg)
 	if (rc) {
 		b->s->bad_frames++;
 		b->st.bad_requests++;
-		answer_error(req, NULL, 0, "bad_request", "%s (%s)",
+		answer_error(req, NULL, 0, IPC_JOBERR_BAD_REQUEST, "%s (%s)",
 		             corral_strerror(rc), corral_errname(rc));
 		return;
 	}
@@ -527,7 +528,7 @@ static void on_front(front_req *req, nng_msg *msg, void *arg)
 		bt = calloc(1, sizeof *bt + n * sizeof bt->res[0]);
 		if (!bt) {
 			ipc_frame_fini(&f);
-			answer_error(req, NULL, 0, "failed", "out of memory");
+			answer_error(req, NULL, 0, IPC_JOBERR_FAILED, "out of memory");
 			return;
 		}
 		bt->req = req;
@@ -550,7 +551,7 @@ static void on_sweep(uv_timer_t *h)
 			next = j->next;
 			if (now >= j->deadline) {
 				b->st.timeouts++;
-				finish_error(b, j, "timeout",
+				finish_error(b, j, IPC_JOBERR_TIMEOUT,
 				             "no worker took the job in time");
 			}
 		}
@@ -565,7 +566,7 @@ static void on_sweep(uv_timer_t *h)
 			if (n < IPC_MAX_BATCH)
 				ids[n++] = j->id;
 			b->st.timeouts++;
-			finish_error(b, j, "timeout", "the worker did not reply "
+			finish_error(b, j, IPC_JOBERR_TIMEOUT, "the worker did not reply "
 			             "in time");
 		}
 		nng_msg *msg = NULL;
@@ -611,7 +612,8 @@ void broker_on_reply(broker *b, slot *sl, const ipc_frame *f)
 			res.len = r[i].len;
 			b->st.ok++;
 		} else {
-			snprintf(res.err, sizeof res.err, "failed");
+			snprintf(res.err, sizeof res.err, "%s",
+			         ipc_joberr_name(IPC_JOBERR_FAILED));
 			snprintf(res.msg, sizeof res.msg, "%s: %.*s",
 			         corral_errname(r[i].code),
 			         (int)(r[i].len > 200 ? 200 : r[i].len),
@@ -667,7 +669,7 @@ void broker_on_worker_gone(broker *b, slot *sl)
 			        "%s/poison/%" PRIu64 ".bin", j->id, j->len,
 			        j->attempts, b->s->rundir, j->id);
 			unindex(b, j);
-			answer_error(j->req, j->batch, j->idx, "poison",
+			answer_error(j->req, j->batch, j->idx, IPC_JOBERR_POISON,
 			             "%u workers died running this job",
 			             j->attempts);
 			b->st.failed++;
@@ -723,12 +725,12 @@ void broker_abort(broker *b)
 	b->on_empty = NULL;
 	for (int p = 0; p < 4; p++)
 		while (b->queue[p].head)
-			finish_error(b, b->queue[p].head, "shutting_down",
+			finish_error(b, b->queue[p].head, IPC_JOBERR_SHUTTING_DOWN,
 			             "the supervisor stopped before a worker "
 			             "took the job");
 	for (unsigned i = 0; i < b->s->nslots; i++)
 		while (b->ledger[i].head)
-			finish_error(b, b->ledger[i].head, "shutting_down",
+			finish_error(b, b->ledger[i].head, IPC_JOBERR_SHUTTING_DOWN,
 			             "the supervisor stopped before the worker "
 			             "replied");
 }
