@@ -1,12 +1,10 @@
 /*
- * chan.h - an nng socket bridged onto a libuv loop.
+ * chan.h - an nng pair socket bridged onto a libuv loop: the supervisor's
+ * end of each worker's socket, and the worker's end.
  *
- * nng completes receives on its own threads; corral's state belongs to the
- * loop thread alone.  A channel's nng aio callback only appends the message
- * to a mutex-guarded queue and calls uv_async_send(); the loop then drains
- * the whole queue per wake-up and calls msg_cb for each message, with no lock
- * held.  Pipe (connection) events travel the same way.  See DESIGN.md for
- * why this beats polling NNG_OPT_RECVFD.
+ * Received messages and pipe (connection) events come to the loop thread
+ * through the one bridge (ipc/bridge.h), in the order they happened, with
+ * no lock held.  Request/reply servers use ipc/srv.h on the same bridge.
  */
 #ifndef IPC_CHAN_H
 #define IPC_CHAN_H
@@ -22,12 +20,6 @@ typedef void (*ipc_msg_cb)(ipc_chan *ch, nng_msg *msg, void *arg);
 /* Loop thread.  up = 1 when a peer connected, 0 when one went away. */
 typedef void (*ipc_pipe_cb)(ipc_chan *ch, int up, void *arg);
 
-enum {
-	/* Receive one message at a time; the loop calls ipc_chan_rearm() after
-	 * replying.  For REP sockets, whose replies pair with the last request. */
-	IPC_CHAN_ONE_AT_A_TIME = 1,
-};
-
 typedef struct ipc_sockopts {
 	size_t max_frame; /* NNG_OPT_RECVMAXSZ */
 	int bufs;         /* NNG_OPT_SENDBUF and NNG_OPT_RECVBUF, in messages */
@@ -35,10 +27,16 @@ typedef struct ipc_sockopts {
 } ipc_sockopts;
 
 /* Opens a pair0 socket and listens on (or dials) url.  Dialing is
- * synchronous: it fails at once if nobody listens. */
+ * synchronous: it fails at once if nobody listens.  CORRAL_EBUSY when the
+ * address is in use. */
 int ipc_pair_listen(nng_socket *s, const char *url, const ipc_sockopts *o);
 int ipc_pair_dial(nng_socket *s, const char *url, const ipc_sockopts *o);
-int ipc_rep_listen(nng_socket *s, const char *url, const ipc_sockopts *o);
+
+/* Applies o (frame limit, buffers) to any socket; bufs_optional: a
+ * protocol without NNG_OPT_SENDBUF is fine.  For ipc/srv.c. */
+int ipc_sock_setopts(nng_socket s, const ipc_sockopts *o, int bufs_optional);
+/* Creates and starts a listener on url with o's permissions. */
+int ipc_sock_listen(nng_socket s, const char *url, const ipc_sockopts *o);
 
 /*
  * Wraps sock (the channel takes ownership) and starts receiving.  Returns 0
@@ -46,6 +44,7 @@ int ipc_rep_listen(nng_socket *s, const char *url, const ipc_sockopts *o);
  */
 int ipc_chan_open(ipc_chan **out, uv_loop_t *loop, nng_socket sock, int flags,
                   ipc_msg_cb msg_cb, ipc_pipe_cb pipe_cb, void *arg);
+/* flags: none defined yet; pass 0. */
 
 /*
  * Sends without blocking.  Takes msg in every case (frees it on failure).
@@ -56,9 +55,6 @@ int ipc_chan_send(ipc_chan *ch, nng_msg *msg);
 /* Hands the channel's messages to another handler from now on (loop
  * thread): a standby worker's channel moving to the slot that adopts it. */
 void ipc_chan_set_handler(ipc_chan *ch, ipc_msg_cb msg_cb, void *arg);
-
-/* Arms the next receive on an IPC_CHAN_ONE_AT_A_TIME channel. */
-void ipc_chan_rearm(ipc_chan *ch);
 
 /* Lets the loop end while this channel is open (uv_unref of its wake-up). */
 void ipc_chan_unref(ipc_chan *ch);
@@ -72,7 +68,7 @@ void ipc_chan_close(ipc_chan *ch);
 
 /* Runs fn(arg) -- an nng_close() and what must follow it -- on a detached
  * thread, so that no caller waits on nng 1.5.2's close, which can hang
- * (see chan.c); counted by ipc_chan_wait_closed(). */
+ * (see bridge.h); counted by ipc_chan_wait_closed(). */
 void ipc_close_later(void (*fn)(void *), void *arg);
 
 /* Waits up to timeout_ms for sockets still being closed in the background;

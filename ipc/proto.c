@@ -268,11 +268,8 @@ static int get_u64(const msgpack_object *map, const char *key, uint64_t *v)
 	return 0;
 }
 
-static int get_i64(const msgpack_object *map, const char *key, int64_t *v)
+static int obj_i64(const msgpack_object *o, int64_t *v)
 {
-	const msgpack_object *o = mp_get(map, key);
-	if (!o)
-		return CORRAL_EMISSING;
 	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
 		*v = o->via.i64;
 	else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
@@ -281,6 +278,14 @@ static int get_i64(const msgpack_object *map, const char *key, int64_t *v)
 	else
 		return CORRAL_EFIELD;
 	return 0;
+}
+
+static int get_i64(const msgpack_object *map, const char *key, int64_t *v)
+{
+	const msgpack_object *o = mp_get(map, key);
+	if (!o)
+		return CORRAL_EMISSING;
+	return obj_i64(o, v);
 }
 
 static int get_i32(const msgpack_object *map, const char *key, int32_t lo,
@@ -888,6 +893,129 @@ int ipc_unpack_error(const ipc_frame *f, ipc_error *m)
 	if (!rc)
 		rc = get_str(&f->body, "msg", m->msg, sizeof m->msg);
 	return rc;
+}
+
+/* ---- EVENTS_REQ, EVENTS ---- */
+
+int ipc_pack_events_req(nng_msg **out, const ipc_events_req *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_EVENTS_REQ, 3);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_u64(&pk, "since", m->since);
+	rc |= pk_u64(&pk, "wait", m->wait_ms);
+	rc |= pk_u64(&pk, "max", m->max);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_events_req(const ipc_frame *f, ipc_events_req *m)
+{
+	uint64_t max = 0;
+	int rc = want_type(f, IPC_EVENTS_REQ);
+	if (!rc)
+		rc = get_u64(&f->body, "since", &m->since);
+	if (!rc)
+		rc = get_u64(&f->body, "wait", &m->wait_ms);
+	if (!rc)
+		rc = get_u64(&f->body, "max", &max);
+	if (!rc && (max == 0 || max > IPC_MAX_EVENTS))
+		rc = CORRAL_EFIELD;
+	m->max = (uint32_t)max;
+	return rc;
+}
+
+int ipc_pack_events(nng_msg **out, const ipc_events *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_EVENTS, 3);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_u64(&pk, "first", m->first);
+	rc |= pk_u64(&pk, "last", m->last);
+	rc |= pk_str(&pk, "ev") | msgpack_pack_array(&pk, m->n);
+	for (uint32_t i = 0; i < m->n; i++) {
+		const ipc_event *e = &m->ev[i];
+		rc |= msgpack_pack_array(&pk, 9);
+		rc |= msgpack_pack_uint64(&pk, e->seq);
+		rc |= msgpack_pack_uint64(&pk, e->t_ms);
+		rc |= pk_str(&pk, e->kind);
+		rc |= msgpack_pack_int32(&pk, e->slot);
+		rc |= msgpack_pack_int64(&pk, e->pid);
+		rc |= msgpack_pack_uint32(&pk, e->gen);
+		rc |= pk_str(&pk, e->from);
+		rc |= pk_str(&pk, e->to);
+		rc |= pk_str(&pk, e->why);
+	}
+	return pk_end(out, rc);
+}
+
+static int unpack_event(const msgpack_object *t, ipc_event *e)
+{
+	uint64_t gen = 0;
+	int rc = obj_u64(&t[0], &e->seq);
+	if (!rc)
+		rc = obj_u64(&t[1], &e->t_ms);
+	if (!rc)
+		rc = obj_str(&t[2], e->kind, sizeof e->kind);
+	if (!rc)
+		rc = obj_i32(&t[3], &e->slot);
+	if (!rc)
+		rc = obj_i64(&t[4], &e->pid);
+	if (!rc)
+		rc = obj_u64(&t[5], &gen);
+	if (!rc && gen > UINT32_MAX)
+		rc = CORRAL_EFIELD;
+	e->gen = (uint32_t)gen;
+	if (!rc)
+		rc = obj_str(&t[6], e->from, sizeof e->from);
+	if (!rc)
+		rc = obj_str(&t[7], e->to, sizeof e->to);
+	if (!rc)
+		rc = obj_str(&t[8], e->why, sizeof e->why);
+	return rc;
+}
+
+int ipc_unpack_events(const ipc_frame *f, ipc_events *m)
+{
+	memset(m, 0, sizeof *m);
+	int rc = want_type(f, IPC_EVENTS);
+	if (!rc)
+		rc = get_u64(&f->body, "first", &m->first);
+	if (!rc)
+		rc = get_u64(&f->body, "last", &m->last);
+	if (rc)
+		return rc;
+	const msgpack_object *o = mp_get(&f->body, "ev");
+	if (!o)
+		return CORRAL_EMISSING;
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return CORRAL_EFIELD;
+	uint32_t n = o->via.array.size;
+	if (n > IPC_MAX_EVENTS)
+		return CORRAL_ETOOMANY;
+	if (n && !(m->ev = calloc(n, sizeof *m->ev)))
+		return CORRAL_ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		const msgpack_object *t = &o->via.array.ptr[i];
+		if (t->type != MSGPACK_OBJECT_ARRAY || t->via.array.size != 9)
+			rc = CORRAL_EFIELD;
+		else
+			rc = unpack_event(t->via.array.ptr, &m->ev[i]);
+		if (rc) {
+			ipc_events_free(m);
+			return rc;
+		}
+	}
+	m->n = n;
+	return 0;
+}
+
+void ipc_events_free(ipc_events *m)
+{
+	free(m->ev);
+	m->ev = NULL;
+	m->n = 0;
 }
 
 /* ---- STATUS ---- */

@@ -46,7 +46,9 @@
 	X(RESULTS, 35, "supervisor -> client: their outcomes, in order")     \
 	X(STATUS_REQ, 16, "client -> supervisor: status please")             \
 	X(STATUS, 17, "supervisor -> client: status")                        \
-	X(ERROR, 18, "supervisor -> client: request failed")
+	X(ERROR, 18, "supervisor -> client: request failed")                 \
+	X(EVENTS_REQ, 19, "client -> supervisor: events after a sequence")  \
+	X(EVENTS, 20, "supervisor -> client: those events")
 
 typedef enum ipc_type {
 #define X(name, num, what) IPC_##name = num,
@@ -200,6 +202,37 @@ typedef struct ipc_status {
 	ipc_worker_status *workers; /* owned; ipc_status_free() */
 } ipc_status;
 
+/* One thing that happened in the supervisor: a state change of a slot, a
+ * standby or the supervisor itself, or an action it took.  seq counts up
+ * from 1 without gaps. */
+typedef struct ipc_event {
+	uint64_t seq;
+	uint64_t t_ms;              /* wall clock, ms since the epoch */
+	char kind[IPC_STATE_LEN];   /* "slot", "supervisor", "action" */
+	int32_t slot;               /* -1 when not about a slot */
+	int64_t pid;                /* 0 when none */
+	uint32_t gen;               /* generation of the worker */
+	char from[IPC_STATE_LEN], to[IPC_STATE_LEN];
+	char why[256];
+} ipc_event;
+
+#define IPC_MAX_EVENTS 256 /* per EVENTS reply */
+
+/* Events with seq > since; the supervisor answers as soon as there is at
+ * least one, or after wait_ms with none. */
+typedef struct ipc_events_req {
+	uint64_t since;
+	uint64_t wait_ms;
+	uint32_t max;  /* 1..IPC_MAX_EVENTS */
+} ipc_events_req;
+
+typedef struct ipc_events {
+	uint64_t first; /* oldest seq the supervisor still holds */
+	uint64_t last;  /* newest seq */
+	uint32_t n;
+	ipc_event *ev;  /* owned; ipc_events_free() */
+} ipc_events;
+
 /* A decoded frame: the envelope checked, body still a msgpack object. */
 typedef struct ipc_frame {
 	int type;
@@ -254,5 +287,10 @@ int ipc_pack_results(nng_msg **out, const ipc_result *m, uint32_t n);
 int ipc_unpack_results(const ipc_frame *f, ipc_result *out, uint32_t *n);
 int ipc_pack_error(nng_msg **out, const ipc_error *m);
 int ipc_unpack_error(const ipc_frame *f, ipc_error *m);
+int ipc_pack_events_req(nng_msg **out, const ipc_events_req *m);
+int ipc_unpack_events_req(const ipc_frame *f, ipc_events_req *m);
+int ipc_pack_events(nng_msg **out, const ipc_events *m);
+int ipc_unpack_events(const ipc_frame *f, ipc_events *m);
+void ipc_events_free(ipc_events *m);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * broker.c - jobs that survive crashes.
  *
- * Clients send CALL requests to the front end (front.c, nng REP); each
+ * Clients send CALL requests to the front end (ipc/srv.c, nng REP); each
  * becomes a job in one of four priority queues.  Jobs go to RUNNING,
  * non-degraded workers, least outstanding first (ties: lower lag), never
  * more than max_inflight each, several per JOB message.  The ledger knows
@@ -18,8 +18,11 @@
  * its own here, and their results are collected in a bbatch and sent back
  * together, in order, when the last one is known (RESULTS).
  *
- * Everything here runs on the supervisor's loop thread.
+ * The broker knows workers only by slot number: what the supervisor tells
+ * it (broker_worker_set/gone) and ops->send.  Everything here runs on the
+ * supervisor's loop thread.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -30,12 +33,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "corral.h"
-#include "common/error.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/rundir.h"
-#include "master/front.h"
-#include "master/sup.h"
+#include "corral_base.h"
+#include "ipc/srv.h"
+#include "master/broker.h"
 
 #define HASH_BUCKETS 4096
 #define SWEEP_MS 20
@@ -47,20 +50,20 @@
 
 /* A CALLS request being answered: one result per job, in order. */
 typedef struct bbatch {
-	front_req *req;
+	ipc_req *req;
 	uint32_t n, left;  /* jobs, and those not answered yet */
 	ipc_result res[];  /* data of an ok result is malloc()ed here */
 } bbatch;
 
 typedef struct bjob {
-	struct bjob *next, *prev; /* in a queue, or on a slot's ledger */
+	list_node node;           /* in a queue, or on a slot's ledger */
 	struct bjob *hnext;       /* id hash chain */
 	uint64_t id;
 	int slot;                 /* -1: queued */
 	int prio;
 	unsigned attempts;        /* workers that died holding it */
-	uint64_t deadline;        /* sup_now_ms() */
-	front_req *req;           /* its client's open request (CALL) */
+	uint64_t deadline;        /* ops->now_ms() */
+	ipc_req *req;           /* its client's open request (CALL) */
 	bbatch *batch;            /* or its place in a CALLS: batch, idx */
 	uint32_t idx;
 	uint8_t *payload;
@@ -76,14 +79,23 @@ typedef struct bfill {
 } bfill;
 
 typedef struct blist {
-	bjob *head, *tail;
+	list_head l;
 	unsigned n;
 } blist;
 
+/* What the supervisor told us about one worker. */
+typedef struct bworker {
+	int up;              /* may take new jobs */
+	uint64_t lag_p99_us;
+} bworker;
+
 struct broker {
-	sup *s;
-	front *front;
+	broker_config cfg;
+	const broker_ops *ops;
+	void *ctx;
 	char url[4200];
+	char rundir[4096];
+	ipc_srv *front;
 	uv_timer_t sweep;
 	uv_check_t check; /* runs dispatch once per loop iteration */
 	int open_handles; /* sweep and check, until closed */
@@ -92,49 +104,44 @@ struct broker {
 	unsigned queued;
 	blist *ledger;    /* per slot: jobs in flight there */
 	bfill *fill;      /* per slot: dispatch's scratch */
+	bworker *w;       /* per slot */
 	bjob *hash[HASH_BUCKETS];
 	uint64_t next_id;
 	int draining;
-	void (*on_empty)(sup *s);
+	int told_drained;
 	broker_stats st;
 	unsigned poison_kept;
 };
 
 /* ---- lists and the id index ---- */
 
+#define JOB(n) list_entry(n, bjob, node)
+
 static void bl_push(blist *l, bjob *j, int head)
 {
-	j->prev = j->next = NULL;
-	if (head) {
-		j->next = l->head;
-		if (l->head)
-			l->head->prev = j;
-		else
-			l->tail = j;
-		l->head = j;
-	} else {
-		j->prev = l->tail;
-		if (l->tail)
-			l->tail->next = j;
-		else
-			l->head = j;
-		l->tail = j;
-	}
+	if (head)
+		list_push_front(&l->l, &j->node);
+	else
+		list_push_back(&l->l, &j->node);
 	l->n++;
 }
 
 static void bl_remove(blist *l, bjob *j)
 {
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		l->head = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
-	else
-		l->tail = j->prev;
-	j->next = j->prev = NULL;
+	list_remove(&j->node);
 	l->n--;
+}
+
+static bjob *bl_head(const blist *l)
+{
+	list_node *n = list_first(&l->l);
+	return n ? JOB(n) : NULL;
+}
+
+static bjob *bl_tail(const blist *l)
+{
+	list_node *n = list_last(&l->l);
+	return n ? JOB(n) : NULL;
 }
 
 static bjob **hslot(broker *b, uint64_t id)
@@ -199,13 +206,13 @@ static void pack_failed(nng_msg **msg, int rc)
 }
 
 /* Answers a client's CALL; every request gets exactly one answer. */
-static void send_result(front_req *req, const ipc_result *r)
+static void send_result(ipc_req *req, const ipc_result *r)
 {
 	nng_msg *msg = NULL;
 	int rc = ipc_pack_result(&msg, r);
 	if (rc)
 		pack_failed(&msg, rc);
-	front_reply(req, msg);
+	ipc_srv_reply(req, msg);
 }
 
 static void batch_free(bbatch *bt)
@@ -240,12 +247,12 @@ static void batch_set(bbatch *bt, uint32_t idx, const ipc_result *r)
 	int rc = ipc_pack_results(&msg, bt->res, bt->n);
 	if (rc)
 		pack_failed(&msg, rc);
-	front_reply(bt->req, msg);
+	ipc_srv_reply(bt->req, msg);
 	batch_free(bt);
 }
 
 /* The one way a job's (or a refused call's) outcome leaves the broker. */
-static void answer(front_req *req, bbatch *bt, uint32_t idx,
+static void answer(ipc_req *req, bbatch *bt, uint32_t idx,
                    const ipc_result *r)
 {
 	if (bt)
@@ -254,11 +261,11 @@ static void answer(front_req *req, bbatch *bt, uint32_t idx,
 		send_result(req, r);
 }
 
-static void answer_error(front_req *req, bbatch *bt, uint32_t idx,
+static void answer_error(ipc_req *req, bbatch *bt, uint32_t idx,
                          ipc_joberr err, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-static void answer_error(front_req *req, bbatch *bt, uint32_t idx,
+static void answer_error(ipc_req *req, bbatch *bt, uint32_t idx,
                          ipc_joberr err, const char *fmt, ...)
 {
 	ipc_result r;
@@ -281,22 +288,21 @@ static void finish_error(broker *b, bjob *j, ipc_joberr err,
 
 /* ---- dispatch ---- */
 
-static int degraded(const sup *s, const slot *sl)
+static int degraded(const broker *b, unsigned i)
 {
-	return sl->have_health &&
-	       sl->health.lag_p99_us > s->cfg->max_lag_ms * 1000;
+	return b->w[i].lag_p99_us > b->cfg.max_lag_ms * 1000;
 }
 
-static int eligible(broker *b, const slot *sl)
+static int eligible(const broker *b, unsigned i)
 {
-	return sl->state == SLOT_RUNNING && sl->chan && !degraded(b->s, sl) &&
-	       b->ledger[sl->id].n < b->s->cfg->max_inflight;
+	return b->w[i].up && !degraded(b, i) &&
+	       b->ledger[i].n < b->cfg.max_inflight;
 }
 
 static bjob *dequeue(broker *b)
 {
 	for (int p = 0; p < 4; p++) {
-		bjob *j = b->queue[p].head;
+		bjob *j = bl_head(&b->queue[p]);
 		if (j) {
 			bl_remove(&b->queue[p], j);
 			b->queued--;
@@ -310,8 +316,8 @@ static bjob *dequeue(broker *b)
 static int has_room(broker *b, unsigned i)
 {
 	const bfill *f = &b->fill[i];
-	return !f->skip && eligible(b, &b->s->slots[i]) &&
-	       b->ledger[i].n + f->n < b->s->cfg->max_inflight &&
+	return !f->skip && eligible(b, i) &&
+	       b->ledger[i].n + f->n < b->cfg.max_inflight &&
 	       f->n < IPC_MAX_BATCH && f->bytes < BATCH_BYTES;
 }
 
@@ -321,16 +327,14 @@ static int has_room(broker *b, unsigned i)
  * within a quantum of the fewest; -1 if no worker has room. */
 static int pick(broker *b, int prev)
 {
-	sup *s = b->s;
 	int best = -1;
 	unsigned best_n = 0;
-	for (unsigned i = 0; i < s->nslots; i++) {
+	for (unsigned i = 0; i < b->cfg.nslots; i++) {
 		unsigned n = b->ledger[i].n + b->fill[i].n;
 		if (!has_room(b, i))
 			continue;
 		if (best < 0 || n < best_n ||
-		    (n == best_n && s->slots[i].health.lag_p99_us <
-		                        s->slots[best].health.lag_p99_us)) {
+		    (n == best_n && b->w[i].lag_p99_us < b->w[best].lag_p99_us)) {
 			best = (int)i;
 			best_n = n;
 		}
@@ -345,9 +349,9 @@ static int pick(broker *b, int prev)
 /* Sends one worker its share of this round; on failure the jobs go back
  * to the head of their queues, in order, and the worker sits the rest of
  * this dispatch out. */
-static void send_fill(broker *b, slot *sl, uint64_t now)
+static void send_fill(broker *b, unsigned slot, uint64_t now)
 {
-	bfill *f = &b->fill[sl->id];
+	bfill *f = &b->fill[slot];
 	ipc_job batch[IPC_MAX_BATCH];
 	for (unsigned i = 0; i < f->n; i++) {
 		bjob *j = f->taken[i];
@@ -359,19 +363,19 @@ static void send_fill(broker *b, slot *sl, uint64_t now)
 	nng_msg *msg = NULL;
 	int rc = ipc_pack_jobs(&msg, batch, f->n);
 	if (!rc)
-		rc = ipc_chan_send(sl->chan, msg); /* takes msg */
+		rc = b->ops->send(b->ctx, slot, msg); /* takes msg */
 	if (rc) {
 		for (unsigned i = f->n; i-- > 0;) {
 			bl_push(&b->queue[f->taken[i]->prio], f->taken[i], 1);
 			b->queued++;
 		}
-		log_msg("slot %d pid %" PRId64 ": cannot send %u job(s): %s",
-		        sl->id, sl->pid, f->n, corral_strerror(rc));
+		log_warn("slot %u: cannot send %u job(s): %s", slot, f->n,
+		         corral_strerror(rc));
 		f->skip = 1;
 	} else {
 		for (unsigned i = 0; i < f->n; i++) {
-			f->taken[i]->slot = sl->id;
-			bl_push(&b->ledger[sl->id], f->taken[i], 0);
+			f->taken[i]->slot = (int)slot;
+			bl_push(&b->ledger[slot], f->taken[i], 0);
 		}
 		b->st.dispatched += f->n;
 	}
@@ -383,17 +387,17 @@ static void send_fill(broker *b, slot *sl, uint64_t now)
  * worker, then sends each worker its share as one message. */
 static void dispatch(broker *b)
 {
-	sup *s = b->s;
-	uint64_t now = sup_now_ms(s);
-	for (unsigned i = 0; i < s->nslots; i++)
+	unsigned nslots = b->cfg.nslots;
+	uint64_t now = b->ops->now_ms(b->ctx);
+	for (unsigned i = 0; i < nslots; i++)
 		b->fill[i].skip = 0;
 	while (b->queued) {
 		/* Spread the round over as few workers as QUANTUM allows,
 		 * in equal shares: 3 jobs go to one worker in one message,
 		 * 9 jobs to 3 workers 3 each, 64 to 16 workers 4 each. */
 		unsigned e = 0;
-		for (unsigned i = 0; i < s->nslots; i++)
-			e += !b->fill[i].skip && eligible(b, &s->slots[i]);
+		for (unsigned i = 0; i < nslots; i++)
+			e += !b->fill[i].skip && eligible(b, i);
 		unsigned k = (b->queued + QUANTUM - 1) / QUANTUM;
 		if (k > e)
 			k = e;
@@ -409,9 +413,9 @@ static void dispatch(broker *b)
 		}
 		if (!picked)
 			return;
-		for (unsigned i = 0; i < s->nslots; i++)
+		for (unsigned i = 0; i < nslots; i++)
 			if (b->fill[i].n)
-				send_fill(b, &s->slots[i], now);
+				send_fill(b, i, now);
 	}
 }
 
@@ -432,10 +436,9 @@ static void kick(broker *b)
 
 static void check_empty(broker *b)
 {
-	if (b->draining && b->on_empty && !b->queued && !broker_inflight(b)) {
-		void (*fn)(sup *) = b->on_empty;
-		b->on_empty = NULL;
-		fn(b->s);
+	if (b->draining && !b->told_drained && broker_empty(b)) {
+		b->told_drained = 1;
+		b->ops->drained(b->ctx);
 	}
 }
 
@@ -450,10 +453,9 @@ static void sweep_start(broker *b)
 }
 
 /* Takes one call of a request: queued as a job, or answered at once. */
-static void accept_call(broker *b, front_req *req, bbatch *bt, uint32_t idx,
+static void accept_call(broker *b, ipc_req *req, bbatch *bt, uint32_t idx,
                         const ipc_call *call)
 {
-	sup *s = b->s;
 	if (b->draining) {
 		b->st.rejected++;
 		answer_error(req, bt, idx, IPC_JOBERR_SHUTTING_DOWN,
@@ -462,9 +464,9 @@ static void accept_call(broker *b, front_req *req, bbatch *bt, uint32_t idx,
 	}
 	/* Jobs waiting for this iteration's dispatch are not "queued" in
 	 * the queue_limit sense: send them before refusing. */
-	if (b->queued >= s->cfg->queue_limit)
+	if (b->queued >= b->cfg.queue_limit)
 		dispatch(b);
-	if (b->queued >= s->cfg->queue_limit) {
+	if (b->queued >= b->cfg.queue_limit) {
 		b->st.busy++;
 		answer_error(req, bt, idx, IPC_JOBERR_BUSY, "%u jobs queued (queue_limit)",
 		             b->queued);
@@ -479,13 +481,13 @@ static void accept_call(broker *b, front_req *req, bbatch *bt, uint32_t idx,
 		return;
 	}
 	memcpy(copy, call->payload, call->len);
-	uint64_t t = s->cfg->job_timeout_ms;
+	uint64_t t = b->cfg.job_timeout_ms;
 	if (call->timeout_ms && call->timeout_ms < t)
 		t = call->timeout_ms;
 	j->id = ++b->next_id;
 	j->slot = -1;
 	j->prio = call->prio;
-	j->deadline = sup_now_ms(s) + t;
+	j->deadline = b->ops->now_ms(b->ctx) + t;
 	j->req = req;
 	j->batch = bt;
 	j->idx = idx;
@@ -499,7 +501,7 @@ static void accept_call(broker *b, front_req *req, bbatch *bt, uint32_t idx,
 	sweep_start(b);
 }
 
-static void on_front(front_req *req, nng_msg *msg, void *arg)
+static void on_request(ipc_req *req, nng_msg *msg, void *arg)
 {
 	broker *b = arg;
 	ipc_frame f;
@@ -518,7 +520,7 @@ static void on_front(front_req *req, nng_msg *msg, void *arg)
 			ipc_frame_fini(&f);
 	}
 	if (rc) {
-		b->s->bad_frames++;
+		b->ops->bad_frame(b->ctx, rc);
 		b->st.bad_requests++;
 		answer_error(req, NULL, 0, IPC_JOBERR_BAD_REQUEST, "%s (%s)",
 		             corral_strerror(rc), corral_errname(rc));
@@ -544,11 +546,11 @@ static void on_front(front_req *req, nng_msg *msg, void *arg)
 static void on_sweep(uv_timer_t *h)
 {
 	broker *b = h->data;
-	sup *s = b->s;
-	uint64_t now = sup_now_ms(s);
+	uint64_t now = b->ops->now_ms(b->ctx);
+	list_node *n, *tmp;
 	for (int p = 0; p < 4; p++) {
-		for (bjob *j = b->queue[p].head, *next; j; j = next) {
-			next = j->next;
+		list_foreach_safe(n, tmp, &b->queue[p].l) {
+			bjob *j = JOB(n);
 			if (now >= j->deadline) {
 				b->st.timeouts++;
 				finish_error(b, j, IPC_JOBERR_TIMEOUT,
@@ -556,22 +558,22 @@ static void on_sweep(uv_timer_t *h)
 			}
 		}
 	}
-	for (unsigned i = 0; i < s->nslots; i++) {
+	for (unsigned i = 0; i < b->cfg.nslots; i++) {
 		uint64_t ids[IPC_MAX_BATCH];
-		uint32_t n = 0;
-		for (bjob *j = b->ledger[i].head, *next; j; j = next) {
-			next = j->next;
+		uint32_t nids = 0;
+		list_foreach_safe(n, tmp, &b->ledger[i].l) {
+			bjob *j = JOB(n);
 			if (now < j->deadline)
 				continue;
-			if (n < IPC_MAX_BATCH)
-				ids[n++] = j->id;
+			if (nids < IPC_MAX_BATCH)
+				ids[nids++] = j->id;
 			b->st.timeouts++;
 			finish_error(b, j, IPC_JOBERR_TIMEOUT, "the worker did not reply "
 			             "in time");
 		}
 		nng_msg *msg = NULL;
-		if (n && s->slots[i].chan && ipc_pack_cancel(&msg, ids, n) == 0)
-			ipc_chan_send(s->slots[i].chan, msg);
+		if (nids && b->w[i].up && ipc_pack_cancel(&msg, ids, nids) == 0)
+			(void)b->ops->send(b->ctx, i, msg); /* best effort */
 	}
 	if (!b->queued && !broker_inflight(b))
 		uv_timer_stop(h);
@@ -579,29 +581,31 @@ static void on_sweep(uv_timer_t *h)
 	kick(b);
 }
 
-/* ---- events from slots ---- */
+/* ---- what the supervisor tells us ---- */
 
-void broker_on_ready(broker *b)
+void broker_worker_set(broker *b, unsigned slot, int takes_jobs,
+                       uint64_t lag_p99_us)
 {
-	if (b)
-		kick(b);
+	assert(slot < b->cfg.nslots);
+	b->w[slot].up = takes_jobs;
+	b->w[slot].lag_p99_us = lag_p99_us;
+	kick(b);
 }
 
-void broker_on_reply(broker *b, slot *sl, const ipc_frame *f)
+void broker_on_reply(broker *b, unsigned slot, const ipc_frame *f)
 {
 	ipc_reply r[IPC_MAX_BATCH];
 	uint32_t n = 0;
 	int rc = ipc_unpack_replies(f, r, &n);
 	if (rc) {
-		b->s->bad_frames++;
-		log_msg("slot %d pid %" PRId64 ": dropped a bad REPLY: %s (%s)",
-		        sl->id, sl->pid, corral_errname(rc),
-		        corral_strerror(rc));
+		b->ops->bad_frame(b->ctx, rc);
+		log_warn("slot %u: dropped a bad REPLY: %s (%s)", slot,
+		         corral_errname(rc), corral_strerror(rc));
 		return;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		bjob *j = find(b, r[i].id);
-		if (!j || j->slot != sl->id) {
+		if (!j || j->slot != (int)slot) {
 			b->st.late_replies++; /* timed out, or re-dispatched */
 			continue;
 		}
@@ -634,7 +638,7 @@ static void keep_poison(broker *b, const bjob *j)
 	char dir[4300], tmp[4400], path[4400];
 	if (b->poison_kept >= POISON_KEEP)
 		return;
-	snprintf(dir, sizeof dir, "%s/poison", b->s->rundir);
+	snprintf(dir, sizeof dir, "%s/poison", b->rundir);
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return;
 	snprintf(tmp, sizeof tmp, "%s/.%" PRIu64 ".tmp", dir, j->id);
@@ -650,24 +654,24 @@ static void keep_poison(broker *b, const bjob *j)
 		unlink(tmp);
 }
 
-void broker_on_worker_gone(broker *b, slot *sl)
+void broker_worker_gone(broker *b, unsigned slot)
 {
-	if (!b)
-		return;
-	blist *l = &b->ledger[sl->id];
+	assert(slot < b->cfg.nslots);
+	b->w[slot].up = 0;
+	blist *l = &b->ledger[slot];
 	/* Back to the head of their queues, oldest first at the head. */
-	while (l->tail) {
-		bjob *j = l->tail;
+	bjob *j;
+	while ((j = bl_tail(l))) {
 		bl_remove(l, j);
 		j->slot = -1;
 		j->attempts++;
-		if (j->attempts >= b->s->cfg->max_attempts) {
+		if (j->attempts >= b->cfg.max_attempts) {
 			b->st.poison++;
 			keep_poison(b, j);
 			log_msg("jobs: job %" PRIu64 " (%u bytes) is POISON: %u "
 			        "workers died holding it; payload kept in "
 			        "%s/poison/%" PRIu64 ".bin", j->id, j->len,
-			        j->attempts, b->s->rundir, j->id);
+			        j->attempts, b->rundir, j->id);
 			unindex(b, j);
 			answer_error(j->req, j->batch, j->idx, IPC_JOBERR_POISON,
 			             "%u workers died running this job",
@@ -686,19 +690,24 @@ void broker_on_worker_gone(broker *b, slot *sl)
 unsigned broker_inflight(const broker *b)
 {
 	unsigned n = 0;
-	for (unsigned i = 0; b && i < b->s->nslots; i++)
+	for (unsigned i = 0; b && i < b->cfg.nslots; i++)
 		n += b->ledger[i].n;
 	return n;
 }
 
-unsigned broker_slot_jobs(const broker *b, int slot_id)
+int broker_empty(const broker *b)
 {
-	return b ? b->ledger[slot_id].n : 0;
+	return !b->queued && !broker_inflight(b);
 }
 
-int broker_slot_degraded(const broker *b, const slot *sl)
+unsigned broker_slot_jobs(const broker *b, unsigned slot)
 {
-	return b && degraded(b->s, sl);
+	return b && slot < b->cfg.nslots ? b->ledger[slot].n : 0;
+}
+
+int broker_slot_degraded(const broker *b, unsigned slot)
+{
+	return b && slot < b->cfg.nslots && degraded(b, slot);
 }
 
 void broker_get_stats(const broker *b, broker_stats *st)
@@ -711,57 +720,69 @@ void broker_get_stats(const broker *b, broker_stats *st)
 	st->inflight = broker_inflight(b);
 }
 
-int broker_drain(broker *b, void (*on_empty)(sup *s))
+int broker_drain(broker *b)
 {
 	b->draining = 1;
-	if (!b->queued && !broker_inflight(b))
-		return 1;
-	b->on_empty = on_empty;
-	return 0;
+	return broker_empty(b);
 }
 
 void broker_abort(broker *b)
 {
-	b->on_empty = NULL;
+	bjob *j;
 	for (int p = 0; p < 4; p++)
-		while (b->queue[p].head)
-			finish_error(b, b->queue[p].head, IPC_JOBERR_SHUTTING_DOWN,
+		while ((j = bl_head(&b->queue[p])))
+			finish_error(b, j, IPC_JOBERR_SHUTTING_DOWN,
 			             "the supervisor stopped before a worker "
 			             "took the job");
-	for (unsigned i = 0; i < b->s->nslots; i++)
-		while (b->ledger[i].head)
-			finish_error(b, b->ledger[i].head, IPC_JOBERR_SHUTTING_DOWN,
+	for (unsigned i = 0; i < b->cfg.nslots; i++)
+		while ((j = bl_head(&b->ledger[i])))
+			finish_error(b, j, IPC_JOBERR_SHUTTING_DOWN,
 			             "the supervisor stopped before the worker "
 			             "replied");
+	check_empty(b);
 }
 
-int broker_open(broker **out, sup *s)
+int broker_open(broker **out, uv_loop_t *loop, const broker_config *cfg,
+                const broker_ops *ops, void *ctx)
 {
 	int rc;
 	broker *b = calloc(1, sizeof *b);
 	if (!b)
 		return CORRAL_ENOMEM;
-	b->s = s;
-	b->ledger = calloc(s->nslots, sizeof *b->ledger);
-	b->fill = calloc(s->nslots, sizeof *b->fill);
-	if (!b->ledger || !b->fill) {
+	b->cfg = *cfg;
+	b->ops = ops;
+	b->ctx = ctx;
+	for (int p = 0; p < 4; p++)
+		list_init(&b->queue[p].l);
+	b->ledger = calloc(cfg->nslots, sizeof *b->ledger);
+	b->fill = calloc(cfg->nslots, sizeof *b->fill);
+	b->w = calloc(cfg->nslots, sizeof *b->w);
+	if (!b->ledger || !b->fill || !b->w) {
 		rc = CORRAL_ENOMEM;
 		goto fail;
 	}
-	if (s->cfg->jobs_url[0])
-		snprintf(b->url, sizeof b->url, "%s", s->cfg->jobs_url);
-	else if ((rc = rundir_url(s->rundir, "jobs", b->url, sizeof b->url)))
+	for (unsigned i = 0; i < cfg->nslots; i++)
+		list_init(&b->ledger[i].l);
+	if (snprintf(b->url, sizeof b->url, "%s", cfg->url) >=
+	        (int)sizeof b->url ||
+	    snprintf(b->rundir, sizeof b->rundir, "%s", cfg->rundir) >=
+	        (int)sizeof b->rundir) {
+		rc = CORRAL_EINVAL;
 		goto fail;
+	}
+	b->cfg.url = b->url;
+	b->cfg.rundir = b->rundir;
 	/* Room for every job the broker can hold, plus the requests that
 	 * are answered "busy" at once. */
-	unsigned max_open = s->cfg->queue_limit +
-	                    s->cfg->max_inflight * s->nslots + 64;
-	if ((rc = front_open(&b->front, s->loop, b->url, max_open, on_front,
-	                     b)))
+	unsigned max_open = cfg->queue_limit + cfg->max_inflight * cfg->nslots +
+	                    64;
+	ipc_sockopts so = {.max_frame = IPC_MAX_CTL_FRAME, .perms = 0600};
+	if ((rc = ipc_srv_open(&b->front, loop, b->url, &so, max_open,
+	                       on_request, b)))
 		goto fail;
-	uv_timer_init(s->loop, &b->sweep);
+	uv_timer_init(loop, &b->sweep);
 	b->sweep.data = b;
-	uv_check_init(s->loop, &b->check);
+	uv_check_init(loop, &b->check);
 	b->check.data = b;
 	uv_unref((uv_handle_t *)&b->sweep);
 	*out = b;
@@ -769,6 +790,7 @@ int broker_open(broker **out, sup *s)
 fail:
 	free(b->ledger);
 	free(b->fill);
+	free(b->w);
 	free(b);
 	return rc;
 }
@@ -780,6 +802,7 @@ static void broker_freed(uv_handle_t *h)
 		return;
 	free(b->ledger);
 	free(b->fill);
+	free(b->w);
 	free(b);
 }
 
@@ -788,7 +811,7 @@ void broker_close(broker *b)
 	if (!b)
 		return;
 	broker_abort(b);
-	front_close(b->front);
+	ipc_srv_close(b->front);
 	b->open_handles = 2;
 	uv_close((uv_handle_t *)&b->sweep, broker_freed);
 	uv_close((uv_handle_t *)&b->check, broker_freed);

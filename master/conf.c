@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "corral.h"
+#include "corral_base.h"
 #include "common/duration.h"
 #include "master/conf.h"
 

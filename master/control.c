@@ -1,128 +1,213 @@
 /*
- * control.c - the control socket: nng REP at ipc://RUNDIR/control, mode
- * 0600.  One request at a time (a REP reply pairs with the last request);
- * answers are built from the slot table on the loop thread.  A bad request
- * gets an ERROR reply with its code, never silence.
+ * control.c - see control.h.
+ *
+ * EVENTS requests long-poll: one that finds no event after its `since`
+ * waits (its context held, see ipc/srv.h) until an event is logged or its
+ * wait is over.  Waiters are few (a `corralctl events -f`, a test); a
+ * timer is armed only while some wait, for the earliest deadline, so an
+ * idle control socket costs nothing.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "corral.h"
+#include "common/list.h"
 #include "common/log.h"
-#include "common/rundir.h"
-#include "master/sup.h"
+#include "corral_base.h"
+#include "ipc/proto.h"
+#include "ipc/srv.h"
+#include "master/control.h"
 
-static void fill_worker(const slot *sl, ipc_worker_status *w, uint64_t now)
+#define MAX_WAITERS 64
+
+typedef struct waiter {
+	list_node node;
+	ipc_req *req;
+	uint64_t since;
+	uint32_t max;
+	uint64_t deadline; /* uv_now() */
+} waiter;
+
+struct control {
+	ipc_srv *srv;
+	uv_loop_t *loop;
+	const control_ops *ops;
+	void *ctx;
+	evlog *ev;
+	list_head waiters;
+	unsigned nwaiters;
+	uv_timer_t timer; /* the earliest waiter's deadline */
+};
+
+static void reply_error(control *c, ipc_req *req, int code)
 {
-	memset(w, 0, sizeof *w);
-	w->jobs = broker_slot_jobs(sl->sup->broker, sl->id);
-	w->degraded = broker_slot_degraded(sl->sup->broker, sl);
-	w->slot = sl->id;
-	w->pid = sl->proc ? sl->pid : 0;
-	snprintf(w->state, sizeof w->state, "%s", slot_state_name(sl->state));
-	w->restarts = sl->restarts;
-	w->uptime_ms = sl->proc && sl->ready_ms ? now - sl->ready_ms : 0;
-	if (sl->have_health) {
-		w->rss_bytes = sl->health.rss_bytes;
-		w->cpu_pct = sl->cpu_pct;
-		w->lag_p50_us = sl->health.lag_p50_us;
-		w->lag_p99_us = sl->health.lag_p99_us;
-		w->lag_max_us = sl->health.lag_max_us;
-		w->util = sl->health.util;
-		w->pool = sl->health.pool;
-		w->nmetrics = sl->health.nmetrics;
-		memcpy(w->metrics, sl->health.metrics,
-		       sl->health.nmetrics * sizeof w->metrics[0]);
-	}
-	w->exit_code = -1;
-	if (sl->have_exit) {
-		if (sl->exit_signal) {
-			const char *ab = sigabbrev_np(sl->exit_signal);
-			snprintf(w->exit_signal, sizeof w->exit_signal, "SIG%s",
-			         ab ? ab : "?");
-		} else {
-			w->exit_code = sl->exit_code;
+	nng_msg *reply = NULL;
+	ipc_error e = {.code = code};
+	snprintf(e.msg, sizeof e.msg, "bad request: %s", corral_strerror(code));
+	if (ipc_pack_error(&reply, &e) != 0)
+		reply = NULL;
+	ipc_srv_reply(req, reply);
+	(void)c;
+}
+
+/* Answers with what there is after since (possibly nothing). */
+static void reply_events(control *c, ipc_req *req, uint64_t since,
+                         uint32_t max)
+{
+	ipc_event buf[IPC_MAX_EVENTS];
+	ipc_events m = {.first = evlog_first(c->ev), .last = c->ev->last,
+	                .ev = buf};
+	m.n = evlog_copy(c->ev, since, buf, max);
+	nng_msg *reply = NULL;
+	int rc = ipc_pack_events(&reply, &m);
+	if (rc)
+		reply_error(c, req, rc);
+	else
+		ipc_srv_reply(req, reply);
+}
+
+static void wake(control *c);
+
+static void on_timer(uv_timer_t *t)
+{
+	wake(t->data);
+}
+
+/* Answers the waiters that have events now or whose wait is over, then
+ * re-arms the timer for the rest. */
+static void wake(control *c)
+{
+	uint64_t now = uv_now(c->loop), first = UINT64_MAX;
+	list_node *n, *tmp;
+	list_foreach_safe(n, tmp, &c->waiters) {
+		waiter *w = list_entry(n, waiter, node);
+		if (c->ev->last > w->since || now >= w->deadline) {
+			list_remove(&w->node);
+			c->nwaiters--;
+			reply_events(c, w->req, w->since, w->max);
+			free(w);
+		} else if (w->deadline < first) {
+			first = w->deadline;
 		}
 	}
+	if (first == UINT64_MAX)
+		uv_timer_stop(&c->timer);
+	else
+		uv_timer_start(&c->timer, on_timer, first - now, 0);
 }
 
-static int build_status(sup *s, nng_msg **reply)
+static void on_event_added(void *arg)
 {
-	ipc_status st;
-	memset(&st, 0, sizeof st);
-	snprintf(st.name, sizeof st.name, "%s", s->cfg->name);
-	st.pid = getpid();
-	snprintf(st.state, sizeof st.state, "%s",
-	         s->stopping ? "stopping" : "running");
-	st.bad_frames = s->bad_frames;
-	broker_stats bs;
-	broker_get_stats(s->broker, &bs);
-	st.jobs = (ipc_job_stats){
-		.queued = bs.queued, .inflight = bs.inflight,
-		.accepted = bs.accepted, .ok = bs.ok, .failed = bs.failed,
-		.timeouts = bs.timeouts, .busy = bs.busy, .poison = bs.poison,
-		.redispatched = bs.redispatched, .late = bs.late_replies};
-	st.nworkers = s->nslots;
-	st.workers = calloc(s->nslots ? s->nslots : 1, sizeof *st.workers);
-	if (!st.workers)
-		return CORRAL_ENOMEM;
-	uint64_t now = sup_now_ms(s);
-	for (unsigned i = 0; i < s->nslots; i++)
-		fill_worker(&s->slots[i], &st.workers[i], now);
-	int rc = ipc_pack_status(reply, &st);
-	free(st.workers);
-	return rc;
+	control *c = arg;
+	if (c->nwaiters)
+		wake(c);
 }
 
-static void on_ctl_msg(ipc_chan *ch, nng_msg *msg, void *arg)
+static void on_events_req(control *c, ipc_req *req, const ipc_events_req *q)
 {
-	sup *s = arg;
+	if (c->ev->last > q->since || q->wait_ms == 0 ||
+	    c->nwaiters >= MAX_WAITERS) {
+		reply_events(c, req, q->since, q->max);
+		return;
+	}
+	waiter *w = calloc(1, sizeof *w);
+	if (!w) {
+		reply_error(c, req, CORRAL_ENOMEM);
+		return;
+	}
+	w->req = req;
+	w->since = q->since;
+	w->max = q->max;
+	w->deadline = uv_now(c->loop) + q->wait_ms;
+	list_push_back(&c->waiters, &w->node);
+	c->nwaiters++;
+	wake(c);
+}
+
+static void on_request(ipc_req *req, nng_msg *msg, void *arg)
+{
+	control *c = arg;
 	ipc_frame f;
 	nng_msg *reply = NULL;
+	ipc_events_req q;
 	int rc = ipc_decode_msg(msg, IPC_MAX_CTL_FRAME, &f);
 	if (!rc) {
-		if (f.type == IPC_STATUS_REQ)
-			rc = build_status(s, &reply);
-		else
+		switch (f.type) {
+		case IPC_STATUS_REQ:
+			rc = c->ops->status(c->ctx, &reply);
+			break;
+		case IPC_EVENTS_REQ:
+			if (!(rc = ipc_unpack_events_req(&f, &q))) {
+				ipc_frame_fini(&f);
+				on_events_req(c, req, &q);
+				return;
+			}
+			break;
+		default:
 			rc = CORRAL_ETYPE;
+			break;
+		}
 		ipc_frame_fini(&f);
 	}
 	if (rc) {
-		ipc_error e = {.code = rc};
-		s->bad_frames++;
-		snprintf(e.msg, sizeof e.msg, "bad request: %s",
-		         corral_strerror(rc));
-		log_msg("control: %s (%s)", e.msg, corral_errname(rc));
-		if (ipc_pack_error(&reply, &e) != 0)
-			reply = NULL;
+		c->ops->bad_frame(c->ctx, rc);
+		log_warn("control: bad request: %s (%s)", corral_strerror(rc),
+		         corral_errname(rc));
+		reply_error(c, req, rc);
+		return;
 	}
-	if (reply && (rc = ipc_chan_send(ch, reply)) != 0)
-		log_msg("control: cannot send reply: %s", corral_strerror(rc));
-	ipc_chan_rearm(ch);
+	ipc_srv_reply(req, reply);
 }
 
-int control_open(sup *s)
+int control_open(control **out, uv_loop_t *loop, const char *url,
+                 const control_ops *ops, void *ctx, evlog *ev)
 {
-	char url[4200];
-	nng_socket sock;
-	int rc = rundir_url(s->rundir, "control", url, sizeof url);
-	if (rc)
+	control *c = calloc(1, sizeof *c);
+	if (!c)
+		return CORRAL_ENOMEM;
+	c->loop = loop;
+	c->ops = ops;
+	c->ctx = ctx;
+	c->ev = ev;
+	list_init(&c->waiters);
+	ipc_sockopts so = {.max_frame = IPC_MAX_CTL_FRAME, .perms = 0600};
+	int rc = ipc_srv_open(&c->srv, loop, url, &so, MAX_WAITERS + 16,
+	                      on_request, c);
+	if (rc) {
+		free(c);
 		return rc;
-	ipc_sockopts so = {.max_frame = IPC_MAX_CTL_FRAME, .bufs = 8,
-	                   .perms = 0600};
-	rc = ipc_rep_listen(&sock, url, &so);
-	if (rc)
-		return rc;
-	return ipc_chan_open(&s->ctl, s->loop, sock, IPC_CHAN_ONE_AT_A_TIME,
-	                     on_ctl_msg, NULL, s);
+	}
+	if (uv_timer_init(loop, &c->timer) != 0) {
+		ipc_srv_close(c->srv);
+		free(c);
+		return CORRAL_ESYS;
+	}
+	c->timer.data = c;
+	uv_unref((uv_handle_t *)&c->timer);
+	ev->on_add = on_event_added;
+	ev->arg = c;
+	*out = c;
+	return 0;
 }
 
-void control_close(sup *s)
+static void control_freed(uv_handle_t *h)
 {
-	if (s->ctl) {
-		ipc_chan_close(s->ctl);
-		s->ctl = NULL;
+	free(h->data);
+}
+
+void control_close(control *c)
+{
+	if (!c)
+		return;
+	c->ev->on_add = NULL;
+	list_node *n, *tmp;
+	list_foreach_safe(n, tmp, &c->waiters) {
+		waiter *w = list_entry(n, waiter, node);
+		list_remove(&w->node);
+		reply_events(c, w->req, w->since, w->max); /* what there is */
+		free(w);
 	}
+	ipc_srv_close(c->srv);
+	uv_close((uv_handle_t *)&c->timer, control_freed);
 }

@@ -15,6 +15,7 @@
 #include "corral.h"
 #include "common/log.h"
 #include "common/rundir.h"
+#include "master/rundir.h"
 #include "master/sup.h"
 
 static void usage(FILE *f)

@@ -1,7 +1,7 @@
 /* policy.c - see policy.h. */
 #include <stdlib.h>
 
-#include "corral.h"
+#include "corral_base.h"
 #include "master/policy.h"
 
 int restart_track_init(restart_track *t, const restart_policy *p)

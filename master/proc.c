@@ -1,14 +1,4 @@
-/*
- * proc.c - one worker process: uv_spawn (fork+exec, reaped by pid through
- * libuv, never waitpid(-1)), and its stdout/stderr read through pipes and
- * logged line by line with the slot and pid prefix.
- *
- * A proc outlives its exit: the pipes may still hold the worker's last
- * words (such as the reason for a fatal exit) after the exit callback, so
- * it frees itself only when the process handle and both pipes are closed.
- * Its owner (a slot, or a standby entry until a slot adopts it) lets go of
- * it at exit (proc_detach) and never touches it again.
- */
+/* proc.c - see proc.h. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +7,7 @@
 
 #include "corral.h"
 #include "common/log.h"
-#include "master/sup.h"
+#include "master/proc.h"
 
 #define LINE_MAX_BYTES 2048
 
@@ -108,10 +98,11 @@ static void on_exit_cb(uv_process_t *ph, int64_t status, int term_signal)
 enum { NUM_SLOT, NUM_PPID, NUM_HEALTH, NUM_THREADS, NUM_QUEUE, NUM_AGING,
        NUM_COUNT };
 
-static char **build_args(sup *s, int slot_id, const char *url, char **kvs,
+static char **build_args(const worker_spec *spec, int slot_id,
+                         const char *url, char **kvs,
                          char nums[NUM_COUNT][32])
 {
-	config *c = s->cfg;
+	const config *c = spec->cfg;
 	char **args = calloc(32 + 2 * c->nsettings, sizeof *args);
 	if (!args)
 		return NULL;
@@ -123,7 +114,7 @@ static char **build_args(sup *s, int slot_id, const char *url, char **kvs,
 	snprintf(nums[NUM_QUEUE], 32, "%u", c->max_queue);
 	snprintf(nums[NUM_AGING], 32, "%" PRIu64, c->aging_ms);
 	size_t n = 0;
-	args[n++] = s->worker_bin;
+	args[n++] = (char *)spec->worker_bin;
 	if (slot_id >= 0) {
 		args[n++] = "--slot";
 		args[n++] = nums[NUM_SLOT];
@@ -156,10 +147,10 @@ static char **build_args(sup *s, int slot_id, const char *url, char **kvs,
 	return args;
 }
 
-int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
-               void *owner, proc **out)
+int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
+               const char *url, proc_exit_fn fn, void *owner, proc **out)
 {
-	config *c = s->cfg;
+	const config *c = spec->cfg;
 	char nums[NUM_COUNT][32];
 	char **args = NULL, **kvs = NULL;
 	int rc = UV_ENOMEM;
@@ -170,7 +161,7 @@ int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
 	kvs = calloc(c->nsettings + 1, sizeof *kvs);
 	if (!kvs)
 		goto done;
-	args = build_args(s, slot_id, url, kvs, nums);
+	args = build_args(spec, slot_id, url, kvs, nums);
 	if (!args)
 		goto done;
 
@@ -182,10 +173,10 @@ int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
 	p->out.pipe.data = &p->out;
 	p->err.pipe.data = &p->err;
 	/* Plain pipes; libuv makes our ends close-on-exec. */
-	if ((rc = uv_pipe_init(s->loop, &p->out.pipe, 0)))
+	if ((rc = uv_pipe_init(loop, &p->out.pipe, 0)))
 		goto done;
 	p->open = 1;
-	if ((rc = uv_pipe_init(s->loop, &p->err.pipe, 0))) {
+	if ((rc = uv_pipe_init(loop, &p->err.pipe, 0))) {
 		uv_close((uv_handle_t *)&p->out.pipe, pipe_closed);
 		p = NULL;
 		goto done;
@@ -201,12 +192,12 @@ int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
 	};
 	uv_process_options_t opt = {
 		.exit_cb = on_exit_cb,
-		.file = s->worker_bin,
+		.file = spec->worker_bin,
 		.args = args,
 		.stdio_count = 3,
 		.stdio = stdio,
 	};
-	rc = uv_spawn(s->loop, &p->process, &opt);
+	rc = uv_spawn(loop, &p->process, &opt);
 	if (rc) {
 		/* libuv wants even a failed process handle closed. */
 		uv_close((uv_handle_t *)&p->process, process_closed);

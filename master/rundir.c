@@ -1,8 +1,4 @@
-/*
- * rundir.c - creates the run directory safely.  It holds the control socket
- * that accepts commands, so it must be ours alone: created 0700, and never a
- * symlink or a directory that someone else owns (a classic /tmp squat).
- */
+/* rundir.c - see rundir.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "corral.h"
-#include "master/sup.h"
+#include "corral_base.h"
+#include "master/rundir.h"
 
 static int check_dir(const char *path, char *err, size_t errlen)
 {

@@ -1,73 +1,230 @@
 /*
- * slot.c - the worker slot state machine and the restart decisions.
+ * slot.c - see slot.h: the lifecycle table, the worker's messages, and the
+ * reconciler's actions.
  *
- * Events reach a slot from four places, all on the loop thread: the process
- * exit callback (slot_on_exit), messages on its pair socket (on_slot_msg),
- * its one deadline timer (on_slot_timer), and the supervisor (slot_start,
- * slot_stop, slot_kill).  Each handler decides the next state and calls
- * slot_transition(), the only writer of sl->state, which logs the change.
+ * Every state change goes through slot_event(), which reads the one table
+ * below.  An entry is the next state and an effect; the effects are only
+ * bookkeeping (arm or disarm the state's deadline, record that a kill is
+ * wanted and why, that a process is to be reaped, that a delay is over).
+ * What starts, stops, kills or reaps is done by the owner's reconciler
+ * through the action functions, which then feed their event in.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "corral.h"
 #include "common/log.h"
-#include "master/sup.h"
+#include "corral_base.h"
+#include "master/slot.h"
+
+typedef enum effect {
+	E_ILLEGAL = 0, /* the zero entry: not legal in this state */
+	E_NONE,
+	E_ARM_START,   /* spawned: start_timeout to become ready */
+	E_ARM_BEAT,    /* ready, or a report: heartbeat_timeout of silence */
+	E_ARM_STOP,    /* STOP sent: shutdown_timeout to exit */
+	E_DISARM,      /* the state's deadline no longer applies */
+	E_REAP,        /* the process is gone: settle it */
+	E_NOT_READY,   /* start deadline passed: kill */
+	E_HUNG,        /* heartbeat deadline passed: kill */
+	E_STOP_LATE,   /* shutdown deadline passed: kill */
+	E_KILL,        /* kill at once (the reconciler's reason) */
+	E_DUE,         /* the restart delay is over */
+} effect;
+
+typedef struct entry {
+	slot_state next;
+	effect eff;
+} entry;
+
+#define T(st, ev, nx, ef) [SLOT_##st][SLOT_EV_##ev] = {SLOT_##nx, E_##ef}
+
+static const entry table[SLOT_NSTATES][SLOT_NEVENTS] = {
+	T(SPAWNING, SPAWNED, STARTING, ARM_START),
+	T(SPAWNING, SPAWN_FAILED, EXITED, NONE),
+
+	T(STARTING, HELLO, STARTING, NONE),
+	T(STARTING, READY, RUNNING, ARM_BEAT),
+	T(STARTING, HEALTH, STARTING, NONE),
+	T(STARTING, EXIT, EXITED, REAP),
+	T(STARTING, TIMEOUT, STARTING, NOT_READY),
+	T(STARTING, STOP, STOPPING, ARM_STOP),
+	T(STARTING, KILL, STARTING, KILL),
+
+	T(RUNNING, HEALTH, RUNNING, ARM_BEAT),
+	T(RUNNING, EXIT, EXITED, REAP),
+	T(RUNNING, TIMEOUT, RUNNING, HUNG),
+	T(RUNNING, STOP, STOPPING, ARM_STOP),
+	T(RUNNING, KILL, RUNNING, KILL),
+
+	/* A worker told to stop may still be finishing its start-up. */
+	T(STOPPING, HELLO, STOPPING, NONE),
+	T(STOPPING, READY, STOPPING, NONE),
+	T(STOPPING, HEALTH, STOPPING, NONE),
+	T(STOPPING, EXIT, STOPPED, REAP),
+	T(STOPPING, TIMEOUT, STOPPING, STOP_LATE),
+	T(STOPPING, STOP, STOPPING, NONE),
+	T(STOPPING, KILL, STOPPING, KILL),
+
+	T(STOPPED, START, SPAWNING, NONE),
+	T(STOPPED, STOP, STOPPED, NONE),
+	T(STOPPED, HEALTH, STOPPED, NONE), /* sent just before it exited */
+
+	T(EXITED, RESTART, BACKOFF, NONE),
+	T(EXITED, GIVE_UP, FAILED, NONE),
+	T(EXITED, DONE, STOPPED, NONE),
+	T(EXITED, STOP, STOPPED, NONE),
+	T(EXITED, HEALTH, EXITED, NONE),
+
+	T(BACKOFF, TIMEOUT, BACKOFF, DUE),
+	T(BACKOFF, START, SPAWNING, DISARM),
+	T(BACKOFF, STOP, STOPPED, DISARM),
+	T(BACKOFF, HEALTH, BACKOFF, NONE),
+
+	/* A FAILED slot starts again only when the operator asks. */
+	T(FAILED, START, SPAWNING, NONE),
+	T(FAILED, STOP, FAILED, NONE),
+	T(FAILED, HEALTH, FAILED, NONE),
+};
+
+#undef T
 
 const char *slot_state_name(slot_state st)
 {
-	switch (st) {
-#define X(name, str)                                                          \
-	case SLOT_##name:                                                     \
-		return str;
+	static const char *names[] = {
+#define X(name, str) str,
 		SLOT_STATES(X)
 #undef X
-	}
-	return "?";
+	};
+	return (unsigned)st < SLOT_NSTATES ? names[st] : "?";
 }
 
-int slot_is_terminal(const slot *sl)
+const char *slot_event_name(slot_ev ev)
 {
-	return (sl->state == SLOT_STOPPED || sl->state == SLOT_FAILED) &&
-	       !sl->proc;
+	static const char *names[] = {
+#define X(name, str) str,
+		SLOT_EVENTS(X)
+#undef X
+	};
+	return (unsigned)ev < SLOT_NEVENTS ? names[ev] : "?";
 }
 
-void slot_transition(slot *sl, slot_state to, const char *fmt, ...)
+static uint64_t now_ms(void)
 {
-	char why[512];
+	return uv_hrtime() / 1000000u;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	slot_event(t->data, SLOT_EV_TIMEOUT, NULL);
+}
+
+static void arm(slot *sl, uint64_t ms)
+{
+	uv_timer_start(&sl->timer, on_timer, ms, 0);
+}
+
+static void want_kill(slot *sl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void want_kill(slot *sl, const char *fmt, ...)
+{
+	if (sl->kill_wanted || !sl->proc)
+		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof why, fmt, ap);
+	vsnprintf(sl->kill_reason, sizeof sl->kill_reason, fmt, ap);
 	va_end(ap);
-	uint64_t now = sup_now_ms(sl->sup);
-	log_msg("slot %d pid %" PRId64 ": %s -> %s: %s (%s for %" PRIu64 " ms)",
-	        sl->id, sl->pid, slot_state_name(sl->state),
-	        slot_state_name(to), why, slot_state_name(sl->state),
-	        now - sl->state_since_ms);
-	sl->state = to;
-	sl->state_since_ms = now;
+	sl->kill_wanted = 1;
 }
 
-static void arm(slot *sl, uint64_t ms, uv_timer_cb cb)
+static void apply(slot *sl, effect eff, const char *why)
 {
-	uv_timer_start(&sl->timer, cb, ms, 0);
+	const slot_timeouts *to = sl->to;
+	switch (eff) {
+	case E_ARM_START:
+		arm(sl, to->start_ms);
+		break;
+	case E_ARM_BEAT:
+		arm(sl, to->heartbeat_ms);
+		break;
+	case E_ARM_STOP:
+		arm(sl, to->shutdown_ms);
+		break;
+	case E_DISARM:
+		uv_timer_stop(&sl->timer);
+		break;
+	case E_REAP:
+		uv_timer_stop(&sl->timer);
+		sl->reap = 1;
+		break;
+	case E_NOT_READY:
+		want_kill(sl, "not ready within %" PRIu64 " ms", to->start_ms);
+		break;
+	case E_HUNG:
+		want_kill(sl, "hung: no health report for %" PRIu64 " ms",
+		          to->heartbeat_ms);
+		break;
+	case E_STOP_LATE:
+		sl->unclean_stop = 1;
+		want_kill(sl, "did not stop within %" PRIu64 " ms",
+		          to->shutdown_ms);
+		break;
+	case E_KILL:
+		want_kill(sl, "%s", why ? why : "killed");
+		break;
+	case E_DUE:
+		sl->due = 1;
+		break;
+	case E_NONE:
+	case E_ILLEGAL:
+		break;
+	}
 }
 
-static const char *signame(int sig, char *buf, size_t len)
+int slot_event(slot *sl, slot_ev ev, const char *why)
 {
-	const char *abbrev = sigabbrev_np(sig);
-	if (abbrev)
-		snprintf(buf, len, "SIG%s", abbrev);
-	else
-		snprintf(buf, len, "signal %d", sig);
-	return buf;
+	assert((unsigned)ev < SLOT_NEVENTS && (unsigned)sl->state < SLOT_NSTATES);
+	const entry *e = &table[sl->state][ev];
+	if (e->eff == E_ILLEGAL) {
+		log_warn("slot %d pid %" PRId64 ": ignored event %s in state %s",
+		         sl->id, sl->pid, slot_event_name(ev),
+		         slot_state_name(sl->state));
+		return -1;
+	}
+	slot_state from = sl->state;
+	if (e->next != from) {
+		uint64_t now = now_ms();
+		log_msg("slot %d pid %" PRId64 ": %s -> %s: %s (%s for %" PRIu64
+		        " ms)", sl->id, sl->pid, slot_state_name(from),
+		        slot_state_name(e->next), why ? why : slot_event_name(ev),
+		        slot_state_name(from), now - sl->state_since_ms);
+		sl->state = e->next;
+		sl->state_since_ms = now;
+	}
+	apply(sl, e->eff, why);
+	if (e->next != from && sl->hooks->changed)
+		sl->hooks->changed(sl->owner, sl, from,
+		                   why ? why : slot_event_name(ev));
+	if (e->eff != E_NONE || e->next != from)
+		sl->hooks->dirty(sl->owner);
+	return 0;
 }
 
-static void on_slot_timer(uv_timer_t *t);
+int slot_finished(const slot *sl)
+{
+	return !sl->proc && (sl->state == SLOT_FAILED ||
+	                     (sl->state == SLOT_STOPPED && sl->want == WANT_DOWN));
+}
+
+int slot_at_rest(const slot *sl)
+{
+	return !sl->proc && !sl->reap &&
+	       (sl->state == SLOT_STOPPED || sl->state == SLOT_FAILED);
+}
 
 /* ---- messages from the worker ---- */
 
@@ -82,20 +239,21 @@ static void on_health(slot *sl, const ipc_health *h)
 	}
 	sl->health = *h;
 	sl->have_health = 1;
-	if (sl->state == SLOT_RUNNING)
-		arm(sl, sl->sup->cfg->heartbeat_timeout_ms, on_slot_timer);
+	sl->health_ms = now_ms();
 }
 
-static void on_slot_msg(ipc_chan *ch, nng_msg *msg, void *arg)
+static void on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 {
 	slot *sl = arg;
 	ipc_frame f;
-	int rc = ipc_decode_msg(msg, IPC_MAX_FRAME, &f);
-	if (rc)
-		goto bad;
-
 	ipc_hello hello;
 	ipc_health health;
+	(void)ch;
+	int rc = ipc_decode_msg(msg, IPC_MAX_FRAME, &f);
+	if (rc) {
+		sl->hooks->bad_frame(sl->owner, sl, rc);
+		return;
+	}
 	switch (f.type) {
 	case IPC_HELLO:
 		if ((rc = ipc_unpack_hello(&f, &hello)))
@@ -106,25 +264,23 @@ static void on_slot_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 		}
 		log_msg("slot %d pid %" PRId64 ": hello: plugin '%s' abi %u",
 		        sl->id, sl->pid, hello.plugin, hello.abi);
+		slot_event(sl, SLOT_EV_HELLO, NULL);
 		break;
-	case IPC_READY:
-		if (sl->state != SLOT_STARTING)
-			break;
+	case IPC_READY: {
+		char why[64];
 		sl->ready_us = uv_hrtime() / 1000u;
-		sl->ready_ms = sl->ready_us / 1000u;
-		slot_transition(sl, SLOT_RUNNING, "ready in %.2f ms",
-		                (double)(sl->ready_us - sl->spawned_us) / 1000.0);
-		arm(sl, sl->sup->cfg->heartbeat_timeout_ms, on_slot_timer);
-		standby_maybe_start(sl->sup);
-		broker_on_ready(sl->sup->broker);
+		snprintf(why, sizeof why, "ready in %.2f ms",
+		         (double)(sl->ready_us - sl->spawned_us) / 1000.0);
+		slot_event(sl, SLOT_EV_READY, why);
 		break;
+	}
 	case IPC_REPLY:
-		broker_on_reply(sl->sup->broker, sl, &f);
+		sl->hooks->reply(sl->owner, sl, &f);
 		break;
 	case IPC_HEALTH:
 		if ((rc = ipc_unpack_health(&f, &health)) == 0) {
 			on_health(sl, &health);
-			broker_on_ready(sl->sup->broker); /* lag may be back */
+			slot_event(sl, SLOT_EV_HEALTH, NULL);
 		}
 		break;
 	default:
@@ -132,267 +288,199 @@ static void on_slot_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 		break;
 	}
 	ipc_frame_fini(&f);
-	if (!rc)
-		return;
-bad:
-	sl->sup->bad_frames++;
-	log_msg("slot %d pid %" PRId64 ": dropped a bad frame: %s (%s)",
-	        sl->id, sl->pid, corral_errname(rc), corral_strerror(rc));
-}
-
-/* ---- lifecycle ---- */
-
-static void restart_or_give_up(slot *sl, int clean, uint64_t uptime_ms);
-
-static void slot_exited(void *owner, int64_t status, int term_signal)
-{
-	slot_on_exit(owner, status, term_signal);
-}
-
-/* Takes over a ready standby worker, if there is one: its process and
- * channel become the slot's, and ASSIGN makes it run init. */
-static int adopt_standby(slot *sl)
-{
-	sup *s = sl->sup;
-	nng_msg *msg = NULL;
-	if (!standby_take(s, &sl->proc, &sl->chan, &sl->pid))
-		return 0;
-	proc_adopt(sl->proc, sl->id, slot_exited, sl);
-	ipc_chan_set_handler(sl->chan, on_slot_msg, sl);
-	ipc_assign a = {.slot = sl->id};
-	int rc = ipc_pack_assign(&msg, &a);
-	if (!rc)
-		rc = ipc_chan_send(sl->chan, msg);
-	slot_transition(sl, SLOT_STARTING, "adopted standby worker%s%s",
-	                rc ? "; ASSIGN failed: " : "",
-	                rc ? corral_strerror(rc) : "");
-	arm(sl, s->cfg->start_timeout_ms, on_slot_timer);
 	if (rc)
-		slot_kill(sl, "could not assign it");
-	return 1;
+		sl->hooks->bad_frame(sl->owner, sl, rc);
 }
 
-/* Spawning is synchronous: it ends in STARTING or, via EXITED, in the
- * restart decision. */
-static void slot_spawn(slot *sl)
+static const char *signame(int sig, char *buf, size_t len)
 {
-	sup *s = sl->sup;
-	char url[4200];
+	const char *abbrev = sigabbrev_np(sig);
+	if (abbrev)
+		snprintf(buf, len, "SIG%s", abbrev);
+	else
+		snprintf(buf, len, "signal %d", sig);
+	return buf;
+}
+
+/* The proc's exit callback: record the facts, nothing else. */
+static void on_exit_cb(void *owner, int64_t status, int term_signal)
+{
+	slot *sl = owner;
+	char desc[256], sb[32];
+	uint64_t up_ms = sl->ready_us ? (uv_hrtime() / 1000u - sl->ready_us) /
+	                                    1000u
+	                              : 0;
+	sl->have_exit = 1;
+	sl->last_uptime_ms = up_ms;
+	sl->exit_signal = term_signal;
+	sl->exit_code = term_signal ? -1 : (int)status;
+	sl->failed = term_signal || status != 0;
+	if (term_signal)
+		snprintf(desc, sizeof desc, "killed by signal %s%s%s%s",
+		         signame(term_signal, sb, sizeof sb),
+		         sl->killed ? " (" : "",
+		         sl->killed ? sl->kill_reason : "",
+		         sl->killed ? ")" : "");
+	else
+		snprintf(desc, sizeof desc, "exited with code %d", (int)status);
+	if (sl->state == SLOT_STOPPING) {
+		if (sl->failed)
+			sl->unclean_stop = 1;
+	} else {
+		size_t n = strlen(desc);
+		snprintf(desc + n, sizeof desc - n, " after %" PRIu64 " ms up",
+		         up_ms);
+	}
+	slot_event(sl, SLOT_EV_EXIT, desc);
+}
+
+/* ---- actions (the reconciler's) ---- */
+
+void slot_spawn(slot *sl, uv_loop_t *loop, const worker_spec *spec,
+                const char *url, proc *spare_proc, ipc_chan *spare_chan,
+                int64_t spare_pid)
+{
+	char why[512];
 	nng_socket sock;
 	int rc;
 
-	sl->kill_reason = NULL;
+	sl->kill_wanted = sl->killed = sl->due = 0;
+	sl->kill_reason[0] = '\0';
 	sl->have_health = 0;
 	sl->cpu_pct = 0;
-	sl->ready_ms = 0;
+	sl->ready_us = 0;
+	sl->unclean_stop = 0;
 	sl->pid = 0;
-	slot_transition(sl, SLOT_SPAWNING, "spawning");
+	slot_event(sl, SLOT_EV_START, "spawning");
 	sl->spawned_us = uv_hrtime() / 1000u;
-	sl->spawned_ms = sl->spawned_us / 1000u;
-	if (adopt_standby(sl))
-		return;
 
-	sup_slot_url(s, sl->id, sl->spawns++, url, sizeof url);
+	if (spare_proc) {
+		nng_msg *msg = NULL;
+		sl->proc = spare_proc;
+		sl->chan = spare_chan;
+		sl->pid = spare_pid;
+		proc_adopt(sl->proc, sl->id, on_exit_cb, sl);
+		ipc_chan_set_handler(sl->chan, on_msg, sl);
+		ipc_assign a = {.slot = sl->id};
+		rc = ipc_pack_assign(&msg, &a);
+		if (!rc)
+			rc = ipc_chan_send(sl->chan, msg);
+		snprintf(why, sizeof why, "adopted standby worker%s%s",
+		         rc ? "; ASSIGN failed: " : "",
+		         rc ? corral_strerror(rc) : "");
+		slot_event(sl, SLOT_EV_SPAWNED, why);
+		if (rc)
+			slot_event(sl, SLOT_EV_KILL, "could not assign it");
+		return;
+	}
+
 	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64,
 	                   .perms = 0600};
 	rc = ipc_pair_listen(&sock, url, &so);
 	if (!rc)
-		rc = ipc_chan_open(&sl->chan, s->loop, sock, 0, on_slot_msg,
-		                   NULL, sl);
+		rc = ipc_chan_open(&sl->chan, loop, sock, 0, on_msg, NULL, sl);
 	if (rc) {
-		slot_transition(sl, SLOT_EXITED, "cannot listen on %s: %s", url,
-		                corral_strerror(rc));
-		restart_or_give_up(sl, 0, 0);
+		sl->chan = NULL;
+		snprintf(why, sizeof why, "cannot listen on %s: %s", url,
+		         corral_strerror(rc));
+		sl->failed = 1;
+		sl->last_uptime_ms = 0;
+		slot_event(sl, SLOT_EV_SPAWN_FAILED, why);
 		return;
 	}
-	rc = proc_spawn(s, sl->id, url, slot_exited, sl, &sl->proc);
+	rc = proc_spawn(loop, spec, sl->id, url, on_exit_cb, sl, &sl->proc);
 	if (rc) {
 		ipc_chan_close(sl->chan);
 		sl->chan = NULL;
-		slot_transition(sl, SLOT_EXITED, "spawn of %s failed: %s",
-		                s->worker_bin, uv_strerror(rc));
-		restart_or_give_up(sl, 0, 0);
+		sl->proc = NULL;
+		snprintf(why, sizeof why, "spawn of %s failed: %s",
+		         spec->worker_bin, uv_strerror(rc));
+		sl->failed = 1;
+		sl->last_uptime_ms = 0;
+		slot_event(sl, SLOT_EV_SPAWN_FAILED, why);
 		return;
 	}
 	sl->pid = proc_pid(sl->proc);
-	slot_transition(sl, SLOT_STARTING, "spawned %s", s->worker_bin);
-	arm(sl, s->cfg->start_timeout_ms, on_slot_timer);
+	snprintf(why, sizeof why, "spawned %s", spec->worker_bin);
+	slot_event(sl, SLOT_EV_SPAWNED, why);
 }
 
-static void on_slot_timer(uv_timer_t *t)
+int slot_send(slot *sl, nng_msg *msg)
 {
-	slot *sl = t->data;
-	config *c = sl->sup->cfg;
-	static char why[128];
-
-	switch (sl->state) {
-	case SLOT_STARTING:
-		snprintf(why, sizeof why, "not ready within %" PRIu64 " ms",
-		         c->start_timeout_ms);
-		slot_kill(sl, why);
-		break;
-	case SLOT_RUNNING:
-		snprintf(why, sizeof why,
-		         "hung: no health report for %" PRIu64 " ms",
-		         c->heartbeat_timeout_ms);
-		slot_kill(sl, why);
-		break;
-	case SLOT_STOPPING:
-		sl->sup->had_to_kill = 1;
-		snprintf(why, sizeof why, "did not stop within %" PRIu64 " ms",
-		         c->shutdown_timeout_ms);
-		slot_kill(sl, why);
-		break;
-	case SLOT_BACKOFF:
-		slot_spawn(sl);
-		break;
-	default:
-		break;
+	if (!sl->chan) {
+		nng_msg_free(msg);
+		return CORRAL_ECLOSED;
 	}
+	return ipc_chan_send(sl->chan, msg);
 }
 
-static void restart_or_give_up(slot *sl, int clean, uint64_t uptime_ms)
+void slot_stop(slot *sl, uint64_t timeout_ms)
 {
-	sup *s = sl->sup;
-	config *c = s->cfg;
-	sl->failed = !clean;
+	char why[128];
+	nng_msg *msg = NULL;
+	ipc_stop stop = {.timeout_ms = timeout_ms};
+	int rc = ipc_pack_stop(&msg, &stop);
+	if (!rc)
+		rc = slot_send(sl, msg);
+	if (rc && sl->proc)
+		proc_kill(sl->proc, SIGTERM);
+	snprintf(why, sizeof why, "stopping: %s, deadline %" PRIu64 " ms",
+	         rc ? "STOP not sent, SIGTERM sent" : "STOP sent", timeout_ms);
+	slot_event(sl, SLOT_EV_STOP, why);
+}
 
-	if (sl->want == WANT_DOWN) {
-		slot_transition(sl, SLOT_STOPPED, "stopped");
-	} else if (sl->have_exit && sl->exit_signal == 0 &&
-	           sl->exit_code == CORRAL_EXIT_FATAL) {
-		sl->failed = 1;
-		slot_transition(sl, SLOT_FAILED,
-		                "failed: worker reported a fatal error (exit "
-		                "78, see its reason above); not restarting");
-	} else if (c->restart == RESTART_NEVER ||
-	           (c->restart == RESTART_ON_FAILURE && clean)) {
-		slot_transition(sl, clean ? SLOT_STOPPED : SLOT_FAILED,
-		                "%s: not restarting (restart=%s)",
-		                clean ? "stopped" : "failed",
-		                c->restart == RESTART_NEVER ? "never"
-		                                            : "on-failure");
-	} else if (crashloop_record(&s->policy, &sl->track, sup_now_ms(s))) {
-		sl->failed = 1;
-		slot_transition(sl, SLOT_FAILED,
-		                "FAILED: crash loop: more than %u restarts in "
-		                "%" PRIu64 " ms; not restarting",
-		                c->max_restarts, c->restart_window_ms);
-	} else {
-		uint64_t d = backoff_next(&s->policy, &sl->track, uptime_ms,
-		                          (uint32_t)rand());
-		sl->restarts++;
-		slot_transition(sl, SLOT_BACKOFF, "restarting in %" PRIu64
-		                " ms (restart %u)", d, sl->restarts);
-		arm(sl, d, on_slot_timer);
+void slot_kill_now(slot *sl)
+{
+	if (!sl->proc || sl->killed)
 		return;
-	}
-	sup_check_done(s);
+	log_msg("slot %d pid %" PRId64 ": killing with SIGKILL: %s", sl->id,
+	        sl->pid, sl->kill_reason);
+	sl->killed = 1;
+	proc_kill(sl->proc, SIGKILL);
 }
 
-void slot_on_exit(slot *sl, int64_t status, int term_signal)
+void slot_reap(slot *sl)
 {
-	char desc[256], sb[32];
-	uint64_t now = sup_now_ms(sl->sup);
-	uint64_t uptime = sl->ready_ms ? now - sl->ready_ms : 0;
-
 	proc_detach(sl->proc);
 	sl->proc = NULL;
 	if (sl->chan) {
 		ipc_chan_close(sl->chan);
 		sl->chan = NULL;
 	}
-	uv_timer_stop(&sl->timer);
-	/* Its jobs go back to the queue (or are poison) before anything
-	 * else happens to the slot. */
-	broker_on_worker_gone(sl->sup->broker, sl);
-	sl->have_exit = 1;
-	sl->exit_signal = term_signal;
-	sl->exit_code = term_signal ? -1 : (int)status;
+	sl->reap = 0;
+	sl->kill_wanted = 0;
 	sl->have_health = 0;
-	int clean = !term_signal && status == 0;
-
-	if (term_signal)
-		snprintf(desc, sizeof desc, "killed by signal %s%s%s%s",
-		         signame(term_signal, sb, sizeof sb),
-		         sl->kill_reason ? " (" : "",
-		         sl->kill_reason ? sl->kill_reason : "",
-		         sl->kill_reason ? ")" : "");
-	else
-		snprintf(desc, sizeof desc, "exited with code %d",
-		         (int)status);
-
-	if (sl->state == SLOT_STOPPING || sl->want == WANT_DOWN) {
-		sl->failed = sl->kill_reason != NULL;
-		slot_transition(sl, SLOT_STOPPED, "%s", desc);
-		sup_check_done(sl->sup);
-		return;
-	}
-	slot_transition(sl, SLOT_EXITED, "%s after %" PRIu64 " ms up", desc,
-	                uptime);
-	restart_or_give_up(sl, clean, uptime);
 }
 
-void slot_kill(slot *sl, const char *reason)
+void slot_arm_backoff(slot *sl, uint64_t delay_ms)
 {
-	if (!sl->proc)
-		return;
-	log_msg("slot %d pid %" PRId64 ": killing with SIGKILL: %s", sl->id,
-	        sl->pid, reason);
-	sl->kill_reason = reason;
-	proc_kill(sl->proc, SIGKILL);
+	sl->due = 0;
+	sl->backoff_ms = delay_ms;
+	arm(sl, delay_ms);
 }
 
-void slot_start(slot *sl)
+void slot_extend_deadline(slot *sl, uint64_t ms)
 {
-	sl->want = WANT_UP;
-	slot_spawn(sl);
+	if (uv_is_active((uv_handle_t *)&sl->timer))
+		arm(sl, uv_timer_get_due_in(&sl->timer) + ms);
 }
 
-void slot_stop(slot *sl)
-{
-	config *c = sl->sup->cfg;
-	nng_msg *msg = NULL;
-	sl->want = WANT_DOWN;
-	switch (sl->state) {
-	case SLOT_STARTING:
-	case SLOT_RUNNING: {
-		ipc_stop stop = {.timeout_ms = c->shutdown_timeout_ms};
-		int rc = ipc_pack_stop(&msg, &stop);
-		if (!rc)
-			rc = ipc_chan_send(sl->chan, msg);
-		slot_transition(sl, SLOT_STOPPING,
-		                "stopping: %s, deadline %" PRIu64 " ms",
-		                rc ? "STOP not sent, SIGTERM sent" : "STOP sent",
-		                c->shutdown_timeout_ms);
-		if (rc)
-			proc_kill(sl->proc, SIGTERM);
-		arm(sl, c->shutdown_timeout_ms, on_slot_timer);
-		break;
-	}
-	case SLOT_BACKOFF:
-		uv_timer_stop(&sl->timer);
-		slot_transition(sl, SLOT_STOPPED, "stopped while waiting to "
-		                "restart");
-		break;
-	default:
-		break;
-	}
-}
-
-int slot_init(slot *sl, sup *s, int id)
+int slot_init(slot *sl, uv_loop_t *loop, int id, const restart_policy *pol,
+              const slot_timeouts *to, const slot_hooks *hooks, void *owner)
 {
 	memset(sl, 0, sizeof *sl);
-	sl->sup = s;
 	sl->id = id;
 	sl->state = SLOT_STOPPED;
 	sl->want = WANT_DOWN;
 	sl->exit_code = -1;
-	sl->state_since_ms = sup_now_ms(s);
-	int rc = restart_track_init(&sl->track, &s->policy);
+	sl->state_since_ms = now_ms();
+	sl->to = to;
+	sl->hooks = hooks;
+	sl->owner = owner;
+	int rc = restart_track_init(&sl->track, pol);
 	if (rc)
 		return rc;
-	if (uv_timer_init(s->loop, &sl->timer) != 0) {
+	if (uv_timer_init(loop, &sl->timer) != 0) {
 		restart_track_fini(&sl->track);
 		return CORRAL_ESYS;
 	}

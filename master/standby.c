@@ -1,36 +1,45 @@
-/*
- * standby.c - pre-started workers that make restarts fast.
- *
- * Starting a worker from nothing costs a fork+exec, dynamic linking, nng's
- * thread start-up and the plugin's dlopen: a few milliseconds, most of it
- * before plugin code runs at all.  A standby worker has paid all that and
- * waits (after HELLO, before init) on ipc://RUNDIR/standby-K.  When a slot
- * needs a new worker, slot.c adopts a ready standby (ASSIGN, then init and
- * READY as usual).  Standbys are started, and refilled, only while every
- * slot is running: never competing with a start-up or a restart for the
- * loop (uv_spawn blocks it until exec) or the CPU.  A standby whose plugin
- * cannot load (exit 78) turns the feature off rather than looping.
- */
+/* standby.c - see standby.h. */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "corral.h"
 #include "common/log.h"
 #include "common/rundir.h"
-#include "master/sup.h"
+#include "corral_base.h"
+#include "master/standby.h"
 
-#define STANDBY_RETRY_MS 1000
-#define STANDBY_MAX_FAILS 5
+const char *standby_state_name(standby_state st)
+{
+	static const char *names[] = {
+#define X(name, str) str,
+		STANDBY_STATES(X)
+#undef X
+	};
+	return names[st];
+}
 
-static void spawn_one(standby *sb);
+static void set_state(standby *sb, standby_state to, const char *why)
+{
+	if (sb->state != to)
+		log_debug("standby %d pid %" PRId64 ": %s -> %s: %s", sb->id,
+		          sb->pid, standby_state_name(sb->state),
+		          standby_state_name(to), why);
+	sb->state = to;
+}
 
-static void on_standby_msg(ipc_chan *ch, nng_msg *msg, void *arg)
+static void dirty(standby *sb)
+{
+	sb->pool->hooks->dirty(sb->pool->owner);
+}
+
+static void on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 {
 	standby *sb = arg;
 	ipc_frame f;
 	ipc_hello hello;
+	(void)ch;
 	int rc = ipc_decode_msg(msg, IPC_MAX_FRAME, &f);
 	if (!rc) {
 		if (f.type != IPC_HELLO)
@@ -41,181 +50,259 @@ static void on_standby_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 		ipc_frame_fini(&f);
 	}
 	if (rc) {
-		sb->sup->bad_frames++;
-		log_msg("standby pid %" PRId64 ": dropped a bad frame: %s (%s)",
-		        sb->pid, corral_errname(rc), corral_strerror(rc));
+		sb->pool->hooks->bad_frame(sb->pool->owner, rc);
 		return;
 	}
-	sb->ready = 1;
-	log_msg("standby pid %" PRId64 ": ready", sb->pid);
+	if (sb->state == SB_STARTING) {
+		set_state(sb, SB_READY, "hello");
+		log_msg("standby pid %" PRId64 ": ready", sb->pid);
+		dirty(sb);
+	}
 }
 
-static void on_standby_timer(uv_timer_t *t)
+static void on_timer(uv_timer_t *t)
 {
 	standby *sb = t->data;
-	if (sb->proc)
-		proc_kill(sb->proc, SIGKILL); /* shutdown deadline */
-	else
-		standby_maybe_start(sb->sup);
+	if (sb->state == SB_STOPPING)
+		sb->late = 1;
+	else if (sb->state == SB_RETRY)
+		sb->due = 1;
+	dirty(sb);
 }
 
-static void on_standby_exit(void *owner, int64_t status, int term_signal)
+static void on_exit_cb(void *owner, int64_t status, int term_signal)
 {
 	standby *sb = owner;
-	sup *s = sb->sup;
-	proc_detach(sb->proc);
-	sb->proc = NULL;
-	sb->ready = 0;
-	if (sb->chan) {
-		ipc_chan_close(sb->chan);
-		sb->chan = NULL;
-	}
-	uv_timer_stop(&sb->timer);
 	if (term_signal)
 		log_msg("standby pid %" PRId64 ": killed by signal %d", sb->pid,
 		        term_signal);
 	else
 		log_msg("standby pid %" PRId64 ": exited with code %d", sb->pid,
 		        (int)status);
-	if (s->stopping || s->spares_draining) {
-		sup_check_done(s);
-		return;
-	}
-	if (!term_signal && status == CORRAL_EXIT_FATAL) {
-		s->spares_off = 1;
-		log_msg("standby workers disabled: the plugin cannot start");
-		return;
-	}
-	if (++sb->fails >= STANDBY_MAX_FAILS) {
-		s->spares_off = 1;
-		log_msg("standby workers disabled after %u failures in a row",
-		        sb->fails);
-		return;
-	}
-	uv_timer_start(&sb->timer, on_standby_timer, STANDBY_RETRY_MS, 0);
+	sb->exited = 1;
+	sb->exit_fatal = !term_signal && status == CORRAL_EXIT_FATAL;
+	sb->failed = sb->state != SB_STOPPING;
+	dirty(sb);
 }
 
-static void spawn_one(standby *sb)
+static void turn_off(standby_pool *p, const char *why)
 {
-	sup *s = sb->sup;
-	char url[4200], leaf[32];
+	if (p->off)
+		return;
+	p->off = 1;
+	snprintf(p->off_reason, sizeof p->off_reason, "%s", why);
+	log_warn("standby workers disabled: %s", why);
+}
+
+/* A start failed: wait, longer each time, before the next one. */
+static void retry_later(standby *sb, const char *why)
+{
+	standby_pool *p = sb->pool;
+	uint64_t now = uv_hrtime() / 1000000u;
+	if (crashloop_record(p->policy, &sb->track, now)) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "%u failed starts in %" PRIu64
+		         " ms (last: %s)", p->policy->max_restarts,
+		         p->policy->window_ms, why);
+		turn_off(p, msg);
+		set_state(sb, SB_OFF, why);
+		return;
+	}
+	uint64_t d = backoff_next(p->policy, &sb->track, 0, (uint32_t)rand());
+	if (d < 100)
+		d = 100; /* a standby is never urgent */
+	log_msg("standby %d: %s; next try in %" PRIu64 " ms", sb->id, why, d);
+	set_state(sb, SB_RETRY, why);
+	sb->due = 0;
+	uv_timer_start(&sb->timer, on_timer, d, 0);
+}
+
+static void reap(standby *sb)
+{
+	proc_detach(sb->proc);
+	sb->proc = NULL;
+	if (sb->chan) {
+		ipc_chan_close(sb->chan);
+		sb->chan = NULL;
+	}
+	uv_timer_stop(&sb->timer);
+	sb->exited = 0;
+	sb->late = 0;
+	if (sb->exit_fatal) {
+		turn_off(sb->pool, "the plugin cannot start (exit 78)");
+		set_state(sb, SB_OFF, "fatal exit");
+	} else if (sb->failed && sb->state != SB_STOPPING) {
+		retry_later(sb, "exited unexpectedly");
+	} else {
+		set_state(sb, SB_EMPTY, "exited");
+	}
+}
+
+static void spawn_one(standby *sb, const worker_spec *spec,
+                      const char *rundir)
+{
+	standby_pool *p = sb->pool;
+	char url[4200], leaf[32], why[4400];
 	nng_socket sock;
-	/* A fresh name each time: the adopted one's socket lives on. */
-	snprintf(leaf, sizeof leaf, "standby-%u", s->standby_gen++);
-	int rc = rundir_url(s->rundir, leaf, url, sizeof url);
+	/* A fresh name each time: an adopted one's socket lives on. */
+	snprintf(leaf, sizeof leaf, "standby-%u", p->names++);
+	int rc = rundir_url(rundir, leaf, url, sizeof url);
 	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64,
 	                   .perms = 0600};
 	if (!rc)
 		rc = ipc_pair_listen(&sock, url, &so);
 	if (!rc)
-		rc = ipc_chan_open(&sb->chan, s->loop, sock, 0, on_standby_msg,
-		                   NULL, sb);
+		rc = ipc_chan_open(&sb->chan, p->loop, sock, 0, on_msg, NULL, sb);
 	if (rc) {
-		log_msg("standby %d: cannot listen on %s: %s", sb->id, url,
-		        corral_strerror(rc));
-		uv_timer_start(&sb->timer, on_standby_timer, STANDBY_RETRY_MS, 0);
+		sb->chan = NULL;
+		snprintf(why, sizeof why, "cannot listen on %s: %s", url,
+		         corral_strerror(rc));
+		retry_later(sb, why);
 		return;
 	}
-	rc = proc_spawn(s, -1, url, on_standby_exit, sb, &sb->proc);
+	rc = proc_spawn(p->loop, spec, -1, url, on_exit_cb, sb, &sb->proc);
 	if (rc) {
 		ipc_chan_close(sb->chan);
 		sb->chan = NULL;
-		log_msg("standby %d: spawn failed: %s", sb->id, uv_strerror(rc));
-		uv_timer_start(&sb->timer, on_standby_timer, STANDBY_RETRY_MS, 0);
+		sb->proc = NULL;
+		snprintf(why, sizeof why, "spawn of %s failed: %s",
+		         spec->worker_bin, uv_strerror(rc));
+		retry_later(sb, why);
 		return;
 	}
 	sb->pid = proc_pid(sb->proc);
-	sb->ready = 0;
+	sb->failed = 0;
+	set_state(sb, SB_STARTING, "spawned");
 }
 
-int standby_init(sup *s)
+static void stop_one(standby *sb, uint64_t stop_ms)
 {
-	s->nspares = s->cfg->standby;
-	if (!s->nspares)
-		return 0;
-	s->spares = calloc(s->nspares, sizeof *s->spares);
-	if (!s->spares)
-		return CORRAL_ENOMEM;
-	for (unsigned i = 0; i < s->nspares; i++) {
-		standby *sb = &s->spares[i];
-		sb->sup = s;
-		sb->id = (int)i;
-		if (uv_timer_init(s->loop, &sb->timer) != 0) {
-			s->nspares = i;
-			return CORRAL_ESYS;
-		}
-		sb->timer.data = sb;
-	}
-	return 0;
-}
-
-void standby_maybe_start(sup *s)
-{
-	if (s->spares_off || s->stopping || s->spares_draining)
-		return;
-	for (unsigned i = 0; i < s->nslots; i++)
-		if (s->slots[i].state != SLOT_RUNNING)
-			return;
-	for (unsigned i = 0; i < s->nspares; i++) {
-		standby *sb = &s->spares[i];
-		/* Empty, and not waiting out a retry delay. */
-		if (!sb->proc && !uv_is_active((uv_handle_t *)&sb->timer))
-			spawn_one(sb);
+	nng_msg *msg = NULL;
+	ipc_stop stop = {.timeout_ms = stop_ms};
+	int rc = ipc_pack_stop(&msg, &stop);
+	if (!rc)
+		rc = ipc_chan_send(sb->chan, msg);
+	set_state(sb, SB_STOPPING, "shutdown");
+	if (rc) {
+		sb->late = 1; /* cannot tell it: kill it */
+	} else {
+		sb->late = 0;
+		uv_timer_start(&sb->timer, on_timer, stop_ms, 0);
 	}
 }
 
-int standby_take(sup *s, proc **p, ipc_chan **ch, int64_t *pid)
+void standby_reconcile(standby_pool *p, standby_want want, int kill_now,
+                       const worker_spec *spec, const char *rundir,
+                       uint64_t stop_ms)
 {
-	for (unsigned i = 0; i < s->nspares; i++) {
-		standby *sb = &s->spares[i];
-		if (!sb->ready || !sb->proc)
+	for (unsigned i = 0; i < p->n; i++) {
+		standby *sb = &p->spares[i];
+		if (sb->exited)
+			reap(sb);
+		if (sb->proc && (kill_now || sb->late)) {
+			sb->late = 0;
+			proc_kill(sb->proc, SIGKILL);
 			continue;
-		*p = sb->proc;
+		}
+		if (want == SB_WANT_NONE) {
+			if (sb->proc && sb->state != SB_STOPPING)
+				stop_one(sb, stop_ms);
+			else if (sb->state == SB_RETRY) {
+				uv_timer_stop(&sb->timer);
+				set_state(sb, SB_EMPTY, "shutdown");
+			}
+			continue;
+		}
+		if (sb->state == SB_RETRY && sb->due) {
+			sb->due = 0;
+			set_state(sb, SB_EMPTY, "retry");
+		}
+		if (sb->state == SB_EMPTY && !p->off && want == SB_WANT_FILL)
+			spawn_one(sb, spec, rundir);
+	}
+}
+
+int standby_take(standby_pool *p, proc **pr, ipc_chan **ch, int64_t *pid)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		standby *sb = &p->spares[i];
+		if (sb->state != SB_READY || !sb->proc || sb->exited)
+			continue;
+		*pr = sb->proc;
 		*ch = sb->chan;
 		*pid = sb->pid;
 		sb->proc = NULL;
 		sb->chan = NULL;
-		sb->ready = 0;
-		sb->fails = 0;
-		return 1; /* refilled by standby_maybe_start() */
+		set_state(sb, SB_EMPTY, "adopted by a slot");
+		return 1;
 	}
 	return 0;
 }
 
-void standby_stop_all(sup *s, int now)
+int standby_idle(const standby_pool *p)
 {
-	if (s->spares_draining && !now)
-		return;
-	s->spares_draining = 1;
-	for (unsigned i = 0; i < s->nspares; i++) {
-		standby *sb = &s->spares[i];
-		uv_timer_stop(&sb->timer);
-		if (!sb->proc)
-			continue;
-		nng_msg *msg = NULL;
-		ipc_stop stop = {.timeout_ms = s->cfg->shutdown_timeout_ms};
-		int rc = now ? 1 : ipc_pack_stop(&msg, &stop);
-		if (!rc)
-			rc = ipc_chan_send(sb->chan, msg);
-		if (rc) {
-			proc_kill(sb->proc, SIGKILL);
-		} else {
-			uv_timer_start(&sb->timer, on_standby_timer,
-			               s->cfg->shutdown_timeout_ms, 0);
-		}
-	}
-}
-
-int standby_idle(const sup *s)
-{
-	for (unsigned i = 0; i < s->nspares; i++)
-		if (s->spares[i].proc)
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->spares[i].proc)
 			return 0;
 	return 1;
 }
 
-void standby_close(sup *s)
+int standby_pool_init(standby_pool *p, uv_loop_t *loop, unsigned n,
+                      const restart_policy *pol, const standby_hooks *hooks,
+                      void *owner)
 {
-	for (unsigned i = 0; i < s->nspares; i++)
-		uv_close((uv_handle_t *)&s->spares[i].timer, NULL);
+	memset(p, 0, sizeof *p);
+	p->loop = loop;
+	p->policy = pol;
+	p->hooks = hooks;
+	p->owner = owner;
+	if (!n)
+		return 0;
+	p->spares = calloc(n, sizeof *p->spares);
+	if (!p->spares)
+		return CORRAL_ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		standby *sb = &p->spares[i];
+		sb->id = (int)i;
+		sb->pool = p;
+		int rc = restart_track_init(&sb->track, pol);
+		if (!rc && uv_timer_init(loop, &sb->timer) != 0) {
+			restart_track_fini(&sb->track);
+			rc = CORRAL_ESYS;
+		}
+		if (rc) {
+			p->n = i;
+			standby_pool_close(p);
+			return rc;
+		}
+		sb->timer.data = sb;
+		p->n = i + 1;
+	}
+	return 0;
+}
+
+/* libuv closes handles in no promised order: free after the last. */
+static void spares_freed(uv_handle_t *h)
+{
+	standby *sb = h->data;
+	standby_pool *p = sb->pool;
+	if (--p->closing == 0) {
+		free(p->spares);
+		p->spares = NULL;
+		p->n = 0;
+	}
+}
+
+void standby_pool_close(standby_pool *p)
+{
+	if (!p->n) {
+		free(p->spares);
+		p->spares = NULL;
+		return;
+	}
+	p->closing = p->n;
+	for (unsigned i = 0; i < p->n; i++) {
+		restart_track_fini(&p->spares[i].track);
+		uv_close((uv_handle_t *)&p->spares[i].timer, spares_freed);
+	}
 }

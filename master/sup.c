@@ -1,140 +1,586 @@
 /*
- * sup.c - the supervisor's top level: start every slot, turn signals into
- * shutdown, and end the loop once every slot is at rest.
+ * sup.c - see sup.h: the supervisor's facts, its one reconciler, and its
+ * start-up and teardown.
  *
- * Signal handlers are uv_signal_t callbacks on the loop, so they only ever
- * run between other events: the first SIGTERM/SIGINT asks every slot to stop
- * (STOP message, deadline shutdown_timeout); the second kills what is left.
- * Shutdown completes in sup_check_done(), which every path that can leave a
- * slot at rest calls.
+ * Order of a reconcile pass: the supervisor's own facts first (signals,
+ * the broker drained, a drain deadline), because they decide what is
+ * wanted of every slot (a worker that exits in the same loop turn as a
+ * SIGTERM arrives must not be restarted); then each slot; then the
+ * standbys; then what the broker is told; last, whether everything is at
+ * rest, which ends in teardown -- from the idle callback, never from inside
+ * a callback of something being torn down.
+ *
+ * Stall detection: a prepare hook notes when the loop goes to poll and for
+ * how long it means to; a check hook afterwards sees when poll took far
+ * longer than that (the supervisor was SIGSTOPped, or its VM paused).  Such
+ * a stall pushes every worker's deadline back by its length, so that
+ * silence is judged over time the supervisor was able to listen, and a
+ * paused supervisor does not kill healthy workers as hung when it resumes.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "corral.h"
 #include "common/log.h"
 #include "common/rundir.h"
+#include "corral_base.h"
 #include "master/sup.h"
 
-uint64_t sup_now_ms(const sup *s)
+#define EVENTS_KEPT 4096
+#define STALL_MS 250 /* poll overran its timeout by this much: a stall */
+
+static uint64_t now_ms(void)
 {
-	(void)s;
 	return uv_hrtime() / 1000000u;
 }
 
-/* ipc://RUNDIR/slot-ID.GEN: a new name per spawn, because the previous
+const char *sup_state_name(sup_state st)
+{
+	static const char *names[] = {
+#define X(name, str) str,
+		SUP_STATES(X)
+#undef X
+	};
+	return names[st];
+}
+
+static void set_state(sup *s, sup_state to, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_state(sup *s, sup_state to, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	if (s->state == to)
+		return;
+	log_msg("supervisor now %s (was %s): %s", sup_state_name(to),
+	        sup_state_name(s->state), why);
+	evlog_add(&s->events, "supervisor", -1, getpid(), 0,
+	          sup_state_name(s->state), sup_state_name(to), "%s", why);
+	s->state = to;
+}
+
+static void on_reconcile(uv_idle_t *h);
+
+void sup_dirty(sup *s)
+{
+	if (s->dirty || s->state == SUP_DONE)
+		return;
+	s->dirty = 1;
+	uv_idle_start(&s->reconcile, on_reconcile);
+}
+
+/* ipc://RUNDIR/slot-ID.N: a new name per spawn, because the previous
  * worker's socket may still be closing (in the background) when the next
  * one listens. */
-void sup_slot_url(const sup *s, int id, unsigned gen, char *buf, size_t len)
+static int slot_url(const sup *s, slot *sl, char *buf, size_t len)
 {
 	char leaf[48];
-	snprintf(leaf, sizeof leaf, "slot-%d.%u", id, gen);
-	rundir_url(s->rundir, leaf, buf, len);
+	snprintf(leaf, sizeof leaf, "slot-%d.%u", sl->id, sl->spawns++);
+	return rundir_url(s->rundir, leaf, buf, len);
 }
 
-/* Second step of shutdown: no jobs left (or no time left for them). */
-static void stop_slots(sup *s)
+/* ---- what slots, standbys, the broker and control report up ---- */
+
+static void hook_dirty(void *owner)
 {
-	uv_timer_stop(&s->drain_timer);
-	for (unsigned i = 0; i < s->nslots; i++)
-		slot_stop(&s->slots[i]);
-	sup_check_done(s);
+	sup_dirty(owner);
 }
 
-static void on_drain_timeout(uv_timer_t *h)
+static void hook_reply(void *owner, slot *sl, const ipc_frame *f)
 {
-	sup *s = h->data;
-	log_msg("jobs: not finished within %" PRIu64 " ms; answering the rest "
-	        "with shutting_down", s->cfg->shutdown_timeout_ms);
-	broker_abort(s->broker);
-	stop_slots(s);
+	sup *s = owner;
+	if (s->broker)
+		broker_on_reply(s->broker, (unsigned)sl->id, f);
+}
+
+static void hook_changed(void *owner, slot *sl, slot_state from,
+                         const char *why)
+{
+	sup *s = owner;
+	evlog_add(&s->events, "slot", sl->id, sl->pid, 0,
+	          slot_state_name(from), slot_state_name(sl->state), "%s",
+	          why);
+}
+
+static void hook_slot_bad_frame(void *owner, slot *sl, int code)
+{
+	sup *s = owner;
+	s->bad_frames++;
+	log_warn("slot %d pid %" PRId64 ": dropped a bad frame: %s (%s)",
+	         sl->id, sl->pid, corral_errname(code), corral_strerror(code));
+}
+
+static void hook_bad_frame(void *owner, int code)
+{
+	sup *s = owner;
+	(void)code;
+	s->bad_frames++;
+}
+
+static const slot_hooks slot_cbs = {
+	.dirty = hook_dirty,
+	.reply = hook_reply,
+	.changed = hook_changed,
+	.bad_frame = hook_slot_bad_frame,
+};
+
+static const standby_hooks standby_cbs = {
+	.dirty = hook_dirty,
+	.bad_frame = hook_bad_frame,
+};
+
+static int broker_send(void *ctx, unsigned slot_id, nng_msg *msg)
+{
+	sup *s = ctx;
+	assert(slot_id < s->nslots);
+	return slot_send(&s->slots[slot_id], msg);
+}
+
+static uint64_t broker_now(void *ctx)
+{
+	(void)ctx;
+	return now_ms();
+}
+
+static void broker_drained(void *ctx)
+{
+	sup *s = ctx;
+	s->drained = 1;
+	sup_dirty(s);
+}
+
+static const broker_ops broker_cbs = {
+	.send = broker_send,
+	.now_ms = broker_now,
+	.drained = broker_drained,
+	.bad_frame = hook_bad_frame,
+};
+
+static int control_status(void *ctx, nng_msg **reply)
+{
+	return sup_status_reply(ctx, reply);
+}
+
+static const control_ops control_cbs = {
+	.status = control_status,
+	.bad_frame = hook_bad_frame,
+};
+
+/* ---- signals: record, then reconcile ---- */
+
+static const int sup_signums[SUP_NSIGNALS] = {
+#define X(sig, what) sig,
+	SUP_SIGNALS(X)
+#undef X
+};
+
+static const char *signame(int sig)
+{
+	const char *ab = sigabbrev_np(sig);
+	return ab ? ab : "?";
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
 	sup *s = h->data;
-	s->signals++;
-	if (s->signals == 1) {
+	if (signum == SIGTERM || signum == SIGINT || signum == SIGQUIT) {
+		if (!s->stop_seen) {
+			s->stop_seen = 1;
+			s->stop_sig = signum;
+		} else if (!s->kill_seen) {
+			s->kill_seen = 1;
+			s->kill_sig = signum;
+		} else {
+			log_msg("received SIG%s: already stopping as fast as "
+			        "it can", sigabbrev_np(signum));
+		}
+	} else {
+		s->pending_signals[h - s->sigs]++;
+	}
+	sup_dirty(s);
+}
+
+static void log_summary(sup *s)
+{
+	unsigned running = 0, restarts = 0;
+	for (unsigned i = 0; i < s->nslots; i++) {
+		running += s->slots[i].state == SLOT_RUNNING;
+		restarts += s->slots[i].restarts;
+	}
+	broker_stats bs;
+	broker_get_stats(s->broker, &bs);
+	log_msg("status: %s, %u/%u worker(s) running, %u restart(s); jobs: "
+	        "%u queued, %u running, %" PRIu64 " ok, %" PRIu64 " failed",
+	        sup_state_name(s->state), running, s->nslots, restarts,
+	        bs.queued, bs.inflight, bs.ok, bs.failed);
+}
+
+/* Signals other than the stop signals: each is logged and acted on. */
+static void handle_other_signals(sup *s)
+{
+	for (int i = 0; i < s->nsigs; i++) {
+		if (!s->pending_signals[i])
+			continue;
+		s->pending_signals[i] = 0;
+		int sig = sup_signums[i];
+		switch (sig) {
+		case SIGUSR2:
+			log_msg("received SIGUSR2: status follows");
+			log_summary(s);
+			break;
+		case SIGUSR1:
+			log_msg("received SIGUSR1: logging to stderr, nothing "
+			        "to reopen");
+			break;
+		default: /* HUP, TTIN, TTOU */
+			log_warn("received SIG%s (%s): not supported by this "
+			         "version; ignored", signame(sig),
+			         sig == SIGHUP ? "reload" : "scale");
+			break;
+		}
+	}
+}
+
+/* ---- the reconciler ---- */
+
+static int any_slot_serving(const sup *s)
+{
+	for (unsigned i = 0; i < s->nslots; i++)
+		if (s->slots[i].state == SLOT_RUNNING ||
+		    s->slots[i].state == SLOT_STARTING)
+			return 1;
+	return 0;
+}
+
+static void on_drain_timer(uv_timer_t *t)
+{
+	sup *s = t->data;
+	s->drain_late = 1;
+	sup_dirty(s);
+}
+
+static void begin_stopping(sup *s, const char *why)
+{
+	uv_timer_stop(&s->drain_timer);
+	for (unsigned i = 0; i < s->nslots; i++)
+		s->slots[i].want = WANT_DOWN;
+	set_state(s, SUP_STOPPING, "%s", why);
+}
+
+/* The supervisor's own facts: stop and kill requests, the drain. */
+static void reconcile_sup(sup *s)
+{
+	if (s->state == SUP_STARTING) {
+		for (unsigned i = 0; i < s->nslots; i++)
+			s->slots[i].want = WANT_UP;
+		set_state(s, SUP_RUNNING, "starting %u worker(s)", s->nslots);
+	}
+	if (s->kill_sig) {
+		int sig = s->kill_sig;
+		s->kill_sig = s->stop_sig = 0;
+		s->fast_stop = 1;
+		log_msg("received SIG%s again: killing remaining workers now",
+		        signame(sig));
+		broker_abort(s->broker);
+		for (unsigned i = 0; i < s->nslots; i++) {
+			slot *sl = &s->slots[i];
+			if (sl->proc) {
+				s->had_to_kill = 1;
+				slot_event(sl, SLOT_EV_KILL,
+				           "second shutdown signal");
+			}
+		}
+		s->drained = 1;
+		begin_stopping(s, "fast stop: second signal");
+		return;
+	}
+	if (s->stop_sig && s->state == SUP_RUNNING) {
+		int sig = s->stop_sig;
+		s->stop_sig = 0;
 		log_msg("received SIG%s: stopping %u worker(s), grace %" PRIu64
-		        " ms", sigabbrev_np(signum), s->nslots,
+		        " ms", signame(sig), s->nslots,
 		        s->cfg->shutdown_timeout_ms);
-		s->stopping = 1;
-		standby_stop_all(s, 0);
+		set_state(s, SUP_DRAINING, "SIG%s", signame(sig));
 		/* First the jobs: no new ones, the accepted ones finish. */
-		if (broker_drain(s->broker, stop_slots)) {
-			stop_slots(s);
+		if (broker_drain(s->broker)) {
+			s->drained = 1;
 		} else {
 			broker_stats st;
 			broker_get_stats(s->broker, &st);
 			log_msg("jobs: finishing %u queued and %u running job(s) "
 			        "before stopping workers", st.queued, st.inflight);
-			uv_timer_start(&s->drain_timer, on_drain_timeout,
+			uv_timer_start(&s->drain_timer, on_drain_timer,
 			               s->cfg->shutdown_timeout_ms, 0);
 		}
-		return;
-	} else if (!s->done) {
-		broker_abort(s->broker);
-		uv_timer_stop(&s->drain_timer);
-		log_msg("received SIG%s again: killing remaining workers now",
-		        sigabbrev_np(signum));
-		for (unsigned i = 0; i < s->nslots; i++) {
-			if (s->slots[i].proc) {
-				s->had_to_kill = 1;
-				slot_kill(&s->slots[i], "second shutdown signal");
-			}
-		}
-		standby_stop_all(s, 1);
 	}
-	sup_check_done(s);
+	if (s->state == SUP_DRAINING) {
+		if (!s->drained && (s->drain_late || !any_slot_serving(s))) {
+			log_msg("jobs: %s; answering the rest with "
+			        "shutting_down", s->drain_late
+			            ? "not finished within shutdown_timeout"
+			            : "no worker left to finish them");
+			broker_abort(s->broker);
+			s->drained = 1;
+		}
+		if (s->drained)
+			begin_stopping(s, "jobs done");
+	}
 }
 
-void sup_check_done(sup *s)
+/* Whether the slot may start a worker now. */
+static int may_start(const sup *s, const slot *sl)
 {
-	if (s->done)
+	return s->state == SUP_RUNNING && sl->want == WANT_UP;
+}
+
+static void start_slot(sup *s, slot *sl)
+{
+	char url[4200];
+	proc *p = NULL;
+	ipc_chan *ch = NULL;
+	int64_t pid = 0;
+	if (slot_url(s, sl, url, sizeof url) != 0) {
+		sl->failed = 1;
+		slot_event(sl, SLOT_EV_START, "spawning");
+		slot_event(sl, SLOT_EV_SPAWN_FAILED, "run directory path too "
+		           "long for a socket name");
 		return;
-	int any_failed = 0;
-	for (unsigned i = 0; i < s->nslots; i++) {
-		if (!slot_is_terminal(&s->slots[i]))
-			return;
-		any_failed |= s->slots[i].failed;
 	}
-	if (!standby_idle(s)) {
-		standby_stop_all(s, 0); /* nothing left to stand by for */
-		return;                 /* back here when the last one exits */
+	(void)standby_take(&s->spares, &p, &ch, &pid);
+	slot_spawn(sl, s->loop, &s->spec, url, p, ch, pid);
+}
+
+/* EXITED: the restart policy decides what comes next. */
+static void decide(sup *s, slot *sl)
+{
+	const config *c = s->cfg;
+	char why[256];
+	int clean = !sl->failed;
+	if (s->state != SUP_RUNNING || sl->want == WANT_DOWN) {
+		slot_event(sl, SLOT_EV_STOP, "not restarted: shutting down");
+		return;
 	}
-	s->done = 1;
-	if (s->stopping) {
-		s->exit_code = s->had_to_kill ? CORRAL_EXIT_KILLED : CORRAL_EXIT_OK;
-		log_msg("stopped: all %u worker(s) down%s", s->nslots,
-		        s->had_to_kill ? " (some had to be killed)" : "");
+	if (sl->have_exit && sl->exit_signal == 0 &&
+	    sl->exit_code == CORRAL_EXIT_FATAL && !sl->reap) {
+		sl->want = WANT_DOWN;
+		slot_event(sl, SLOT_EV_GIVE_UP,
+		           "failed: worker reported a fatal error (exit 78, see "
+		           "its reason above); not restarting");
+	} else if (c->restart == RESTART_NEVER ||
+	           (c->restart == RESTART_ON_FAILURE && clean)) {
+		sl->want = WANT_DOWN;
+		snprintf(why, sizeof why, "%s: not restarting (restart=%s)",
+		         clean ? "stopped" : "failed",
+		         c->restart == RESTART_NEVER ? "never" : "on-failure");
+		slot_event(sl, clean ? SLOT_EV_DONE : SLOT_EV_GIVE_UP, why);
+	} else if (crashloop_record(&s->policy, &sl->track, now_ms())) {
+		sl->want = WANT_DOWN;
+		snprintf(why, sizeof why, "FAILED: crash loop: more than %u "
+		         "restarts in %" PRIu64 " ms; not restarting",
+		         c->max_restarts, c->restart_window_ms);
+		slot_event(sl, SLOT_EV_GIVE_UP, why);
 	} else {
+		uint64_t d = backoff_next(&s->policy, &sl->track,
+		                          sl->last_uptime_ms, (uint32_t)rand());
+		sl->restarts++;
+		snprintf(why, sizeof why, "restarting in %" PRIu64
+		         " ms (restart %u)", d, sl->restarts);
+		slot_event(sl, SLOT_EV_RESTART, why);
+		slot_arm_backoff(sl, d);
+	}
+}
+
+static void reconcile_slot(sup *s, slot *sl)
+{
+	if (sl->reap) {
+		slot_reap(sl);
+		/* Its jobs go back to the queue (or are poison) before
+		 * anything else happens to the slot. */
+		broker_worker_gone(s->broker, (unsigned)sl->id);
+	}
+	if (sl->kill_wanted && sl->proc && !sl->killed) {
+		if (sl->state == SLOT_STOPPING)
+			s->had_to_kill = 1;
+		slot_kill_now(sl);
+	}
+	switch (sl->state) {
+	case SLOT_EXITED:
+		if (!sl->reap)
+			decide(s, sl);
+		break;
+	case SLOT_BACKOFF:
+		if (!may_start(s, sl))
+			slot_event(sl, SLOT_EV_STOP, "stopped while waiting to "
+			           "restart");
+		else if (sl->due)
+			start_slot(s, sl);
+		break;
+	case SLOT_STOPPED:
+		if (may_start(s, sl))
+			start_slot(s, sl);
+		break;
+	case SLOT_STARTING:
+	case SLOT_RUNNING:
+		if (s->state == SUP_STOPPING || sl->want == WANT_DOWN)
+			slot_stop(sl, s->cfg->shutdown_timeout_ms);
+		break;
+	default:
+		break;
+	}
+	if (sl->unclean_stop && s->state == SUP_STOPPING)
+		s->had_to_kill = 1;
+}
+
+static void reconcile_spares(sup *s)
+{
+	standby_want want = SB_WANT_NONE;
+	if (s->state == SUP_RUNNING) {
+		want = SB_WANT_FILL;
+		for (unsigned i = 0; i < s->nslots; i++)
+			if (s->slots[i].state != SLOT_RUNNING)
+				want = SB_WANT_HOLD;
+	}
+	standby_reconcile(&s->spares, want, s->fast_stop,
+	                  &s->spec, s->rundir, s->cfg->shutdown_timeout_ms);
+}
+
+static void tell_broker(sup *s)
+{
+	for (unsigned i = 0; i < s->nslots; i++) {
+		const slot *sl = &s->slots[i];
+		int up = sl->state == SLOT_RUNNING && sl->want == WANT_UP &&
+		         s->state != SUP_STOPPING;
+		broker_worker_set(s->broker, i, up,
+		                  sl->have_health ? sl->health.lag_p99_us : 0);
+	}
+}
+
+static void teardown(sup *s);
+
+/* Whether everything is at rest: the end of a stop, or nothing left. */
+static void check_done(sup *s)
+{
+	int any_failed = 0, all_finished = 1, all_rest = 1;
+	for (unsigned i = 0; i < s->nslots; i++) {
+		const slot *sl = &s->slots[i];
+		all_finished &= slot_finished(sl);
+		all_rest &= slot_at_rest(sl);
+		any_failed |= sl->failed || sl->state == SLOT_FAILED;
+	}
+	if (s->state == SUP_RUNNING && all_finished) {
 		s->exit_code = any_failed ? CORRAL_EXIT_FAILED : CORRAL_EXIT_OK;
 		log_msg("%s: no worker left to supervise; exiting with code %d",
 		        any_failed ? "FAILED" : "done", s->exit_code);
+		s->exit_decided = 1;
+		broker_drain(s->broker);
+		broker_abort(s->broker);
+		s->drained = 1;
+		begin_stopping(s, "no worker left to supervise");
+		return;
 	}
-	control_close(s);
+	if (s->state != SUP_STOPPING || !all_rest || !standby_idle(&s->spares))
+		return;
+	if (!s->exit_decided) {
+		s->exit_code = s->had_to_kill ? CORRAL_EXIT_KILLED
+		                              : CORRAL_EXIT_OK;
+		log_msg("stopped: all %u worker(s) down%s", s->nslots,
+		        s->had_to_kill ? " (some had to be killed, or crashed "
+		                         "while stopping)"
+		                       : "");
+	}
+	set_state(s, SUP_DONE, "exit code %d", s->exit_code);
+	teardown(s);
+}
+
+static void reconcile(sup *s)
+{
+	handle_other_signals(s);
+	reconcile_sup(s);
+	for (unsigned i = 0; i < s->nslots; i++)
+		reconcile_slot(s, &s->slots[i]);
+	reconcile_spares(s);
+	tell_broker(s);
+	check_done(s);
+}
+
+static void on_reconcile(uv_idle_t *h)
+{
+	sup *s = h->data;
+	s->dirty = 0;
+	uv_idle_stop(h);
+	reconcile(s);
+}
+
+/* ---- stall detection ---- */
+
+static void on_before_poll(uv_prepare_t *h)
+{
+	sup *s = h->data;
+	s->poll_start_ms = now_ms();
+	s->poll_timeout_ms = uv_backend_timeout(s->loop);
+}
+
+static void on_after_poll(uv_check_t *h)
+{
+	sup *s = h->data;
+	if (s->poll_timeout_ms < 0)
+		return;
+	uint64_t took = now_ms() - s->poll_start_ms;
+	if (took <= (uint64_t)s->poll_timeout_ms + STALL_MS)
+		return;
+	uint64_t stall = took - (uint64_t)s->poll_timeout_ms;
+	log_warn("supervisor: its loop was stalled for %" PRIu64 " ms (stopped "
+	         "or paused); worker deadlines moved back as much", stall);
+	for (unsigned i = 0; i < s->nslots; i++) {
+		slot *sl = &s->slots[i];
+		if (sl->state == SLOT_STARTING || sl->state == SLOT_RUNNING ||
+		    sl->state == SLOT_STOPPING)
+			slot_extend_deadline(sl, stall);
+	}
+}
+
+/* ---- start-up and teardown ---- */
+
+static void teardown(sup *s)
+{
+	control_close(s->ctl);
+	s->ctl = NULL;
 	broker_close(s->broker);
 	s->broker = NULL;
 	uv_close((uv_handle_t *)&s->drain_timer, NULL);
-	standby_close(s);
-	uv_close((uv_handle_t *)&s->sig_term, NULL);
-	uv_close((uv_handle_t *)&s->sig_int, NULL);
+	for (int i = 0; i < s->nsigs; i++)
+		uv_close((uv_handle_t *)&s->sigs[i], NULL);
 	for (unsigned i = 0; i < s->nslots; i++)
 		slot_close(&s->slots[i]);
+	standby_pool_close(&s->spares);
+	uv_close((uv_handle_t *)&s->reconcile, NULL);
+	uv_close((uv_handle_t *)&s->before_poll, NULL);
+	uv_close((uv_handle_t *)&s->after_poll, NULL);
 }
 
 int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
              const char *rundir)
 {
+	char url[4200];
+	int rc;
+	unsigned i = 0;
+
 	memset(s, 0, sizeof *s);
 	s->loop = loop;
 	s->cfg = cfg;
+	s->state = SUP_STARTING;
 	snprintf(s->worker_bin, sizeof s->worker_bin, "%s", worker_bin);
 	snprintf(s->rundir, sizeof s->rundir, "%s", rundir);
+	s->spec = (worker_spec){.worker_bin = s->worker_bin, .cfg = cfg};
 	s->policy = (restart_policy){
 		.delay_ms = cfg->restart_delay_ms,
 		.delay_max_ms = cfg->restart_delay_max_ms,
@@ -142,72 +588,113 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
 		.window_ms = cfg->restart_window_ms,
 		.max_restarts = cfg->max_restarts,
 	};
+	s->timeouts = (slot_timeouts){.start_ms = cfg->start_timeout_ms,
+	                              .heartbeat_ms = cfg->heartbeat_timeout_ms,
+	                              .shutdown_ms = cfg->shutdown_timeout_ms};
 	srand((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
 	s->nslots = cfg->workers ? cfg->workers : uv_available_parallelism();
+
+	if ((rc = evlog_init(&s->events, EVENTS_KEPT)))
+		return rc;
 	s->slots = calloc(s->nslots, sizeof *s->slots);
-	if (!s->slots)
-		return CORRAL_ENOMEM;
-	int rc;
-	unsigned i;
-	for (i = 0; i < s->nslots; i++)
-		if ((rc = slot_init(&s->slots[i], s, (int)i)))
-			goto fail_slots;
-	if ((rc = standby_init(s)))
-		goto fail_standby;
-	if ((rc = control_open(s)))
-		goto fail_standby;
-	if ((rc = broker_open(&s->broker, s))) {
-		control_close(s);
-		goto fail_standby;
+	if (!s->slots) {
+		rc = CORRAL_ENOMEM;
+		goto fail_events;
 	}
-	uv_timer_init(loop, &s->drain_timer);
-	s->drain_timer.data = s;
-	uv_signal_init(loop, &s->sig_term);
-	uv_signal_init(loop, &s->sig_int);
-	s->sig_term.data = s->sig_int.data = s;
-	uv_signal_start(&s->sig_term, on_signal, SIGTERM);
-	uv_signal_start(&s->sig_int, on_signal, SIGINT);
+	for (i = 0; i < s->nslots; i++)
+		if ((rc = slot_init(&s->slots[i], loop, (int)i, &s->policy,
+		                    &s->timeouts, &slot_cbs, s)))
+			goto fail_slots;
+	if ((rc = standby_pool_init(&s->spares, loop, cfg->standby, &s->policy,
+	                            &standby_cbs, s)))
+		goto fail_slots;
+	if ((rc = rundir_url(rundir, "control", url, sizeof url)) ||
+	    (rc = control_open(&s->ctl, loop, url, &control_cbs, s,
+	                       &s->events)))
+		goto fail_spares;
+	broker_config bc = {
+		.url = url, .rundir = s->rundir, .nslots = s->nslots,
+		.max_inflight = cfg->max_inflight, .queue_limit = cfg->queue_limit,
+		.max_attempts = cfg->max_attempts,
+		.job_timeout_ms = cfg->job_timeout_ms,
+		.max_lag_ms = cfg->max_lag_ms};
+	if (cfg->jobs_url[0])
+		snprintf(url, sizeof url, "%s", cfg->jobs_url);
+	else if ((rc = rundir_url(rundir, "jobs", url, sizeof url)))
+		goto fail_control;
+	if ((rc = broker_open(&s->broker, loop, &bc, &broker_cbs, s)))
+		goto fail_control;
+
+	if (uv_idle_init(loop, &s->reconcile) || uv_timer_init(loop,
+	                                                       &s->drain_timer) ||
+	    uv_prepare_init(loop, &s->before_poll) ||
+	    uv_check_init(loop, &s->after_poll)) {
+		/* libuv initialises these without allocating: cannot fail
+		 * on a valid loop. */
+		rc = CORRAL_ESYS;
+		goto fail_control;
+	}
+	s->reconcile.data = s->drain_timer.data = s;
+	s->before_poll.data = s->after_poll.data = s;
+	uv_prepare_start(&s->before_poll, on_before_poll);
+	uv_check_start(&s->after_poll, on_after_poll);
+	uv_unref((uv_handle_t *)&s->before_poll);
+	uv_unref((uv_handle_t *)&s->after_poll);
+	for (int k = 0; k < SUP_NSIGNALS; k++) {
+		uv_signal_t *h = &s->sigs[k];
+		if (uv_signal_init(loop, h) != 0 ||
+		    uv_signal_start(h, on_signal, sup_signums[k]) != 0) {
+			rc = CORRAL_ESYS;
+			goto fail_control; /* cannot happen on a valid loop */
+		}
+		h->data = s;
+		s->nsigs = k + 1;
+	}
 	return 0;
 
-fail_standby:
-	standby_close(s);
-	free(s->spares);
-	s->spares = NULL;
+fail_control:
+	broker_close(s->broker);
+	s->broker = NULL;
+	control_close(s->ctl);
+	s->ctl = NULL;
+fail_spares:
+	standby_pool_close(&s->spares);
 fail_slots:
 	while (i-- > 0)
 		slot_close(&s->slots[i]);
-	uv_run(loop, UV_RUN_NOWAIT); /* let the timer handles close */
+	uv_run(loop, UV_RUN_NOWAIT); /* let the handles close */
 	free(s->slots);
 	s->slots = NULL;
+fail_events:
+	evlog_free(&s->events);
 	return rc;
 }
 
 static void remove_sockets(sup *s)
 {
-	char path[4300];
+	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/control", s->rundir);
 	unlink(path);
-	snprintf(path, sizeof path, "%s/jobs", s->rundir);
-	unlink(path);
-	rmdir(s->rundir); /* only if empty: other files are not ours to drop */
+	if (!s->cfg->jobs_url[0]) {
+		snprintf(path, sizeof path, "%s/jobs", s->rundir);
+		unlink(path);
+	}
+	rmdir(s->rundir); /* only if empty: other files are not ours */
 }
 
 int sup_run(sup *s)
 {
 	log_msg("supervisor pid %ld: starting %u worker(s) of %s in %s",
 	        (long)getpid(), s->nslots, s->cfg->plugin, s->rundir);
-	for (unsigned i = 0; i < s->nslots; i++)
-		slot_start(&s->slots[i]);
-	sup_check_done(s); /* every spawn may already have failed */
+	sup_dirty(s);
 	uv_run(s->loop, UV_RUN_DEFAULT);
 	int stuck = ipc_chan_wait_closed(2000);
 	if (stuck)
-		log_msg("warning: %d socket(s) still closing inside nng; "
-		        "exiting without them", stuck);
+		log_warn("%d socket(s) still closing inside nng; exiting "
+		         "without them", stuck);
 	remove_sockets(s);
 	free(s->slots);
 	s->slots = NULL;
-	free(s->spares);
-	s->spares = NULL;
+	evlog_free(&s->events);
 	return s->exit_code;
 }

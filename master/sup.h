@@ -1,190 +1,119 @@
 /*
- * sup.h - the supervisor's state: the slot table, the control socket and the
- * shutdown bookkeeping.  Everything here belongs to the one loop thread.
+ * sup.h - the supervisor: the slot table, the standbys, the broker, the
+ * control socket, and the one reconciler that drives them.
  *
- * A slot is a position in the worker table (0..workers-1) that outlives the
- * processes that fill it.  Its lifecycle is one state enum assigned only by
- * slot_transition(), which logs every change; what the operator wants
- * (`want`) is kept apart from what is (`state`), as in s6 and runit.
+ * Callbacks (signals, exits, messages, timers, requests) only record facts
+ * and mark the supervisor dirty.  The reconciler runs once per loop turn
+ * while something is dirty (a uv_idle handle, so the loop never sleeps on
+ * a pending decision), compares what is wanted with what is -- for the
+ * supervisor, every slot and every standby -- and is the only code that
+ * starts, stops, kills, reaps or tears down (nginx's process cycle works
+ * this way: handlers set flags, one loop acts).
  *
- *  SPAWNING -exec ok-> STARTING -READY-> RUNNING -stop-> STOPPING -exit-> STOPPED
- *      ^                  | exit/timeout    | exit / hung
- *      |                  v                 v
- *      +---- BACKOFF <-- EXITED -- crash loop / fatal / policy --> FAILED
+ *   STARTING -first pass-> RUNNING -signal-> DRAINING -jobs done-> STOPPING
+ *      (every slot wanted up)   (no new jobs)     (slots told to stop)
+ *   STOPPING -every slot and standby at rest-> DONE (teardown, loop ends)
+ *   RUNNING  -no slot left to supervise (all FAILED or done)-> DONE
+ *   a second signal: kill what is left, never restart -> STOPPING -> DONE
+ *
+ * Everything here belongs to the loop thread.
  */
 #ifndef MASTER_SUP_H
 #define MASTER_SUP_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <uv.h>
 
-#include "ipc/chan.h"
-#include "ipc/proto.h"
+#include "master/broker.h"
 #include "master/conf.h"
+#include "master/control.h"
+#include "master/events.h"
 #include "master/policy.h"
+#include "master/proc.h"
+#include "master/slot.h"
+#include "master/standby.h"
 
-#define SLOT_STATES(X)                                                        \
-	X(SPAWNING, "spawning")                                               \
+#define SUP_STATES(X)                                                         \
 	X(STARTING, "starting")                                               \
 	X(RUNNING, "running")                                                 \
-	X(STOPPING, "stopping")                                               \
-	X(STOPPED, "stopped")                                                 \
-	X(EXITED, "exited")                                                   \
-	X(BACKOFF, "backoff")                                                 \
-	X(FAILED, "failed")
+	X(DRAINING, "draining")  /* jobs finishing; no new ones */           \
+	X(STOPPING, "stopping")  /* workers told to stop */                  \
+	X(DONE, "done")
 
-typedef enum slot_state {
-#define X(name, str) SLOT_##name,
-	SLOT_STATES(X)
+typedef enum sup_state {
+#define X(name, str) SUP_##name,
+	SUP_STATES(X)
 #undef X
-} slot_state;
+} sup_state;
 
-typedef enum slot_want { WANT_UP, WANT_DOWN } slot_want;
+/* Signals the supervisor handles, each with its documented meaning. */
+#define SUP_SIGNALS(X)                                                        \
+	X(SIGTERM, "graceful stop (a second one: fast stop)")                \
+	X(SIGINT, "graceful stop (a second one: fast stop)")                 \
+	X(SIGQUIT, "graceful stop (a second one: fast stop)")                \
+	X(SIGHUP, "reload")                                                  \
+	X(SIGUSR1, "reopen the log file")                                    \
+	X(SIGUSR2, "write a status summary to the log")                      \
+	X(SIGTTIN, "one worker more")                                        \
+	X(SIGTTOU, "one worker less")
 
-typedef struct sup sup;
-typedef struct proc proc;
-typedef struct broker broker;
+enum { SUP_NSIGNALS = 8 };
 
-typedef struct broker_stats {
-	uint64_t accepted, ok, failed, timeouts, busy, poison, redispatched;
-	uint64_t late_replies, bad_requests, rejected, dispatched;
-	unsigned queued, inflight;
-} broker_stats;
-
-/* Called on the loop when a process exits; owner as given to proc_spawn. */
-typedef void (*proc_exit_fn)(void *owner, int64_t status, int term_signal);
-
-/* A pre-started worker: exec'd, connected, plugin loaded, waiting for
- * ASSIGN.  A slot that needs a new worker adopts one (standby.c). */
-typedef struct standby {
-	sup *sup;
-	int id;
-	proc *proc;      /* NULL when none */
-	int64_t pid;
-	ipc_chan *chan;
-	int ready;       /* its HELLO arrived */
-	unsigned fails;  /* consecutive unexpected exits */
-	uv_timer_t timer; /* respawn delay, or kill deadline when stopping */
-} standby;
-
-typedef struct slot {
-	sup *sup;
-	int id;
-	slot_state state; /* only slot_transition() writes it */
-	slot_want want;
-	uint64_t state_since_ms;
-
-	proc *proc;       /* the live child, NULL when none */
-	int64_t pid;      /* of proc, or of the last one (for logs) */
-	ipc_chan *chan;   /* pair socket for the current child */
-	uv_timer_t timer; /* the deadline of the current state */
-	const char *kill_reason; /* why we SIGKILLed it, NULL if we did not */
-
-	restart_track track;
-	uint32_t restarts;
-	unsigned spawns; /* names each spawn's socket (sup_slot_url) */
-	uint64_t spawned_ms, ready_ms;
-	uint64_t spawned_us, ready_us; /* for the "ready in" figure */
-
-	int have_health;
-	ipc_health health;
-	double cpu_pct;
-
-	int have_exit;
-	int exit_code;   /* -1 if killed by a signal */
-	int exit_signal; /* 0 if it exited */
-	int failed;      /* ended by failure, not by a clean exit */
-} slot;
-
-struct sup {
+typedef struct sup {
 	uv_loop_t *loop;
 	config *cfg;
+	worker_spec spec;
+	char worker_bin[PATH_MAX];
+	char rundir[PATH_MAX];
 	restart_policy policy;
-	char worker_bin[4096];
-	char rundir[4096];
-	slot *slots;
+	slot_timeouts timeouts;
+
+	slot *slots;        /* the slot table */
 	unsigned nslots;
+	standby_pool spares;
+	broker *broker;
+	control *ctl;
+	evlog events;
 
-	standby *spares;
-	unsigned nspares;
-	int spares_off;     /* disabled: the plugin cannot start */
-	int spares_draining; /* being stopped for good */
-	unsigned standby_gen; /* names standby sockets uniquely */
+	sup_state state;     /* only sup_set_state() writes it */
+	/* Facts for the reconciler, set by callbacks. */
+	int stop_sig;        /* a first stop signal, not acted on yet */
+	int kill_sig;        /* a second one, not acted on yet */
+	int stop_seen, kill_seen;
+	int drained;         /* the broker has no jobs left */
+	int drain_late;      /* shutdown_timeout passed while draining */
+	unsigned pending_signals[SUP_NSIGNALS]; /* others, to log and act on */
 
-	broker *broker;       /* jobs: front end, queues, ledger */
-	uv_timer_t drain_timer; /* shutdown: how long jobs may take */
-
-	ipc_chan *ctl;
-	uv_signal_t sig_term, sig_int, sig_hup;
-	int stopping;     /* shutdown began: want DOWN everywhere */
-	int signals;      /* shutdown signals received */
-	int had_to_kill;
-	int done;         /* teardown began */
+	int fast_stop;       /* second signal: SIGKILL everything left */
+	int had_to_kill;     /* some worker was SIGKILLed, or crashed, while
+	                      * stopping: an unclean stop */
+	int exit_decided;    /* exit_code set when "nothing left" began */
 	int exit_code;
 	unsigned long bad_frames;
-};
 
-/* sup.c */
-uint64_t sup_now_ms(const sup *s);
+	uv_idle_t reconcile; /* active while dirty */
+	int dirty;
+	uv_timer_t drain_timer;
+	uv_prepare_t before_poll; /* stall detection: see sup.c */
+	uv_check_t after_poll;
+	uint64_t poll_start_ms;
+	int64_t poll_timeout_ms;
+	uv_signal_t sigs[SUP_NSIGNALS];
+	int nsigs;
+} sup;
+
+const char *sup_state_name(sup_state st);
+
 int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
              const char *rundir);
+/* Runs until done; returns the exit code (corral_base.h). */
 int sup_run(sup *s);
-void sup_check_done(sup *s);
-void sup_slot_url(const sup *s, int id, unsigned gen, char *buf, size_t len);
 
-/* slot.c: the state machine and restart policy */
-const char *slot_state_name(slot_state st);
-void slot_transition(slot *sl, slot_state to, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-int slot_init(slot *sl, sup *s, int id);
-void slot_start(slot *sl);
-void slot_stop(slot *sl);
-void slot_kill(slot *sl, const char *reason);
-void slot_on_exit(slot *sl, int64_t status, int term_signal);
-void slot_close(slot *sl);
-int slot_is_terminal(const slot *sl);
+/* Asks for a reconcile pass on this loop turn (any callback may). */
+void sup_dirty(sup *s);
 
-/* proc.c: spawning a worker and capturing its output.  slot_id -1 spawns
- * a standby worker. */
-int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
-               void *owner, proc **out);
-int64_t proc_pid(const proc *p);
-int proc_kill(proc *p, int signum);
-/* Gives the process to a new owner (a slot adopting a standby). */
-void proc_adopt(proc *p, int slot_id, proc_exit_fn fn, void *owner);
-/* The owner lets go at exit; the proc frees itself later. */
-void proc_detach(proc *p);
-
-/* standby.c */
-int standby_init(sup *s);
-/* Starts standbys that are missing, if every slot is running. */
-void standby_maybe_start(sup *s);
-/* Hands over a ready standby worker's process and channel; 0 if none. */
-int standby_take(sup *s, proc **p, ipc_chan **ch, int64_t *pid);
-void standby_stop_all(sup *s, int now);
-int standby_idle(const sup *s);
-void standby_close(sup *s);
-
-/* control.c: the control socket */
-int control_open(sup *s);
-void control_close(sup *s);
-
-/* broker.c: jobs */
-int broker_open(broker **out, sup *s);
-void broker_close(broker *b);
-void broker_on_ready(broker *b);
-void broker_on_reply(broker *b, slot *sl, const ipc_frame *f);
-void broker_on_worker_gone(broker *b, slot *sl);
-unsigned broker_inflight(const broker *b);
-unsigned broker_slot_jobs(const broker *b, int slot_id);
-int broker_slot_degraded(const broker *b, const slot *sl);
-void broker_get_stats(const broker *b, broker_stats *st);
-/* Stops taking jobs; 1 if none are left, else on_empty(s) runs later. */
-int broker_drain(broker *b, void (*on_empty)(sup *s));
-/* Answers every job still held with "shutting_down". */
-void broker_abort(broker *b);
-
-/* rundir.c */
-int rundir_prepare(const char *path, char *err, size_t errlen);
+/* status.c: the STATUS reply, built from the slot table. */
+int sup_status_reply(sup *s, nng_msg **reply);
 
 #endif

@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
 #include "tests/harness.h"
 
 uint64_t h_now_ms(void)
@@ -187,12 +190,8 @@ int h_spawn(harness *h, const char *const *argv)
 	return 0;
 }
 
-int h_start(harness *h, const char *const *args)
+int h_prepare(harness *h)
 {
-	char bin[4096];
-	const char *argv[64];
-	int n = 0;
-
 	memset(h, 0, sizeof *h);
 	h->errfd = -1;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -200,6 +199,17 @@ int h_start(harness *h, const char *const *args)
 	if (!mkdtemp(h->dir))
 		return -1;
 	snprintf(h->rundir, sizeof h->rundir, "%s/run", h->dir);
+	return 0;
+}
+
+int h_start(harness *h, const char *const *args)
+{
+	char bin[4096];
+	const char *argv[64];
+	int n = 0;
+
+	if (!h->dir[0] && h_prepare(h) != 0)
+		return -1;
 	const char *env = getenv("CORRAL_BIN");
 	argv[n++] = env && *env ? env : h_path("corral", bin, sizeof bin);
 	argv[n++] = "--rundir";
@@ -348,4 +358,185 @@ void h_cleanup(harness *h)
 	free(h->log);
 	h->log = NULL;
 	h->loglen = h->logcap = h->pos = 0;
+	if (h->evsock_open) {
+		nng_close(h->evsock);
+		h->evsock_open = 0;
+	}
+	free(h->events);
+	h->events = NULL;
+	h->nevents = h->capevents = h->evpos = 0;
+}
+
+/* ---- events ---- */
+
+static int ev_matches(const ipc_event *e, const char *filter)
+{
+	char term[256];
+	const char *p = filter;
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		if (strncmp(p, "why~", 4) == 0)
+			return strstr(e->why, p + 4) != NULL;
+		size_t n = strcspn(p, " ");
+		if (n >= sizeof term)
+			n = sizeof term - 1;
+		memcpy(term, p, n);
+		term[n] = '\0';
+		p += n;
+		char *eq = strchr(term, '=');
+		if (!eq)
+			return 0;
+		*eq = '\0';
+		const char *k = term, *v = eq + 1;
+		if (strcmp(k, "kind") == 0 ? strcmp(e->kind, v) != 0
+		    : strcmp(k, "from") == 0 ? strcmp(e->from, v) != 0
+		    : strcmp(k, "to") == 0 ? strcmp(e->to, v) != 0
+		    : strcmp(k, "slot") == 0 ? e->slot != atoi(v)
+		    : strcmp(k, "pid") == 0 ? e->pid != atoll(v)
+		    : 1)
+			return 0;
+	}
+	return 1;
+}
+
+static int ev_open(harness *h)
+{
+	char url[256];
+	if (h->evsock_open)
+		return 0;
+	if (nng_req0_open(&h->evsock) != 0)
+		return -1;
+	snprintf(url, sizeof url, "ipc://%s/control", h->rundir);
+	nng_socket_set_ms(h->evsock, NNG_OPT_REQ_RESENDTIME,
+	                  NNG_DURATION_INFINITE);
+	nng_socket_set_size(h->evsock, NNG_OPT_RECVMAXSZ, IPC_MAX_CTL_FRAME);
+	/* In the background: the supervisor may not listen yet. */
+	nng_socket_set_ms(h->evsock, NNG_OPT_RECONNMINT, 5);
+	nng_socket_set_ms(h->evsock, NNG_OPT_RECONNMAXT, 20);
+	if (nng_dial(h->evsock, url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+		nng_close(h->evsock);
+		return -1;
+	}
+	h->evsock_open = 1;
+	return 0;
+}
+
+static void ev_append(harness *h, const ipc_event *e)
+{
+	if (h->nevents == h->capevents) {
+		unsigned nc = h->capevents ? h->capevents * 2 : 256;
+		ipc_event *ne = realloc(h->events, nc * sizeof *ne);
+		if (!ne)
+			return;
+		h->events = ne;
+		h->capevents = nc;
+	}
+	h->events[h->nevents++] = *e;
+	if (e->slot >= 0)
+		note_pid(h, (pid_t)e->pid);
+}
+
+/* One EVENTS request that waits up to wait_ms for news, draining the log
+ * pipe meanwhile.  0 when a reply came (maybe empty), -1 otherwise. */
+static int ev_fetch(harness *h, int wait_ms)
+{
+	if (ev_open(h) != 0)
+		return -1;
+	uint64_t since = h->nevents ? h->events[h->nevents - 1].seq : 0;
+	ipc_events_req q = {.since = since, .wait_ms = (uint64_t)wait_ms,
+	                    .max = IPC_MAX_EVENTS};
+	nng_msg *m = NULL;
+	if (ipc_pack_events_req(&m, &q) != 0)
+		return -1;
+	if (nng_sendmsg(h->evsock, m, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(m);
+		/* Not connected yet: let it connect. */
+		fill(h, 5);
+		return -1;
+	}
+	int rfd = -1;
+	nng_socket_get_int(h->evsock, NNG_OPT_RECVFD, &rfd);
+	uint64_t deadline = h_now_ms() + (uint64_t)wait_ms + 2000;
+	for (;;) {
+		nng_msg *r = NULL;
+		if (nng_recvmsg(h->evsock, &r, NNG_FLAG_NONBLOCK) == 0) {
+			ipc_frame f;
+			ipc_events ev;
+			int rc = ipc_decode_msg(r, IPC_MAX_CTL_FRAME, &f);
+			if (rc)
+				return -1;
+			rc = ipc_unpack_events(&f, &ev);
+			ipc_frame_fini(&f);
+			if (rc)
+				return -1;
+			for (uint32_t i = 0; i < ev.n; i++)
+				ev_append(h, &ev.ev[i]);
+			ipc_events_free(&ev);
+			return 0;
+		}
+		uint64_t now = h_now_ms();
+		if (now >= deadline)
+			return -1;
+		struct pollfd p[2] = {{.fd = rfd, .events = POLLIN},
+		                      {.fd = h->eof ? -1 : h->errfd,
+		                       .events = POLLIN}};
+		if (poll(p, 2, (int)(deadline - now)) > 0 && p[1].revents)
+			fill(h, 0);
+	}
+}
+
+static void ev_dump(harness *h)
+{
+	for (unsigned i = 0; i < h->nevents; i++) {
+		const ipc_event *e = &h->events[i];
+		fprintf(stderr, "event %llu: %s slot=%d pid=%lld %s -> %s: %s\n",
+		        (unsigned long long)e->seq, e->kind, e->slot,
+		        (long long)e->pid, e->from, e->to, e->why);
+	}
+}
+
+const ipc_event *h_event(harness *h, const char *filter, int timeout_ms)
+{
+	static ipc_event found;
+	uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		for (; h->evpos < h->nevents; h->evpos++)
+			if (ev_matches(&h->events[h->evpos], filter)) {
+				found = h->events[h->evpos++];
+				return &found;
+			}
+		uint64_t now = h_now_ms();
+		if (now >= deadline)
+			break;
+		if (ev_fetch(h, (int)(deadline - now)) != 0 && h->eof &&
+		    !h->sup)
+			break; /* the supervisor is gone */
+	}
+	if (!h->quiet) {
+		fprintf(stderr, "harness: timed out waiting for event '%s'; "
+		        "log and events:\n", filter);
+		h_dump(h);
+		ev_dump(h);
+	}
+	return NULL;
+}
+
+int h_event_count(harness *h, const char *filter)
+{
+	(void)ev_fetch(h, 0);
+	int n = 0;
+	for (unsigned i = 0; i < h->nevents; i++)
+		n += ev_matches(&h->events[i], filter);
+	return n;
+}
+
+const ipc_event *h_event_nth(harness *h, const char *filter, int i)
+{
+	for (unsigned k = 0; k < h->nevents; k++)
+		if (ev_matches(&h->events[k], filter) && i-- == 0)
+			return &h->events[k];
+	return NULL;
 }

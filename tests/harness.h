@@ -6,13 +6,20 @@
  *
  * The calling process becomes a child subreaper, so workers orphaned by a
  * killed supervisor are reparented to it and can be waited for exactly.
+ *
+ * Tests wait for events, not for log wording: h_event() reads the
+ * supervisor's event log over its control socket (long-polling, while it
+ * keeps draining the log pipe so the supervisor never blocks on it).
  */
 #ifndef TESTS_HARNESS_H
 #define TESTS_HARNESS_H
 
+#include <nng/nng.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "ipc/proto.h"
 
 #define H_MAX_PIDS 4096
 
@@ -29,6 +36,12 @@ typedef struct harness {
 	pid_t pids[H_MAX_PIDS]; /* worker pids seen in the log */
 	int npids;
 	int quiet;         /* do not echo the log on failure */
+
+	ipc_event *events; /* every event fetched so far */
+	unsigned nevents, capevents;
+	unsigned evpos;    /* first event not consumed by h_event */
+	nng_socket evsock; /* REQ to RUNDIR/control, opened on first use */
+	int evsock_open;
 } harness;
 
 /* Milliseconds on the monotonic clock. */
@@ -38,7 +51,12 @@ double h_now_us(void);
 /* $CORRAL_BUILDDIR/rel (or ./rel); a static buffer per call site. */
 const char *h_path(const char *rel, char *buf, size_t len);
 
-/* Starts corral with --rundir and then args (NULL-terminated).  0 or -1. */
+/* Makes the private temp dir and names the rundir (not created), for a
+ * test that prepares something there before h_start.  0 or -1. */
+int h_prepare(harness *h);
+
+/* Starts corral with --rundir and then args (NULL-terminated), in the dir
+ * h_prepare made (or a new one).  0 or -1. */
 int h_start(harness *h, const char *const *args);
 
 /* Starts any program (argv[0] a path) with stdout and stderr into the log;
@@ -58,6 +76,22 @@ int h_count(harness *h, const char *needle);
 
 /* The pid in "slot N pid P" or "standby pid P" of line, or 0. */
 pid_t h_line_pid(const char *line);
+
+/*
+ * Waits up to timeout_ms for the next event (after those consumed) that
+ * matches filter, consuming events up to it.  filter is space-separated
+ * key=value terms that must all hold -- kind=, slot=, pid=, from=, to= --
+ * optionally followed by why~TEXT (a substring of the reason; it takes the
+ * rest of the filter, spaces included).  Returns the event (valid until
+ * the next call), or NULL on timeout (and dumps the log and events).
+ */
+const ipc_event *h_event(harness *h, const char *filter, int timeout_ms);
+/* How many events fetched so far (consumed or not) match filter, after
+ * fetching what the supervisor has now. */
+int h_event_count(harness *h, const char *filter);
+/* Every event fetched so far matching filter, from the first: the i-th
+ * (0-based) or NULL. */
+const ipc_event *h_event_nth(harness *h, const char *filter, int i);
 
 /* Waits for the supervisor to exit; returns its exit code, 128+signal, or
  * -1 on timeout.  Keeps reading the log meanwhile. */

@@ -1,11 +1,12 @@
 /*
  * test_broker.c - the broker's ledger with fake workers and fake clients.
  *
- * The real master/broker.c is linked against stand-ins for the three
- * things it talks to: the front end (front_open/front_reply: a "client" is
- * a struct that records the one answer it must get), the worker channels
- * (ipc_chan_send: a "worker" is an inbox of the jobs and cancels sent to
- * it) and the clock (sup_now_ms).  Everything else is real: the message
+ * The real master/broker.c is linked against a stand-in for the front end
+ * (ipc_srv_open/ipc_srv_reply: a "client" is a struct that records the one
+ * answer it must get) and given ops whose send puts into a fake worker's
+ * inbox (the jobs and cancels sent to it) and whose clock is ours.  The
+ * broker knows workers only by what the test tells it, as it knows them
+ * only by what the supervisor tells it.  Everything else is real: the message
  * packing, the queues, the ledger, the sweep timer on a real libuv loop,
  * the poison files in a real directory.  So each test can say exactly
  * which worker holds which job, kill it, and check what the client got.
@@ -21,15 +22,16 @@
 #include "corral.h"
 #include "ipc/chan.h"
 #include "ipc/proto.h"
-#include "master/front.h"
-#include "master/sup.h"
+#include "ipc/srv.h"
+#include "master/broker.h"
+#include "master/conf.h"
 
 #define NW 3       /* fake workers */
 #define MAXJ 256   /* jobs a fake worker remembers */
 
 /* ---- the fakes ---- */
 
-struct front_req {        /* one client request */
+struct ipc_req {          /* one client request */
 	int answers;          /* must end at exactly 1 */
 	int type;             /* IPC_RESULT or IPC_RESULTS */
 	uint32_t n;
@@ -45,7 +47,7 @@ typedef struct fake_worker {
 	unsigned ncancels;
 } fake_worker;
 
-static front_cb g_cb;
+static ipc_req_cb g_cb;
 static void *g_arg;
 static uint64_t g_now = 1000;
 static int g_send_fails;
@@ -53,44 +55,37 @@ static fake_worker W[NW];
 static char g_dir[] = "/tmp/corral-broker-XXXXXX";
 static uv_loop_t g_loop;
 static config g_cfg;
-static sup g_sup;
-static slot g_slots[NW];
 static broker *B;
 static int g_empty;
-static front_req *g_reqs[256]; /* freed after the broker is closed */
+static ipc_req *g_reqs[256]; /* freed after the broker is closed */
 static unsigned g_nreqs;
 
-static front_req *new_req(void)
+static ipc_req *new_req(void)
 {
-	front_req *r = calloc(1, sizeof *r);
+	ipc_req *r = calloc(1, sizeof *r);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_uint_lt(g_nreqs, 256);
 	return g_reqs[g_nreqs++] = r;
 }
 
-uint64_t sup_now_ms(const sup *s)
-{
-	(void)s;
-	return g_now;
-}
-
-int front_open(front **out, uv_loop_t *loop, const char *url,
-               unsigned max_open, front_cb cb, void *arg)
+int ipc_srv_open(ipc_srv **out, uv_loop_t *loop, const char *url,
+                 const ipc_sockopts *o, unsigned max_open, ipc_req_cb cb,
+                 void *arg)
 {
 	static int dummy;
-	(void)loop, (void)url, (void)max_open;
+	(void)loop, (void)url, (void)o, (void)max_open;
 	g_cb = cb;
 	g_arg = arg;
-	*out = (front *)&dummy;
+	*out = (ipc_srv *)&dummy;
 	return 0;
 }
 
-void front_close(front *f)
+void ipc_srv_close(ipc_srv *s)
 {
-	(void)f;
+	(void)s;
 }
 
-void front_reply(front_req *r, nng_msg *msg)
+void ipc_srv_reply(ipc_req *r, nng_msg *msg)
 {
 	ck_assert_ptr_nonnull(msg);
 	r->answers++;
@@ -113,9 +108,11 @@ void front_reply(front_req *r, nng_msg *msg)
 	ipc_frame_fini(&f);
 }
 
-int ipc_chan_send(ipc_chan *ch, nng_msg *msg)
+static int fake_send(void *ctx, unsigned slot, nng_msg *msg)
 {
-	fake_worker *w = (fake_worker *)ch;
+	(void)ctx;
+	ck_assert_uint_lt(slot, NW);
+	fake_worker *w = &W[slot];
 	if (g_send_fails) {
 		g_send_fails--;
 		nng_msg_free(msg); /* as the real one: it takes msg */
@@ -155,21 +152,41 @@ static void settle(void)
 	uv_run(&g_loop, UV_RUN_NOWAIT);
 }
 
+static uint64_t fake_now(void *ctx)
+{
+	(void)ctx;
+	return g_now;
+}
+
+static int g_bad;
+
+static void on_drained(void *ctx)
+{
+	(void)ctx;
+	g_empty++;
+}
+
+static void on_bad(void *ctx, int code)
+{
+	(void)ctx;
+	(void)code;
+	g_bad++;
+}
+
+static const broker_ops ops = {.send = fake_send, .now_ms = fake_now,
+                               .drained = on_drained, .bad_frame = on_bad};
+
 static void worker_up(int i)
 {
-	g_slots[i].state = SLOT_RUNNING;
-	g_slots[i].chan = (ipc_chan *)&W[i];
-	broker_on_ready(B);
+	broker_worker_set(B, (unsigned)i, 1, 0);
 	settle();
 }
 
 /* The worker process is gone: what the slot code tells the broker. */
 static void worker_dies(int i)
 {
-	g_slots[i].state = SLOT_EXITED;
-	g_slots[i].chan = NULL;
 	memset(&W[i], 0, sizeof W[i]);
-	broker_on_worker_gone(B, &g_slots[i]);
+	broker_worker_gone(B, (unsigned)i);
 	settle();
 }
 
@@ -181,15 +198,15 @@ static void worker_replies(int i, uint64_t id, int32_t code, const char *s)
 	ipc_frame f;
 	ck_assert_int_eq(ipc_pack_replies(&msg, &r, 1), 0);
 	ck_assert_int_eq(ipc_decode_msg(msg, IPC_MAX_FRAME, &f), 0);
-	broker_on_reply(B, &g_slots[i], &f);
+	broker_on_reply(B, (unsigned)i, &f);
 	ipc_frame_fini(&f);
 	settle();
 }
 
-static front_req *client_calls(const char **payloads, uint32_t n,
+static ipc_req *client_calls(const char **payloads, uint32_t n,
                                uint64_t timeout_ms, int batch)
 {
-	front_req *r = new_req();
+	ipc_req *r = new_req();
 	ipc_call c[IPC_MAX_BATCH];
 	nng_msg *msg;
 	for (uint32_t i = 0; i < n; i++)
@@ -205,12 +222,12 @@ static front_req *client_calls(const char **payloads, uint32_t n,
 	return r;
 }
 
-static front_req *client_call(const char *payload)
+static ipc_req *client_call(const char *payload)
 {
 	return client_calls(&payload, 1, 0, 0);
 }
 
-static void check_ok(const front_req *r, uint32_t i, const char *want)
+static void check_ok(const ipc_req *r, uint32_t i, const char *want)
 {
 	ck_assert_int_eq(r->answers, 1);
 	ck_assert_msg(r->res[i].ok, "result %u: %s: %s", i, r->res[i].err,
@@ -219,7 +236,7 @@ static void check_ok(const front_req *r, uint32_t i, const char *want)
 	ck_assert(memcmp(r->res[i].data, want, r->res[i].len) == 0);
 }
 
-static void check_err(const front_req *r, uint32_t i, const char *err)
+static void check_err(const ipc_req *r, uint32_t i, const char *err)
 {
 	ck_assert_int_eq(r->answers, 1);
 	ck_assert_msg(!r->res[i].ok, "result %u should be %s", i, err);
@@ -233,10 +250,24 @@ static broker_stats stats(void)
 	return st;
 }
 
-static void on_empty(sup *s)
+/* The broker copies its settings when it opens. */
+static void open_broker(void)
 {
-	(void)s;
-	g_empty++;
+	broker_config bc = {.url = "ipc:///nowhere", .rundir = g_dir,
+	                    .nslots = NW, .max_inflight = g_cfg.max_inflight,
+	                    .queue_limit = g_cfg.queue_limit,
+	                    .max_attempts = g_cfg.max_attempts,
+	                    .job_timeout_ms = g_cfg.job_timeout_ms,
+	                    .max_lag_ms = g_cfg.max_lag_ms};
+	ck_assert_int_eq(broker_open(&B, &g_loop, &bc, &ops, NULL), 0);
+}
+
+/* Settings changed in a test: a fresh broker with them (none held). */
+static void reopen(void)
+{
+	broker_close(B);
+	uv_run(&g_loop, UV_RUN_NOWAIT);
+	open_broker();
 }
 
 static void setup(void)
@@ -248,24 +279,12 @@ static void setup(void)
 	g_cfg.queue_limit = 8;
 	g_cfg.job_timeout_ms = 1000;
 	g_cfg.max_attempts = 3;
-	memset(&g_sup, 0, sizeof g_sup);
-	memset(g_slots, 0, sizeof g_slots);
 	memset(W, 0, sizeof W);
-	g_sup.loop = &g_loop;
-	g_sup.cfg = &g_cfg;
-	g_sup.slots = g_slots;
-	g_sup.nslots = NW;
-	snprintf(g_sup.rundir, sizeof g_sup.rundir, "%s", g_dir);
-	for (int i = 0; i < NW; i++) {
-		g_slots[i].sup = &g_sup;
-		g_slots[i].id = i;
-		g_slots[i].pid = 100 + i;
-		g_slots[i].state = SLOT_STARTING;
-	}
 	g_now = 1000;
 	g_send_fails = 0;
 	g_empty = 0;
-	ck_assert_int_eq(broker_open(&B, &g_sup), 0);
+	g_bad = 0;
+	open_broker();
 }
 
 static void teardown(void)
@@ -307,7 +326,7 @@ START_TEST(dispatch_least_loaded_and_bounded)
 {
 	worker_up(0);
 	worker_up(1);
-	front_req *r[10];
+	ipc_req *r[10];
 	for (int i = 0; i < 10; i++)
 		r[i] = client_call("x");
 	/* 4 each (max_inflight), 2 wait in the queue. */
@@ -334,6 +353,7 @@ START_TEST(burst_is_spread_one_message_per_worker)
 {
 	g_cfg.max_inflight = 64;
 	g_cfg.queue_limit = 64;
+	reopen();
 	worker_up(0);
 	worker_up(1);
 	worker_up(2);
@@ -368,7 +388,7 @@ END_TEST
 START_TEST(worker_death_redispatches_and_late_reply_dropped)
 {
 	worker_up(0);
-	front_req *r = client_call("job");
+	ipc_req *r = client_call("job");
 	ck_assert_uint_eq(W[0].njobs, 1);
 	uint64_t id = W[0].jobs[0];
 	worker_up(1); /* nothing moves: the job stays where it is */
@@ -397,10 +417,10 @@ END_TEST
 START_TEST(attempts_counted_then_poison)
 {
 	worker_up(0);
-	front_req *bad = client_call("crash");
+	ipc_req *bad = client_call("crash");
 	uint64_t id = W[0].jobs[0];
 	worker_up(1);
-	front_req *good = client_call("fine"); /* least loaded: worker 1 */
+	ipc_req *good = client_call("fine"); /* least loaded: worker 1 */
 	ck_assert_uint_eq(W[1].njobs, 1);
 	uint64_t good_id = W[1].jobs[0];
 	/* Three different workers die holding the job (max_attempts 3). */
@@ -431,7 +451,7 @@ END_TEST
 
 START_TEST(queue_full_is_busy_at_once)
 {
-	front_req *r[10];
+	ipc_req *r[10];
 	for (int i = 0; i < 10; i++)
 		r[i] = client_call("q");
 	/* No worker running: 8 wait (queue_limit), 2 are refused now. */
@@ -460,9 +480,10 @@ START_TEST(queue_limit_counts_only_jobs_no_worker_can_take)
 {
 	g_cfg.max_inflight = 1;
 	g_cfg.queue_limit = 2;
+	reopen();
 	worker_up(0);
 	const char *p[4] = {"1", "2", "3", "4"};
-	front_req *r = client_calls(p, 4, 0, 1);
+	ipc_req *r = client_calls(p, 4, 0, 1);
 	ck_assert_uint_eq(W[0].njobs, 1);
 	ck_assert_uint_eq(stats().queued, 2);
 	ck_assert_uint_eq(stats().busy, 1);   /* only the 4th */
@@ -480,8 +501,8 @@ START_TEST(timeout_answers_and_cancels)
 {
 	worker_up(0);
 	const char *p = "slow";
-	front_req *r = client_calls(&p, 1, 100, 0);   /* asks for 100 ms */
-	front_req *q = client_call("queued?");
+	ipc_req *r = client_calls(&p, 1, 100, 0);   /* asks for 100 ms */
+	ipc_req *q = client_call("queued?");
 	worker_dies(0);                               /* both back in queue */
 	worker_up(1);
 	ck_assert_uint_eq(W[1].njobs, 2);
@@ -510,7 +531,7 @@ START_TEST(batch_answered_once_in_order)
 	worker_up(0);
 	worker_up(1);
 	const char *p[6] = {"a", "b", "c", "d", "e", "f"};
-	front_req *r = client_calls(p, 6, 0, 1);
+	ipc_req *r = client_calls(p, 6, 0, 1);
 	ck_assert_uint_eq(W[0].njobs + W[1].njobs, 6);
 	/* Worker 0 dies; its share runs again on worker 1 (max_inflight 4
 	 * leaves some queued until replies make room). */
@@ -539,7 +560,7 @@ END_TEST
 START_TEST(batch_mixes_busy_failed_and_ok)
 {
 	const char *p[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
-	front_req *r = client_calls(p, 10, 0, 1);
+	ipc_req *r = client_calls(p, 10, 0, 1);
 	ck_assert_int_eq(r->answers, 0); /* 8 queued, 2 busy, held back */
 	worker_up(0);
 	worker_up(1);
@@ -573,7 +594,7 @@ START_TEST(send_failure_keeps_jobs_queued)
 {
 	g_send_fails = 1;
 	worker_up(0);          /* nothing queued yet */
-	front_req *r = client_call("retry"); /* first send fails */
+	ipc_req *r = client_call("retry"); /* first send fails */
 	ck_assert_uint_eq(W[0].njobs, 0);
 	ck_assert_uint_eq(stats().queued, 1);
 	sweep();               /* the sweep tries again */
@@ -587,15 +608,14 @@ START_TEST(degraded_worker_gets_nothing)
 {
 	worker_up(0);
 	worker_up(1);
-	g_slots[0].have_health = 1;
-	g_slots[0].health.lag_p99_us = (g_cfg.max_lag_ms + 1) * 1000;
-	ck_assert(broker_slot_degraded(B, &g_slots[0]));
+	broker_worker_set(B, 0, 1, (g_cfg.max_lag_ms + 1) * 1000);
+	ck_assert(broker_slot_degraded(B, 0));
 	for (int i = 0; i < 3; i++)
 		client_call("d");
 	ck_assert_uint_eq(W[0].njobs, 0);
 	ck_assert_uint_eq(W[1].njobs, 3);
 	/* Recovered: it is the least loaded again. */
-	g_slots[0].health.lag_p99_us = 0;
+	broker_worker_set(B, 0, 1, 0);
 	client_call("e");
 	ck_assert_uint_eq(W[0].njobs, 1);
 }
@@ -604,9 +624,9 @@ END_TEST
 START_TEST(drain_refuses_new_and_reports_empty)
 {
 	worker_up(0);
-	front_req *r = client_call("inflight");
-	ck_assert_int_eq(broker_drain(B, on_empty), 0);
-	front_req *late = client_call("late");
+	ipc_req *r = client_call("inflight");
+	ck_assert_int_eq(broker_drain(B), 0);
+	ipc_req *late = client_call("late");
 	check_err(late, 0, "shutting_down");
 	ck_assert_int_eq(g_empty, 0);
 	worker_replies(0, W[0].jobs[0], 0, "done");
@@ -618,7 +638,7 @@ END_TEST
 START_TEST(abort_answers_everything)
 {
 	worker_up(0);
-	front_req *r[6];
+	ipc_req *r[6];
 	for (int i = 0; i < 6; i++)
 		r[i] = client_call("z"); /* 4 on worker 0, 2 queued */
 	broker_abort(B);
@@ -630,14 +650,14 @@ END_TEST
 
 START_TEST(bad_requests_get_an_answer)
 {
-	front_req *r = new_req();
+	ipc_req *r = new_req();
 	nng_msg *msg;
 	ck_assert_int_eq(nng_msg_alloc(&msg, 0), 0);
 	ck_assert_int_eq(nng_msg_append(msg, "\xdd\xff\xff\xff\xff", 5), 0);
 	g_cb(r, msg, g_arg);
 	check_err(r, 0, "bad_request");
 	/* A well-formed message of the wrong kind. */
-	front_req *r2 = new_req();
+	ipc_req *r2 = new_req();
 	ck_assert_int_eq(ipc_pack_ready(&msg), 0);
 	g_cb(r2, msg, g_arg);
 	check_err(r2, 0, "bad_request");

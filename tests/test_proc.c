@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <nng/nng.h>
+#include <nng/protocol/pair0/pair.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,14 +97,20 @@ static int status_until(const char *filter, int timeout_ms, char *out,
 	return rc;
 }
 
+#define EVENT(filter, ms)                                                     \
+	({                                                                    \
+		const ipc_event *e_ = h_event(&H, filter, ms);                \
+		ck_assert_msg(e_ != NULL, "no event '%s'", filter);           \
+		e_;                                                           \
+	})
+
 /* Waits for n workers to report ready, in any order; pids[slot] = pid. */
 static void expect_all_running(int n, pid_t *pids)
 {
 	for (int i = 0; i < n; i++) {
-		const char *l = EXPECT("-> running", 5000);
-		int slot = atoi(strstr(l, "slot ") + 5);
-		ck_assert_int_lt(slot, n);
-		pids[slot] = h_line_pid(l);
+		const ipc_event *e = EVENT("kind=slot to=running", 5000);
+		ck_assert_int_lt(e->slot, n);
+		pids[e->slot] = (pid_t)e->pid;
 	}
 	for (int i = 0; i < n; i++)
 		ck_assert_int_gt(pids[i], 0);
@@ -111,11 +118,9 @@ static void expect_all_running(int n, pid_t *pids)
 
 static pid_t expect_running(int slot)
 {
-	char n[64];
-	snprintf(n, sizeof n, "slot %d pid ", slot);
-	char needles[96];
-	snprintf(needles, sizeof needles, "%s|-> running", n);
-	return h_line_pid(EXPECT(needles, 5000));
+	char f[64];
+	snprintf(f, sizeof f, "kind=slot slot=%d to=running", slot);
+	return (pid_t)EVENT(f, 5000)->pid;
 }
 
 /* ---- start, status, stop ---- */
@@ -282,6 +287,39 @@ START_TEST(restart_never_leaves_slot_failed)
 	EXPECT("-> failed|restart=never", 5000);
 	ck_assert_int_eq(h_wait_exit(&H, 5000), 3);
 	ck_assert_int_eq(h_count(&H, "-> spawning"), 1);
+}
+END_TEST
+
+/* The bug that made the supervisor reshape necessary: a slot whose spawn
+ * fails synchronously counted slots that were never started as "at rest",
+ * so corral tore itself down and then ran slot 1 unsupervised.  Now slot
+ * 0 fails on its own and slot 1 stays supervised. */
+START_TEST(failed_spawn_leaves_the_other_slots_supervised)
+{
+	char url[256];
+	nng_socket blocker;
+	ck_assert_int_eq(h_prepare(&H), 0);
+	ck_assert_int_eq(mkdir(H.rundir, 0700), 0);
+	snprintf(url, sizeof url, "ipc://%s/slot-0.0", H.rundir);
+	ck_assert_int_eq(nng_pair0_open(&blocker), 0);
+	ck_assert_int_eq(nng_listen(blocker, url, NULL, 0), 0);
+	START("-w", "2", "--restart", "never", "--standby", "0",
+	      plugin("hello"));
+	EVENT("kind=slot slot=0 from=exited to=failed", 5000);
+	pid_t p1 = expect_running(1);
+	char out[8192];
+	ck_assert_msg(status_until(".state==\"running\" and "
+	                           ".workers[0].state==\"failed\" and "
+	                           ".workers[1].state==\"running\"",
+	                           3000, out, sizeof out) == 0,
+	              "slot 1 not supervised");
+	/* Supervised: its death is seen, and with nothing left corral
+	 * ends with "every slot failed". */
+	ck_assert_int_eq(kill(p1, SIGKILL), 0);
+	EVENT("kind=slot slot=1 from=exited to=failed", 5000);
+	ck_assert_int_eq(h_wait_exit(&H, 5000), 3);
+	ck_assert_int_eq(h_wait_pid_gone(p1, 1000), 0);
+	nng_close(blocker);
 }
 END_TEST
 
@@ -1031,6 +1069,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, cold_restart_without_standby);
 	tcase_add_test(tc, crash_loop_fails_slot_with_growing_delays);
 	tcase_add_test(tc, restart_never_leaves_slot_failed);
+	tcase_add_test(tc, failed_spawn_leaves_the_other_slots_supervised);
 	tcase_add_test(tc, hung_worker_is_killed_within_heartbeat_timeout);
 	tcase_add_test(tc, leaking_worker_shows_growing_rss);
 	tcase_add_test(tc, fib_runs_in_the_pool_and_reports_it);

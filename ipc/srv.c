@@ -1,0 +1,183 @@
+/*
+ * srv.c - see srv.h.
+ *
+ * Threads: ctx_done() runs on nng's threads; for a received request it only
+ * pushes it onto the bridge.  Replies are started from the loop with
+ * nng_ctx_send(), which is thread-safe; its completion re-arms the
+ * context's receive on the nng thread.  A context is busy from the moment
+ * its request reaches the loop until its reply is sent.  When every
+ * context is busy, the loop opens more (doubling, up to max_open).
+ */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "corral_base.h"
+#include "ipc/bridge.h"
+#include "ipc/nngerr.h"
+#include "ipc/srv.h"
+
+#define FIRST_CONTEXTS 16
+
+struct ipc_req {
+	ipc_srv *s;
+	nng_ctx ctx;
+	nng_aio *aio;
+	int sending; /* the aio is sending a reply (else receiving) */
+};
+
+struct ipc_srv {
+	ipc_bridge b; /* first */
+	nng_socket sock;
+	ipc_req_cb cb;
+	void *arg;
+	unsigned max_open;
+	ipc_req **reqs; /* every context made (loop thread; the closer) */
+	unsigned nreqs;
+	unsigned busy;  /* handed to the loop, not yet answered */
+};
+
+/* nng thread. */
+static void ctx_done(void *arg)
+{
+	ipc_req *r = arg;
+	int rv = nng_aio_result(r->aio);
+	if (r->sending) {
+		r->sending = 0;
+		if (rv && nng_aio_get_msg(r->aio))
+			nng_msg_free(nng_aio_get_msg(r->aio));
+		if (rv != NNG_ECLOSED)
+			nng_ctx_recv(r->ctx, r->aio);
+		return;
+	}
+	if (rv) {
+		if (rv != NNG_ECLOSED && rv != NNG_ECANCELED)
+			nng_ctx_recv(r->ctx, r->aio);
+		return;
+	}
+	ipc_item it = {.kind = IPC_ITEM_MSG, .msg = nng_aio_get_msg(r->aio),
+	               .tag = r};
+	if (ipc_bridge_push(&r->s->b, &it) != 0) {
+		nng_msg_free(it.msg);
+		/* Out of memory (or closing): take the next request. */
+		nng_ctx_recv(r->ctx, r->aio);
+	}
+}
+
+/* Loop thread: one more context, receiving. */
+static int add_ctx(ipc_srv *s)
+{
+	if (s->nreqs >= s->max_open)
+		return CORRAL_ENOSPC;
+	ipc_req **nr = realloc(s->reqs, (s->nreqs + 1) * sizeof *nr);
+	if (!nr)
+		return CORRAL_ENOMEM;
+	s->reqs = nr;
+	ipc_req *r = calloc(1, sizeof *r);
+	if (!r)
+		return CORRAL_ENOMEM;
+	r->s = s;
+	int rc = err_from_nng(nng_ctx_open(&r->ctx, s->sock));
+	if (!rc && (rc = err_from_nng(nng_aio_alloc(&r->aio, ctx_done, r))))
+		nng_ctx_close(r->ctx);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	s->reqs[s->nreqs++] = r;
+	nng_ctx_recv(r->ctx, r->aio);
+	return 0;
+}
+
+static void deliver(ipc_bridge *b, ipc_item *it)
+{
+	ipc_srv *s = (ipc_srv *)b;
+	s->busy++;
+	/* All contexts busy: open more, so that further requests (including
+	 * ones to be answered "busy") get in. */
+	if (s->busy == s->nreqs) {
+		unsigned want = s->nreqs;
+		while (want-- && add_ctx(s) == 0)
+			;
+	}
+	s->cb(it->tag, it->msg, s->arg);
+}
+
+void ipc_srv_reply(ipc_req *r, nng_msg *msg)
+{
+	r->s->busy--;
+	if (!msg) {
+		nng_ctx_recv(r->ctx, r->aio);
+		return;
+	}
+	r->sending = 1;
+	nng_aio_set_msg(r->aio, msg);
+	nng_ctx_send(r->ctx, r->aio);
+}
+
+unsigned ipc_srv_open_requests(const ipc_srv *s)
+{
+	return s->busy;
+}
+
+void ipc_srv_unref(ipc_srv *s)
+{
+	uv_unref((uv_handle_t *)&s->b.async);
+}
+
+static void srv_free(ipc_bridge *b)
+{
+	ipc_srv *s = (ipc_srv *)b;
+	free(s->reqs);
+	free(s);
+}
+
+int ipc_srv_open(ipc_srv **out, uv_loop_t *loop, const char *url,
+                 const ipc_sockopts *o, unsigned max_open, ipc_req_cb cb,
+                 void *arg)
+{
+	int rc;
+	ipc_srv *s = calloc(1, sizeof *s);
+	if (!s)
+		return CORRAL_ENOMEM;
+	s->cb = cb;
+	s->arg = arg;
+	s->max_open = max_open ? max_open : 1;
+	if ((rc = err_from_nng(nng_rep0_open(&s->sock)))) {
+		free(s);
+		return rc;
+	}
+	if ((rc = ipc_sock_setopts(s->sock, o, 1)) ||
+	    (rc = ipc_sock_listen(s->sock, url, o)) ||
+	    (rc = ipc_bridge_init(&s->b, loop, deliver, srv_free))) {
+		nng_close(s->sock);
+		free(s);
+		return rc;
+	}
+	for (unsigned i = 0; i < FIRST_CONTEXTS && i < s->max_open; i++)
+		if ((rc = add_ctx(s)) != 0) {
+			ipc_srv_close(s);
+			return rc;
+		}
+	*out = s;
+	return 0;
+}
+
+/* On a closer thread: nng_close() may hang (see bridge.h). */
+static void srv_closer(void *arg)
+{
+	ipc_srv *s = arg;
+	nng_close(s->sock); /* aborts every context's operation */
+	for (unsigned i = 0; i < s->nreqs; i++) {
+		nng_aio_free(s->reqs[i]->aio); /* waits out its callback */
+		free(s->reqs[i]);
+	}
+	ipc_bridge_release(&s->b);
+}
+
+void ipc_srv_close(ipc_srv *s)
+{
+	if (s)
+		ipc_bridge_close(&s->b, srv_closer);
+}

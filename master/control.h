@@ -1,0 +1,31 @@
+/*
+ * control.h - the control socket: nng REP at ipc://RUNDIR/control, mode
+ * 0600, served through contexts (ipc/srv.h), so a client waiting for
+ * events does not hold up a status request.  This module only decodes
+ * requests and sends replies; the supervisor answers through ops.  A bad
+ * request gets an ERROR reply with its code, never silence.
+ */
+#ifndef MASTER_CONTROL_H
+#define MASTER_CONTROL_H
+
+#include <nng/nng.h>
+#include <uv.h>
+
+#include "master/events.h"
+
+typedef struct control control;
+
+typedef struct control_ops {
+	/* Builds a STATUS reply.  0 or a corral_err. */
+	int (*status)(void *ctx, nng_msg **reply);
+	/* A malformed request arrived. */
+	void (*bad_frame)(void *ctx, int code);
+} control_ops;
+
+/* Listens on url; answers EVENTS requests from ev (and wakes waiting ones
+ * when ev grows: it takes ev->on_add). */
+int control_open(control **out, uv_loop_t *loop, const char *url,
+                 const control_ops *ops, void *ctx, evlog *ev);
+void control_close(control *c);
+
+#endif

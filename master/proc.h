@@ -1,0 +1,43 @@
+/*
+ * proc.h - one worker process: spawned with uv_spawn (fork+exec, reaped by
+ * pid through libuv, never waitpid(-1)), its stdout and stderr logged line
+ * by line with the slot and pid prefix.
+ *
+ * A proc outlives its exit: the pipes may still hold the worker's last
+ * words after the exit callback, so it frees itself once the process
+ * handle and both pipes are closed.  Its owner (a slot, or a standby until
+ * a slot adopts it) lets go of it at exit (proc_detach) and never touches
+ * it again.
+ */
+#ifndef MASTER_PROC_H
+#define MASTER_PROC_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "master/conf.h"
+
+typedef struct proc proc;
+
+/* Loop thread, when the process has exited; owner as given to proc_spawn.
+ * Records facts only: the owner's reconciler acts on them. */
+typedef void (*proc_exit_fn)(void *owner, int64_t status, int term_signal);
+
+/* What a worker is started with: the binary and the configuration of its
+ * generation (plugin, settings, pool and health figures). */
+typedef struct worker_spec {
+	const char *worker_bin;
+	const config *cfg;
+} worker_spec;
+
+/* slot_id -1 spawns a standby worker.  0 or a libuv error (UV_E*). */
+int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
+               const char *url, proc_exit_fn fn, void *owner, proc **out);
+int64_t proc_pid(const proc *p);
+int proc_kill(proc *p, int signum);
+/* Gives the process to a new owner (a slot adopting a standby). */
+void proc_adopt(proc *p, int slot_id, proc_exit_fn fn, void *owner);
+/* The owner lets go at exit; the proc frees itself later. */
+void proc_detach(proc *p);
+
+#endif

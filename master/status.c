@@ -1,0 +1,75 @@
+/*
+ * status.c - the STATUS reply: the supervisor's view of itself, its slots
+ * and its jobs, as `corralctl status` shows it.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "corral_base.h"
+#include "master/sup.h"
+
+static void fill_worker(const sup *s, const slot *sl, ipc_worker_status *w,
+                        uint64_t now_us)
+{
+	memset(w, 0, sizeof *w);
+	w->jobs = broker_slot_jobs(s->broker, (unsigned)sl->id);
+	w->degraded = broker_slot_degraded(s->broker, (unsigned)sl->id);
+	w->slot = sl->id;
+	w->pid = sl->proc ? sl->pid : 0;
+	snprintf(w->state, sizeof w->state, "%s", slot_state_name(sl->state));
+	w->restarts = sl->restarts;
+	w->uptime_ms = sl->proc && sl->ready_us ? (now_us - sl->ready_us) / 1000u
+	                                        : 0;
+	if (sl->have_health) {
+		w->rss_bytes = sl->health.rss_bytes;
+		w->cpu_pct = sl->cpu_pct;
+		w->lag_p50_us = sl->health.lag_p50_us;
+		w->lag_p99_us = sl->health.lag_p99_us;
+		w->lag_max_us = sl->health.lag_max_us;
+		w->util = sl->health.util;
+		w->pool = sl->health.pool;
+		w->nmetrics = sl->health.nmetrics;
+		memcpy(w->metrics, sl->health.metrics,
+		       sl->health.nmetrics * sizeof w->metrics[0]);
+	}
+	w->exit_code = -1;
+	if (sl->have_exit) {
+		if (sl->exit_signal) {
+			const char *ab = sigabbrev_np(sl->exit_signal);
+			snprintf(w->exit_signal, sizeof w->exit_signal, "SIG%s",
+			         ab ? ab : "?");
+		} else {
+			w->exit_code = sl->exit_code;
+		}
+	}
+}
+
+int sup_status_reply(sup *s, nng_msg **reply)
+{
+	ipc_status st;
+	memset(&st, 0, sizeof st);
+	snprintf(st.name, sizeof st.name, "%s", s->cfg->name);
+	st.pid = getpid();
+	snprintf(st.state, sizeof st.state, "%s", sup_state_name(s->state));
+	st.bad_frames = s->bad_frames;
+	broker_stats bs;
+	broker_get_stats(s->broker, &bs);
+	st.jobs = (ipc_job_stats){
+		.queued = bs.queued, .inflight = bs.inflight,
+		.accepted = bs.accepted, .ok = bs.ok, .failed = bs.failed,
+		.timeouts = bs.timeouts, .busy = bs.busy, .poison = bs.poison,
+		.redispatched = bs.redispatched, .late = bs.late_replies};
+	st.nworkers = s->nslots;
+	st.workers = calloc(s->nslots ? s->nslots : 1, sizeof *st.workers);
+	if (!st.workers)
+		return CORRAL_ENOMEM;
+	uint64_t now_us = uv_hrtime() / 1000u;
+	for (unsigned i = 0; i < s->nslots; i++)
+		fill_worker(s, &s->slots[i], &st.workers[i], now_us);
+	int rc = ipc_pack_status(reply, &st);
+	free(st.workers);
+	return rc;
+}
