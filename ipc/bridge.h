@@ -30,6 +30,7 @@ typedef enum ipc_item_kind {
 	IPC_ITEM_MSG,       /* a received message (msg), tag as the owner set */
 	IPC_ITEM_PIPE_UP,   /* a peer connected */
 	IPC_ITEM_PIPE_DOWN, /* a peer went away */
+	IPC_ITEM_SENT,      /* a reply finished sending (tag: the request) */
 } ipc_item_kind;
 
 typedef struct ipc_item {

@@ -36,6 +36,9 @@ struct ipc_srv {
 	ipc_req **reqs; /* every context made (loop thread; the closer) */
 	unsigned nreqs;
 	unsigned busy;  /* handed to the loop, not yet answered */
+	unsigned sending; /* replies handed to nng, not yet sent */
+	int close_when_sent;
+	uv_timer_t *linger; /* the bound on close_when_sent's wait */
 };
 
 /* nng thread. */
@@ -47,6 +50,8 @@ static void ctx_done(void *arg)
 		r->sending = 0;
 		if (rv && nng_aio_get_msg(r->aio))
 			nng_msg_free(nng_aio_get_msg(r->aio));
+		ipc_item sent = {.kind = IPC_ITEM_SENT, .tag = r};
+		(void)ipc_bridge_push(&r->s->b, &sent); /* closing: moot */
 		if (rv != NNG_ECLOSED)
 			nng_ctx_recv(r->ctx, r->aio);
 		return;
@@ -90,9 +95,18 @@ static int add_ctx(ipc_srv *s)
 	return 0;
 }
 
+static void close_now(ipc_srv *s);
+
 static void deliver(ipc_bridge *b, ipc_item *it)
 {
 	ipc_srv *s = (ipc_srv *)b;
+	if (it->kind == IPC_ITEM_SENT) {
+		if (s->sending)
+			s->sending--;
+		if (s->close_when_sent && !s->sending)
+			close_now(s);
+		return;
+	}
 	s->busy++;
 	/* All contexts busy: open more, so that further requests (including
 	 * ones to be answered "busy") get in. */
@@ -112,6 +126,7 @@ void ipc_srv_reply(ipc_req *r, nng_msg *msg)
 		return;
 	}
 	r->sending = 1;
+	r->s->sending++;
 	nng_aio_set_msg(r->aio, msg);
 	nng_ctx_send(r->ctx, r->aio);
 }
@@ -176,8 +191,49 @@ static void srv_closer(void *arg)
 	ipc_bridge_release(&s->b);
 }
 
+static void linger_freed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void close_now(ipc_srv *s)
+{
+	if (s->linger) {
+		uv_close((uv_handle_t *)s->linger, linger_freed);
+		s->linger = NULL;
+	}
+	s->close_when_sent = 0;
+	ipc_bridge_close(&s->b, srv_closer);
+}
+
 void ipc_srv_close(ipc_srv *s)
 {
 	if (s)
-		ipc_bridge_close(&s->b, srv_closer);
+		close_now(s);
+}
+
+static void on_linger(uv_timer_t *t)
+{
+	close_now(t->data);
+}
+
+void ipc_srv_close_when_sent(ipc_srv *s, uint64_t max_wait_ms)
+{
+	if (!s)
+		return;
+	if (!s->sending || s->close_when_sent)
+		goto now;
+	s->linger = malloc(sizeof *s->linger);
+	if (!s->linger || uv_timer_init(s->b.async.loop, s->linger) != 0) {
+		free(s->linger);
+		s->linger = NULL;
+		goto now;
+	}
+	s->linger->data = s;
+	uv_timer_start(s->linger, on_linger, max_wait_ms, 0);
+	s->close_when_sent = 1;
+	return;
+now:
+	if (!s->close_when_sent)
+		close_now(s);
 }

@@ -16,6 +16,7 @@
 #define IPC_SRV_H
 
 #include <nng/nng.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "ipc/chan.h"
@@ -42,7 +43,10 @@ unsigned ipc_srv_open_requests(const ipc_srv *s);
 /* Lets the loop end while the server is open. */
 void ipc_srv_unref(ipc_srv *s);
 /* Loop thread.  Never blocks (see ipc_close_later); requests not answered
- * yet are dropped with the socket. */
+ * yet are dropped with the socket, and so are replies still being sent. */
 void ipc_srv_close(ipc_srv *s);
+/* The same, once the replies already made have been sent (or after
+ * max_wait_ms): for last answers, such as a stream's final events. */
+void ipc_srv_close_when_sent(ipc_srv *s, uint64_t max_wait_ms);
 
 #endif

@@ -208,6 +208,8 @@ void control_close(control *c)
 		reply_events(c, w->req, w->since, w->max); /* what there is */
 		free(w);
 	}
-	ipc_srv_close(c->srv);
+	/* Let those last events (the supervisor's own end) reach their
+	 * readers: a `corralctl events -f` sees "done". */
+	ipc_srv_close_when_sent(c->srv, 250);
 	uv_close((uv_handle_t *)&c->timer, control_freed);
 }

@@ -1,6 +1,7 @@
 /*
- * slot.c - see slot.h: the lifecycle table, the worker's messages, and the
- * reconciler's actions.
+ * slot.c - see slot.h: the lifecycle table, the worker's messages and its
+ * exit.  The reconciler's actions are in slot_act.c (a test can replace
+ * them with fakes and drive the reconciler without processes).
  *
  * Every state change goes through slot_event(), which reads the one table
  * below.  An entry is the next state and an effect; the effects are only
@@ -242,7 +243,7 @@ static void on_health(slot *sl, const ipc_health *h)
 	sl->health_ms = now_ms();
 }
 
-static void on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
+void slot_on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 {
 	slot *sl = arg;
 	ipc_frame f;
@@ -303,7 +304,7 @@ static const char *signame(int sig, char *buf, size_t len)
 }
 
 /* The proc's exit callback: record the facts, nothing else. */
-static void on_exit_cb(void *owner, int64_t status, int term_signal)
+void slot_exited(void *owner, int64_t status, int term_signal)
 {
 	slot *sl = owner;
 	char desc[256], sb[32];
@@ -332,124 +333,6 @@ static void on_exit_cb(void *owner, int64_t status, int term_signal)
 		         up_ms);
 	}
 	slot_event(sl, SLOT_EV_EXIT, desc);
-}
-
-/* ---- actions (the reconciler's) ---- */
-
-void slot_spawn(slot *sl, uv_loop_t *loop, const worker_spec *spec,
-                const char *url, proc *spare_proc, ipc_chan *spare_chan,
-                int64_t spare_pid)
-{
-	char why[512];
-	nng_socket sock;
-	int rc;
-
-	sl->kill_wanted = sl->killed = sl->due = 0;
-	sl->kill_reason[0] = '\0';
-	sl->have_health = 0;
-	sl->cpu_pct = 0;
-	sl->ready_us = 0;
-	sl->unclean_stop = 0;
-	sl->pid = 0;
-	slot_event(sl, SLOT_EV_START, "spawning");
-	sl->spawned_us = uv_hrtime() / 1000u;
-
-	if (spare_proc) {
-		nng_msg *msg = NULL;
-		sl->proc = spare_proc;
-		sl->chan = spare_chan;
-		sl->pid = spare_pid;
-		proc_adopt(sl->proc, sl->id, on_exit_cb, sl);
-		ipc_chan_set_handler(sl->chan, on_msg, sl);
-		ipc_assign a = {.slot = sl->id};
-		rc = ipc_pack_assign(&msg, &a);
-		if (!rc)
-			rc = ipc_chan_send(sl->chan, msg);
-		snprintf(why, sizeof why, "adopted standby worker%s%s",
-		         rc ? "; ASSIGN failed: " : "",
-		         rc ? corral_strerror(rc) : "");
-		slot_event(sl, SLOT_EV_SPAWNED, why);
-		if (rc)
-			slot_event(sl, SLOT_EV_KILL, "could not assign it");
-		return;
-	}
-
-	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64,
-	                   .perms = 0600};
-	rc = ipc_pair_listen(&sock, url, &so);
-	if (!rc)
-		rc = ipc_chan_open(&sl->chan, loop, sock, 0, on_msg, NULL, sl);
-	if (rc) {
-		sl->chan = NULL;
-		snprintf(why, sizeof why, "cannot listen on %s: %s", url,
-		         corral_strerror(rc));
-		sl->failed = 1;
-		sl->last_uptime_ms = 0;
-		slot_event(sl, SLOT_EV_SPAWN_FAILED, why);
-		return;
-	}
-	rc = proc_spawn(loop, spec, sl->id, url, on_exit_cb, sl, &sl->proc);
-	if (rc) {
-		ipc_chan_close(sl->chan);
-		sl->chan = NULL;
-		sl->proc = NULL;
-		snprintf(why, sizeof why, "spawn of %s failed: %s",
-		         spec->worker_bin, uv_strerror(rc));
-		sl->failed = 1;
-		sl->last_uptime_ms = 0;
-		slot_event(sl, SLOT_EV_SPAWN_FAILED, why);
-		return;
-	}
-	sl->pid = proc_pid(sl->proc);
-	snprintf(why, sizeof why, "spawned %s", spec->worker_bin);
-	slot_event(sl, SLOT_EV_SPAWNED, why);
-}
-
-int slot_send(slot *sl, nng_msg *msg)
-{
-	if (!sl->chan) {
-		nng_msg_free(msg);
-		return CORRAL_ECLOSED;
-	}
-	return ipc_chan_send(sl->chan, msg);
-}
-
-void slot_stop(slot *sl, uint64_t timeout_ms)
-{
-	char why[128];
-	nng_msg *msg = NULL;
-	ipc_stop stop = {.timeout_ms = timeout_ms};
-	int rc = ipc_pack_stop(&msg, &stop);
-	if (!rc)
-		rc = slot_send(sl, msg);
-	if (rc && sl->proc)
-		proc_kill(sl->proc, SIGTERM);
-	snprintf(why, sizeof why, "stopping: %s, deadline %" PRIu64 " ms",
-	         rc ? "STOP not sent, SIGTERM sent" : "STOP sent", timeout_ms);
-	slot_event(sl, SLOT_EV_STOP, why);
-}
-
-void slot_kill_now(slot *sl)
-{
-	if (!sl->proc || sl->killed)
-		return;
-	log_msg("slot %d pid %" PRId64 ": killing with SIGKILL: %s", sl->id,
-	        sl->pid, sl->kill_reason);
-	sl->killed = 1;
-	proc_kill(sl->proc, SIGKILL);
-}
-
-void slot_reap(slot *sl)
-{
-	proc_detach(sl->proc);
-	sl->proc = NULL;
-	if (sl->chan) {
-		ipc_chan_close(sl->chan);
-		sl->chan = NULL;
-	}
-	sl->reap = 0;
-	sl->kill_wanted = 0;
-	sl->have_health = 0;
 }
 
 void slot_arm_backoff(slot *sl, uint64_t delay_ms)

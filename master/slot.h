@@ -157,7 +157,12 @@ int slot_finished(const slot *sl);
 /* At rest: no process and no decision pending (STOPPED, FAILED). */
 int slot_at_rest(const slot *sl);
 
-/* ---- actions: the reconciler's alone ---- */
+/* The worker's messages (the channel's callback) and its exit (the proc's
+ * callback): they record facts and feed events. */
+void slot_on_msg(ipc_chan *ch, nng_msg *msg, void *arg);
+void slot_exited(void *owner, int64_t status, int term_signal);
+
+/* ---- actions: the reconciler's alone (slot_act.c) ---- */
 
 /* Starts a new worker: adopts `spare` (a ready standby's process and
  * channel, or NULL) or spawns one listening on url.  Ends in STARTING, or

@@ -294,7 +294,7 @@ static void reconcile_sup(sup *s)
 		for (unsigned i = 0; i < s->nslots; i++) {
 			slot *sl = &s->slots[i];
 			if (sl->proc) {
-				s->had_to_kill = 1;
+				s->unclean = 1;
 				slot_event(sl, SLOT_EV_KILL,
 				           "second shutdown signal");
 			}
@@ -366,6 +366,8 @@ static void decide(sup *s, slot *sl)
 	char why[256];
 	int clean = !sl->failed;
 	if (s->state != SUP_RUNNING || sl->want == WANT_DOWN) {
+		if (s->state != SUP_RUNNING && sl->failed)
+			s->unclean = 1; /* crashed during shutdown */
 		slot_event(sl, SLOT_EV_STOP, "not restarted: shutting down");
 		return;
 	}
@@ -409,7 +411,7 @@ static void reconcile_slot(sup *s, slot *sl)
 	}
 	if (sl->kill_wanted && sl->proc && !sl->killed) {
 		if (sl->state == SLOT_STOPPING)
-			s->had_to_kill = 1;
+			s->unclean = 1;
 		slot_kill_now(sl);
 	}
 	switch (sl->state) {
@@ -437,7 +439,7 @@ static void reconcile_slot(sup *s, slot *sl)
 		break;
 	}
 	if (sl->unclean_stop && s->state == SUP_STOPPING)
-		s->had_to_kill = 1;
+		s->unclean = 1;
 }
 
 static void reconcile_spares(sup *s)
@@ -490,10 +492,10 @@ static void check_done(sup *s)
 	if (s->state != SUP_STOPPING || !all_rest || !standby_idle(&s->spares))
 		return;
 	if (!s->exit_decided) {
-		s->exit_code = s->had_to_kill ? CORRAL_EXIT_KILLED
+		s->exit_code = s->unclean ? CORRAL_EXIT_KILLED
 		                              : CORRAL_EXIT_OK;
 		log_msg("stopped: all %u worker(s) down%s", s->nslots,
-		        s->had_to_kill ? " (some had to be killed, or crashed "
+		        s->unclean ? " (some had to be killed, or crashed "
 		                         "while stopping)"
 		                       : "");
 	}
@@ -552,6 +554,7 @@ static void on_after_poll(uv_check_t *h)
 
 static void teardown(sup *s)
 {
+	s->dirty = 0;
 	control_close(s->ctl);
 	s->ctl = NULL;
 	broker_close(s->broker);

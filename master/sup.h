@@ -86,8 +86,8 @@ typedef struct sup {
 	unsigned pending_signals[SUP_NSIGNALS]; /* others, to log and act on */
 
 	int fast_stop;       /* second signal: SIGKILL everything left */
-	int had_to_kill;     /* some worker was SIGKILLed, or crashed, while
-	                      * stopping: an unclean stop */
+	int unclean;         /* a worker was SIGKILLed, or crashed, during
+	                      * shutdown: exit code 4 */
 	int exit_decided;    /* exit_code set when "nothing left" began */
 	int exit_code;
 	unsigned long bad_frames;

@@ -361,6 +361,7 @@ void h_cleanup(harness *h)
 	if (h->evsock_open) {
 		nng_close(h->evsock);
 		h->evsock_open = 0;
+		h->ev_out = 0;
 	}
 	free(h->events);
 	h->events = NULL;
@@ -426,6 +427,8 @@ static int ev_open(harness *h)
 
 static void ev_append(harness *h, const ipc_event *e)
 {
+	if (h->nevents && e->seq <= h->events[h->nevents - 1].seq)
+		return; /* already have it */
 	if (h->nevents == h->capevents) {
 		unsigned nc = h->capevents ? h->capevents * 2 : 256;
 		ipc_event *ne = realloc(h->events, nc * sizeof *ne);
@@ -439,44 +442,59 @@ static void ev_append(harness *h, const ipc_event *e)
 		note_pid(h, (pid_t)e->pid);
 }
 
-/* One EVENTS request that waits up to wait_ms for news, draining the log
- * pipe meanwhile.  0 when a reply came (maybe empty), -1 otherwise. */
-static int ev_fetch(harness *h, int wait_ms)
+/* Keeps a long-poll out, so that the supervisor answers with every event
+ * as it happens -- including the last ones before it exits. */
+static void ev_send(harness *h)
 {
-	if (ev_open(h) != 0)
-		return -1;
+	if (h->ev_out || ev_open(h) != 0)
+		return;
 	uint64_t since = h->nevents ? h->events[h->nevents - 1].seq : 0;
-	ipc_events_req q = {.since = since, .wait_ms = (uint64_t)wait_ms,
+	ipc_events_req q = {.since = since, .wait_ms = 60000,
 	                    .max = IPC_MAX_EVENTS};
 	nng_msg *m = NULL;
 	if (ipc_pack_events_req(&m, &q) != 0)
-		return -1;
-	if (nng_sendmsg(h->evsock, m, NNG_FLAG_NONBLOCK) != 0) {
+		return;
+	/* Queued until the dial connects (a REQ holds one request). */
+	if (nng_sendmsg(h->evsock, m, 0) != 0) {
 		nng_msg_free(m);
-		/* Not connected yet: let it connect. */
-		fill(h, 5);
-		return -1;
+		return;
 	}
+	h->ev_out = 1;
+}
+
+static int ev_take(harness *h, nng_msg *r)
+{
+	ipc_frame f;
+	ipc_events ev;
+	h->ev_out = 0;
+	int rc = ipc_decode_msg(r, IPC_MAX_CTL_FRAME, &f);
+	if (rc)
+		return -1;
+	rc = ipc_unpack_events(&f, &ev);
+	ipc_frame_fini(&f);
+	if (rc)
+		return -1;
+	for (uint32_t i = 0; i < ev.n; i++)
+		ev_append(h, &ev.ev[i]);
+	ipc_events_free(&ev);
+	ev_send(h);
+	return 0;
+}
+
+/* Waits up to wait_ms for the long-poll's answer, draining the log pipe
+ * meanwhile.  0 when events came, -1 otherwise. */
+static int ev_fetch(harness *h, int wait_ms)
+{
+	ev_send(h);
+	if (!h->ev_out)
+		return -1;
 	int rfd = -1;
 	nng_socket_get_int(h->evsock, NNG_OPT_RECVFD, &rfd);
-	uint64_t deadline = h_now_ms() + (uint64_t)wait_ms + 2000;
+	uint64_t deadline = h_now_ms() + (uint64_t)wait_ms;
 	for (;;) {
 		nng_msg *r = NULL;
-		if (nng_recvmsg(h->evsock, &r, NNG_FLAG_NONBLOCK) == 0) {
-			ipc_frame f;
-			ipc_events ev;
-			int rc = ipc_decode_msg(r, IPC_MAX_CTL_FRAME, &f);
-			if (rc)
-				return -1;
-			rc = ipc_unpack_events(&f, &ev);
-			ipc_frame_fini(&f);
-			if (rc)
-				return -1;
-			for (uint32_t i = 0; i < ev.n; i++)
-				ev_append(h, &ev.ev[i]);
-			ipc_events_free(&ev);
-			return 0;
-		}
+		if (nng_recvmsg(h->evsock, &r, NNG_FLAG_NONBLOCK) == 0)
+			return ev_take(h, r);
 		uint64_t now = h_now_ms();
 		if (now >= deadline)
 			return -1;
@@ -484,7 +502,8 @@ static int ev_fetch(harness *h, int wait_ms)
 		                      {.fd = h->eof ? -1 : h->errfd,
 		                       .events = POLLIN}};
 		if (poll(p, 2, (int)(deadline - now)) > 0 && p[1].revents)
-			fill(h, 0);
+			if (fill(h, 0) < 0 && !h->sup)
+				return -1;
 	}
 }
 
@@ -511,8 +530,7 @@ const ipc_event *h_event(harness *h, const char *filter, int timeout_ms)
 		uint64_t now = h_now_ms();
 		if (now >= deadline)
 			break;
-		if (ev_fetch(h, (int)(deadline - now)) != 0 && h->eof &&
-		    !h->sup)
+		if (ev_fetch(h, (int)(deadline - now)) != 0 && h->eof)
 			break; /* the supervisor is gone */
 	}
 	if (!h->quiet) {
@@ -526,7 +544,9 @@ const ipc_event *h_event(harness *h, const char *filter, int timeout_ms)
 
 int h_event_count(harness *h, const char *filter)
 {
-	(void)ev_fetch(h, 0);
+	/* What is already answered; the long-poll brings news at once. */
+	while (ev_fetch(h, 0) == 0)
+		;
 	int n = 0;
 	for (unsigned i = 0; i < h->nevents; i++)
 		n += ev_matches(&h->events[i], filter);

@@ -40,8 +40,9 @@ typedef struct harness {
 	ipc_event *events; /* every event fetched so far */
 	unsigned nevents, capevents;
 	unsigned evpos;    /* first event not consumed by h_event */
-	nng_socket evsock; /* REQ to RUNDIR/control, opened on first use */
-	int evsock_open;
+	nng_socket evsock; /* REQ to RUNDIR/control, opened on first use: */
+	int evsock_open;   /* ...a long-poll for events is always out on it */
+	int ev_out;        /* a request is out */
 } harness;
 
 /* Milliseconds on the monotonic clock. */
