@@ -6,6 +6,11 @@
  * wait is over.  Waiters are few (a `corralctl events -f`, a test); a
  * timer is armed only while some wait, for the earliest deadline, so an
  * idle control socket costs nothing.
+ *
+ * At close, a reader that was just answered has not asked again yet, and
+ * the supervisor's last events (its own end) would be lost to it: so the
+ * socket lingers up to LINGER_MS for such readers' next request, answers
+ * it with what there is, and only then closes.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,6 +25,8 @@
 #include "master/control.h"
 
 #define MAX_WAITERS 64
+#define LINGER_MS 250   /* at close: how long a recent reader may take */
+#define RECENT_MS 2000  /* a reader answered this recently may ask again */
 
 typedef struct waiter {
 	list_node node;
@@ -37,14 +44,18 @@ struct control {
 	evlog *ev;
 	list_head waiters;
 	unsigned nwaiters;
-	uv_timer_t timer; /* the earliest waiter's deadline */
+	uv_timer_t timer; /* the earliest waiter's deadline; the linger */
+	uint64_t answered_ms; /* when a waiter was last answered */
+	int closing;      /* lingering for readers' last requests */
 };
 
 static void reply_error(control *c, ipc_req *req, int code)
 {
 	nng_msg *reply = NULL;
 	ipc_error e = {.code = code};
-	snprintf(e.msg, sizeof e.msg, "bad request: %s", corral_strerror(code));
+	snprintf(e.msg, sizeof e.msg, "%s%s",
+	         code == CORRAL_ESHUTDOWN ? "" : "bad request: ",
+	         corral_strerror(code));
 	if (ipc_pack_error(&reply, &e) != 0)
 		reply = NULL;
 	ipc_srv_reply(req, reply);
@@ -86,6 +97,7 @@ static void wake(control *c)
 			list_remove(&w->node);
 			c->nwaiters--;
 			reply_events(c, w->req, w->since, w->max);
+			c->answered_ms = now;
 			free(w);
 		} else if (w->deadline < first) {
 			first = w->deadline;
@@ -106,7 +118,7 @@ static void on_event_added(void *arg)
 
 static void on_events_req(control *c, ipc_req *req, const ipc_events_req *q)
 {
-	if (c->ev->last > q->since || q->wait_ms == 0 ||
+	if (c->ev->last > q->since || q->wait_ms == 0 || c->closing ||
 	    c->nwaiters >= MAX_WAITERS) {
 		reply_events(c, req, q->since, q->max);
 		return;
@@ -131,33 +143,33 @@ static void on_request(ipc_req *req, nng_msg *msg, void *arg)
 	ipc_frame f;
 	nng_msg *reply = NULL;
 	ipc_events_req q;
+	int type = 0;
 	int rc = ipc_decode_msg(msg, IPC_MAX_CTL_FRAME, &f);
 	if (!rc) {
-		switch (f.type) {
-		case IPC_STATUS_REQ:
+		type = f.type;
+		if (type == IPC_EVENTS_REQ)
+			rc = ipc_unpack_events_req(&f, &q);
+		else if (c->closing)
+			rc = CORRAL_ESHUTDOWN; /* only final events now */
+		else if (type == IPC_STATUS_REQ)
 			rc = c->ops->status(c->ctx, &reply);
-			break;
-		case IPC_EVENTS_REQ:
-			if (!(rc = ipc_unpack_events_req(&f, &q))) {
-				ipc_frame_fini(&f);
-				on_events_req(c, req, &q);
-				return;
-			}
-			break;
-		default:
+		else
 			rc = CORRAL_ETYPE;
-			break;
-		}
 		ipc_frame_fini(&f);
 	}
-	if (rc) {
+	if (!rc && type == IPC_EVENTS_REQ) {
+		on_events_req(c, req, &q);
+		return;
+	}
+	if (rc && rc != CORRAL_ESHUTDOWN) {
 		c->ops->bad_frame(c->ctx, rc);
 		log_warn("control: bad request: %s (%s)", corral_strerror(rc),
 		         corral_errname(rc));
-		reply_error(c, req, rc);
-		return;
 	}
-	ipc_srv_reply(req, reply);
+	if (rc)
+		reply_error(c, req, rc);
+	else
+		ipc_srv_reply(req, reply);
 }
 
 int control_open(control **out, uv_loop_t *loop, const char *url,
@@ -196,6 +208,18 @@ static void control_freed(uv_handle_t *h)
 	free(h->data);
 }
 
+static void close_now(control *c)
+{
+	/* Let the last replies (the supervisor's own end) go out. */
+	ipc_srv_close_when_sent(c->srv, LINGER_MS);
+	uv_close((uv_handle_t *)&c->timer, control_freed);
+}
+
+static void on_linger(uv_timer_t *t)
+{
+	close_now(t->data);
+}
+
 void control_close(control *c)
 {
 	if (!c)
@@ -206,10 +230,15 @@ void control_close(control *c)
 		waiter *w = list_entry(n, waiter, node);
 		list_remove(&w->node);
 		reply_events(c, w->req, w->since, w->max); /* what there is */
+		c->answered_ms = uv_now(c->loop);
 		free(w);
 	}
-	/* Let those last events (the supervisor's own end) reach their
-	 * readers: a `corralctl events -f` sees "done". */
-	ipc_srv_close_when_sent(c->srv, 250);
-	uv_close((uv_handle_t *)&c->timer, control_freed);
+	c->nwaiters = 0;
+	if (c->answered_ms && uv_now(c->loop) - c->answered_ms < RECENT_MS) {
+		c->closing = 1;
+		uv_ref((uv_handle_t *)&c->timer);
+		uv_timer_start(&c->timer, on_linger, LINGER_MS, 0);
+		return;
+	}
+	close_now(c);
 }
