@@ -48,7 +48,9 @@ extern "C" {
 	X(ECANCELED, -38, "canceled")                                         \
 	X(EBUSY, -39, "busy")                                                 \
 	X(EPOISON, -40, "job is poison: workers died running it")            \
-	X(ESHUTDOWN, -41, "supervisor is shutting down")
+	X(ESHUTDOWN, -41, "supervisor is shutting down")                      \
+	X(ENOTCONN, -42, "nothing listens at that address")                   \
+	X(ENOENT, -43, "no such name")
 
 typedef enum corral_err {
 	CORRAL_OK = 0,

@@ -26,6 +26,9 @@ int err_from_nng(int rv)
 		return CORRAL_ETOOBIG;
 	case NNG_EPERM:
 		return CORRAL_EPERM;
+	case NNG_ECONNREFUSED:
+	case NNG_ENOENT:
+		return CORRAL_ENOTCONN;
 	default:
 		return CORRAL_ENNG;
 	}

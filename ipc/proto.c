@@ -4,6 +4,7 @@
  * so field helpers only need to check presence, type and range.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,11 +124,6 @@ static int pk_i64(msgpack_packer *pk, const char *k, int64_t v)
 	return pk_str(pk, k) | msgpack_pack_int64(pk, v);
 }
 
-static int pk_f64(msgpack_packer *pk, const char *k, double v)
-{
-	return pk_str(pk, k) | msgpack_pack_double(pk, v);
-}
-
 static int pk_kstr(msgpack_packer *pk, const char *k, const char *v)
 {
 	return pk_str(pk, k) | pk_str(pk, v);
@@ -141,37 +137,82 @@ static int pk_metrics(msgpack_packer *pk, const ipc_metric *m, uint32_t n)
 	return rc;
 }
 
-/* The pool map: one key per ipc_pool_stats field, in this order. */
-#define POOL_KEYS(X)                                                          \
-	X(submitted, "sub") X(completed, "done") X(rejected, "rej")           \
-	X(expired, "exp") X(cancelled, "can") X(queued[0], "q0")              \
-	X(queued[1], "q1") X(queued[2], "q2") X(queued[3], "q3")              \
-	X(running, "run") X(wait_p50_us, "w50") X(wait_p99_us, "w99")         \
-	X(run_p50_us, "r50") X(run_p99_us, "r99")                             \
-	X(oldest_running_ms, "old")
+/* ---- the field tables (proto.h) as data ---- */
+
+#define ROW_POOL(name, type, key, json, col, fmt)                             \
+	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
+	 offsetof(ipc_pool_stats, name)},
+#define ROW_HEALTH(name, type, key, json, col, fmt)                           \
+	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
+	 offsetof(ipc_health, name)},
+#define ROW_SLOT(name, type, key, json, col, fmt)                             \
+	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
+	 offsetof(ipc_worker_status, name)},
+#define ROW_JOBSTAT(name, type, key, json, col, fmt)                          \
+	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
+	 offsetof(ipc_job_stats, name)},
+#define COUNT(...) +1
+
+const ipc_field ipc_pool_fields[] = {IPC_POOL_FIELDS(ROW_POOL)};
+const ipc_field ipc_health_fields[] = {IPC_HEALTH_FIELDS(ROW_HEALTH)};
+const ipc_field ipc_slot_fields[] = {IPC_SLOT_FIELDS(ROW_SLOT)};
+const ipc_field ipc_jobstat_fields[] = {IPC_JOBSTAT_FIELDS(ROW_JOBSTAT)};
+const unsigned ipc_pool_nfields = 0 IPC_POOL_FIELDS(COUNT);
+const unsigned ipc_health_nfields = 0 IPC_HEALTH_FIELDS(COUNT);
+const unsigned ipc_slot_nfields = 0 IPC_SLOT_FIELDS(COUNT);
+const unsigned ipc_jobstat_nfields = 0 IPC_JOBSTAT_FIELDS(COUNT);
+
+/* The fields of one table, as key/value pairs of the map being packed. */
+static int pk_fields(msgpack_packer *pk, const ipc_field *f, unsigned n,
+                     const void *base)
+{
+	int rc = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const char *p = (const char *)base + f[i].off;
+		rc |= pk_str(pk, f[i].key);
+		switch (f[i].type) {
+		case IPC_T_U64:
+			rc |= msgpack_pack_uint64(pk, *(const uint64_t *)p);
+			break;
+		case IPC_T_I64:
+			rc |= msgpack_pack_int64(pk, *(const int64_t *)p);
+			break;
+		case IPC_T_U32:
+			rc |= msgpack_pack_uint32(pk, *(const uint32_t *)p);
+			break;
+		case IPC_T_I32:
+			rc |= msgpack_pack_int32(pk, *(const int32_t *)p);
+			break;
+		case IPC_T_F64:
+			rc |= msgpack_pack_double(pk, *(const double *)p);
+			break;
+		case IPC_T_BOOL:
+			rc |= *(const int *)p ? msgpack_pack_true(pk)
+			                      : msgpack_pack_false(pk);
+			break;
+		case IPC_T_STR:
+			rc |= pk_str(pk, p);
+			break;
+		}
+	}
+	return rc;
+}
 
 static int pk_pool(msgpack_packer *pk, const ipc_pool_stats *s)
 {
-	int rc = pk_str(pk, "pool") | msgpack_pack_map(pk, 15);
-#define X(field, key) rc |= pk_u64(pk, key, s->field);
-	POOL_KEYS(X)
-#undef X
-	return rc;
+	int rc = pk_str(pk, "pool") | msgpack_pack_map(pk, ipc_pool_nfields);
+	return rc | pk_fields(pk, ipc_pool_fields, ipc_pool_nfields, s);
 }
 
-#define JOB_KEYS(X)                                                           \
-	X(queued, "q") X(inflight, "in") X(accepted, "acc") X(ok, "ok")       \
-	X(failed, "fail") X(timeouts, "tmo") X(busy, "busy")                  \
-	X(poison, "poison") X(redispatched, "redo") X(late, "late")
-
-static int pk_jobstats(msgpack_packer *pk, const ipc_job_stats *s)
+/* The health map: its fields, "metrics" and "pool". */
+static int pk_health(msgpack_packer *pk, const ipc_health *h)
 {
-	int rc = pk_str(pk, "jobs") | msgpack_pack_map(pk, 10);
-#define X(field, key) rc |= pk_u64(pk, key, s->field);
-	JOB_KEYS(X)
-#undef X
-	return rc;
+	int rc = pk_fields(pk, ipc_health_fields, ipc_health_nfields, h);
+	rc |= pk_metrics(pk, h->metrics, h->nmetrics);
+	return rc | pk_pool(pk, &h->pool);
 }
+
+#define HEALTH_KEYS (ipc_health_nfields + 2)
 
 /* ---- decoding ---- */
 
@@ -268,6 +309,14 @@ static int get_u64(const msgpack_object *map, const char *key, uint64_t *v)
 	return 0;
 }
 
+static int obj_u64(const msgpack_object *o, uint64_t *v)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return CORRAL_EFIELD;
+	*v = o->via.u64;
+	return 0;
+}
+
 static int obj_i64(const msgpack_object *o, int64_t *v)
 {
 	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
@@ -319,14 +368,6 @@ static int obj_f64(const msgpack_object *o, double *v)
 	}
 }
 
-static int get_f64(const msgpack_object *map, const char *key, double *v)
-{
-	const msgpack_object *o = mp_get(map, key);
-	if (!o)
-		return CORRAL_EMISSING;
-	return obj_f64(o, v);
-}
-
 static int obj_str(const msgpack_object *o, char *dst, size_t cap)
 {
 	if (o->type != MSGPACK_OBJECT_STR)
@@ -374,38 +415,84 @@ static int get_metrics(const msgpack_object *map, ipc_metric *m,
 	return 0;
 }
 
-/* "pool" is optional: a worker without a pool leaves it zero. */
-static int get_pool(const msgpack_object *map, ipc_pool_stats *s)
+static int obj_bool(const msgpack_object *o, int *v)
 {
-	memset(s, 0, sizeof *s);
-	const msgpack_object *o = mp_get(map, "pool");
-	if (!o)
-		return 0;
-	if (o->type != MSGPACK_OBJECT_MAP)
+	if (o->type != MSGPACK_OBJECT_BOOLEAN)
 		return CORRAL_EFIELD;
-	int rc = 0;
-#define X(field, key)                                                         \
-	if (!rc)                                                              \
-		rc = get_u64(o, key, &s->field);
-	POOL_KEYS(X)
-#undef X
-	return rc;
+	*v = o->via.boolean;
+	return 0;
 }
 
-static int get_jobstats(const msgpack_object *map, ipc_job_stats *s)
+/* Every field of a table from map: each must be there, of its type. */
+static int get_fields(const msgpack_object *map, const ipc_field *f,
+                      unsigned n, void *base)
 {
-	memset(s, 0, sizeof *s);
-	const msgpack_object *o = mp_get(map, "jobs");
-	if (!o)
+	for (unsigned i = 0; i < n; i++) {
+		char *p = (char *)base + f[i].off;
+		const msgpack_object *o = mp_get(map, f[i].key);
+		int64_t v = 0;
+		uint64_t u = 0;
+		int rc;
+		if (!o)
+			return CORRAL_EMISSING;
+		switch (f[i].type) {
+		case IPC_T_U64:
+			rc = obj_u64(o, (uint64_t *)p);
+			break;
+		case IPC_T_I64:
+			rc = obj_i64(o, (int64_t *)p);
+			break;
+		case IPC_T_U32:
+			if (!(rc = obj_u64(o, &u)) && u > UINT32_MAX)
+				rc = CORRAL_EFIELD;
+			*(uint32_t *)p = (uint32_t)u;
+			break;
+		case IPC_T_I32:
+			if (!(rc = obj_i64(o, &v)) && (v < INT32_MIN ||
+			                               v > INT32_MAX))
+				rc = CORRAL_EFIELD;
+			*(int32_t *)p = (int32_t)v;
+			break;
+		case IPC_T_F64:
+			rc = obj_f64(o, (double *)p);
+			break;
+		case IPC_T_BOOL:
+			rc = obj_bool(o, (int *)p);
+			break;
+		case IPC_T_STR:
+			rc = obj_str(o, p, IPC_STATE_LEN);
+			break;
+		default:
+			rc = CORRAL_EFIELD;
+			break;
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int get_map(const msgpack_object *map, const char *key,
+                   const msgpack_object **out)
+{
+	*out = mp_get(map, key);
+	if (!*out)
 		return CORRAL_EMISSING;
-	if (o->type != MSGPACK_OBJECT_MAP)
-		return CORRAL_EFIELD;
-	int rc = 0;
-#define X(field, key)                                                         \
-	if (!rc)                                                              \
-		rc = get_u64(o, key, &s->field);
-	JOB_KEYS(X)
-#undef X
+	return (*out)->type == MSGPACK_OBJECT_MAP ? 0 : CORRAL_EFIELD;
+}
+
+static int get_health(const msgpack_object *map, ipc_health *h)
+{
+	const msgpack_object *pool;
+	memset(h, 0, sizeof *h);
+	int rc = get_fields(map, ipc_health_fields, ipc_health_nfields, h);
+	if (!rc)
+		rc = get_metrics(map, h->metrics, &h->nmetrics);
+	if (!rc)
+		rc = get_map(map, "pool", &pool);
+	if (!rc)
+		rc = get_fields(pool, ipc_pool_fields, ipc_pool_nfields,
+		                &h->pool);
 	return rc;
 }
 
@@ -471,51 +558,17 @@ int ipc_pack_status_req(nng_msg **out)
 int ipc_pack_health(nng_msg **out, const ipc_health *m)
 {
 	msgpack_packer pk;
-	int rc = pk_begin(out, &pk, IPC_HEALTH, 11);
+	int rc = pk_begin(out, &pk, IPC_HEALTH, HEALTH_KEYS);
 	if (rc)
 		return pk_end(out, rc);
-	rc |= pk_i64(&pk, "pid", m->pid);
-	rc |= pk_u64(&pk, "up", m->uptime_ms);
-	rc |= pk_u64(&pk, "rss", m->rss_bytes);
-	rc |= pk_u64(&pk, "cpu", m->cpu_us);
-	rc |= pk_u64(&pk, "lag50", m->lag_p50_us);
-	rc |= pk_u64(&pk, "lag99", m->lag_p99_us);
-	rc |= pk_u64(&pk, "lagmax", m->lag_max_us);
-	rc |= pk_f64(&pk, "util", m->util);
-	rc |= pk_metrics(&pk, m->metrics, m->nmetrics);
-	rc |= pk_pool(&pk, &m->pool);
-	rc |= pk_u64(&pk, "jobs", m->jobs);
+	rc |= pk_health(&pk, m);
 	return pk_end(out, rc);
 }
 
 int ipc_unpack_health(const ipc_frame *f, ipc_health *m)
 {
-	const msgpack_object *b = &f->body;
 	int rc = want_type(f, IPC_HEALTH);
-	if (!rc)
-		rc = get_i64(b, "pid", &m->pid);
-	if (!rc)
-		rc = get_u64(b, "up", &m->uptime_ms);
-	if (!rc)
-		rc = get_u64(b, "rss", &m->rss_bytes);
-	if (!rc)
-		rc = get_u64(b, "cpu", &m->cpu_us);
-	if (!rc)
-		rc = get_u64(b, "lag50", &m->lag_p50_us);
-	if (!rc)
-		rc = get_u64(b, "lag99", &m->lag_p99_us);
-	if (!rc)
-		rc = get_u64(b, "lagmax", &m->lag_max_us);
-	if (!rc)
-		rc = get_f64(b, "util", &m->util);
-	if (!rc)
-		rc = get_metrics(b, m->metrics, &m->nmetrics);
-	if (!rc)
-		rc = get_pool(b, &m->pool);
-	m->jobs = 0;
-	if (!rc && mp_get(b, "jobs"))
-		rc = get_u64(b, "jobs", &m->jobs);
-	return rc;
+	return rc ? rc : get_health(&f->body, m);
 }
 
 /* ---- STOP ---- */
@@ -563,14 +616,6 @@ int ipc_unpack_assign(const ipc_frame *f, ipc_assign *m)
 static int pk_bin(msgpack_packer *pk, const uint8_t *b, uint32_t n)
 {
 	return msgpack_pack_bin(pk, n) | msgpack_pack_bin_body(pk, b, n);
-}
-
-static int obj_u64(const msgpack_object *o, uint64_t *v)
-{
-	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-		return CORRAL_EFIELD;
-	*v = o->via.u64;
-	return 0;
 }
 
 static int obj_i32(const msgpack_object *o, int32_t *v)
@@ -1020,28 +1065,13 @@ void ipc_events_free(ipc_events *m)
 
 /* ---- STATUS ---- */
 
+/* A slot in STATUS: the slot's fields and its health as "h". */
 static int pk_worker(msgpack_packer *pk, const ipc_worker_status *w)
 {
-	int rc = msgpack_pack_map(pk, 17);
-	rc |= pk_i64(pk, "slot", w->slot);
-	rc |= pk_i64(pk, "pid", w->pid);
-	rc |= pk_kstr(pk, "state", w->state);
-	rc |= pk_u64(pk, "restarts", w->restarts);
-	rc |= pk_u64(pk, "up", w->uptime_ms);
-	rc |= pk_u64(pk, "rss", w->rss_bytes);
-	rc |= pk_f64(pk, "cpu", w->cpu_pct);
-	rc |= pk_u64(pk, "lag50", w->lag_p50_us);
-	rc |= pk_u64(pk, "lag99", w->lag_p99_us);
-	rc |= pk_u64(pk, "lagmax", w->lag_max_us);
-	rc |= pk_f64(pk, "util", w->util);
-	rc |= pk_i64(pk, "xcode", w->exit_code);
-	rc |= pk_kstr(pk, "xsig", w->exit_signal);
-	rc |= pk_metrics(pk, w->metrics, w->nmetrics);
-	rc |= pk_pool(pk, &w->pool);
-	rc |= pk_u64(pk, "jobs", w->jobs);
-	rc |= pk_str(pk, "deg") |
-	      (w->degraded ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
-	return rc;
+	int rc = msgpack_pack_map(pk, ipc_slot_nfields + 1);
+	rc |= pk_fields(pk, ipc_slot_fields, ipc_slot_nfields, w);
+	rc |= pk_str(pk, "h") | msgpack_pack_map(pk, HEALTH_KEYS);
+	return rc | pk_health(pk, &w->health);
 }
 
 int ipc_pack_status(nng_msg **out, const ipc_status *m)
@@ -1052,7 +1082,8 @@ int ipc_pack_status(nng_msg **out, const ipc_status *m)
 		return pk_end(out, rc);
 	rc |= pk_kstr(&pk, "name", m->name);
 	rc |= pk_u64(&pk, "bad", m->bad_frames);
-	rc |= pk_jobstats(&pk, &m->jobs);
+	rc |= pk_str(&pk, "jobs") | msgpack_pack_map(&pk, ipc_jobstat_nfields);
+	rc |= pk_fields(&pk, ipc_jobstat_fields, ipc_jobstat_nfields, &m->jobs);
 	rc |= pk_i64(&pk, "pid", m->pid);
 	rc |= pk_kstr(&pk, "state", m->state);
 	rc |= pk_str(&pk, "workers") | msgpack_pack_array(&pk, m->nworkers);
@@ -1063,54 +1094,20 @@ int ipc_pack_status(nng_msg **out, const ipc_status *m)
 
 static int unpack_worker(const msgpack_object *o, ipc_worker_status *w)
 {
+	const msgpack_object *h;
 	if (o->type != MSGPACK_OBJECT_MAP)
 		return CORRAL_EFIELD;
-	int rc = get_i32(o, "slot", 0, &w->slot);
+	int rc = get_fields(o, ipc_slot_fields, ipc_slot_nfields, w);
 	if (!rc)
-		rc = get_i64(o, "pid", &w->pid);
+		rc = get_map(o, "h", &h);
 	if (!rc)
-		rc = get_str(o, "state", w->state, sizeof w->state);
-	uint64_t restarts = 0;
-	if (!rc)
-		rc = get_u64(o, "restarts", &restarts);
-	if (!rc && restarts > UINT32_MAX)
-		rc = CORRAL_EFIELD;
-	w->restarts = (uint32_t)restarts;
-	if (!rc)
-		rc = get_u64(o, "up", &w->uptime_ms);
-	if (!rc)
-		rc = get_u64(o, "rss", &w->rss_bytes);
-	if (!rc)
-		rc = get_f64(o, "cpu", &w->cpu_pct);
-	if (!rc)
-		rc = get_u64(o, "lag50", &w->lag_p50_us);
-	if (!rc)
-		rc = get_u64(o, "lag99", &w->lag_p99_us);
-	if (!rc)
-		rc = get_u64(o, "lagmax", &w->lag_max_us);
-	if (!rc)
-		rc = get_f64(o, "util", &w->util);
-	if (!rc)
-		rc = get_i32(o, "xcode", -1, &w->exit_code);
-	if (!rc)
-		rc = get_str(o, "xsig", w->exit_signal, sizeof w->exit_signal);
-	if (!rc)
-		rc = get_metrics(o, w->metrics, &w->nmetrics);
-	if (!rc)
-		rc = get_pool(o, &w->pool);
-	if (!rc)
-		rc = get_u64(o, "jobs", &w->jobs);
-	const msgpack_object *d = rc ? NULL : mp_get(o, "deg");
-	if (!rc && (!d || d->type != MSGPACK_OBJECT_BOOLEAN))
-		rc = d ? CORRAL_EFIELD : CORRAL_EMISSING;
-	if (!rc)
-		w->degraded = d->via.boolean;
+		rc = get_health(h, &w->health);
 	return rc;
 }
 
 int ipc_unpack_status(const ipc_frame *f, ipc_status *m)
 {
-	const msgpack_object *b = &f->body;
+	const msgpack_object *b = &f->body, *jobs;
 	m->workers = NULL;
 	m->nworkers = 0;
 	int rc = want_type(f, IPC_STATUS);
@@ -1123,7 +1120,10 @@ int ipc_unpack_status(const ipc_frame *f, ipc_status *m)
 	if (!rc)
 		rc = get_u64(b, "bad", &m->bad_frames);
 	if (!rc)
-		rc = get_jobstats(b, &m->jobs);
+		rc = get_map(b, "jobs", &jobs);
+	if (!rc)
+		rc = get_fields(jobs, ipc_jobstat_fields, ipc_jobstat_nfields,
+		                &m->jobs);
 	if (rc)
 		return rc;
 	const msgpack_object *ws = mp_get(b, "workers");

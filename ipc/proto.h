@@ -70,27 +70,126 @@ typedef struct ipc_metric {
 	double value;
 } ipc_metric;
 
-/* A worker's thread pool, as reported in HEALTH and STATUS. */
+/*
+ * The health and status vocabularies.  Each field is declared once, in one
+ * of the tables below, and that one row gives its C member, how it travels
+ * (msgpack type and wire key), its key in `corralctl status --json` (NULL:
+ * not shown) and its column in `corralctl status` (NULL: none) with the
+ * column's format.  The structs, the packers and unpackers (proto.c), the
+ * JSON and the table (tools/) are all generated from these rows.
+ */
+typedef enum ipc_ftype {
+	IPC_T_U64, IPC_T_I64, IPC_T_U32, IPC_T_I32, IPC_T_F64, IPC_T_BOOL,
+	IPC_T_STR, /* char[IPC_STATE_LEN] */
+} ipc_ftype;
+
+typedef enum ipc_fmt {
+	IPC_FMT_NONE,
+	IPC_FMT_INT,
+	IPC_FMT_STR,
+	IPC_FMT_DUR_MS,   /* ms as 5s, 3m, 2h, 1d */
+	IPC_FMT_MB,       /* bytes as 1.5 MB */
+	IPC_FMT_PCT,      /* 12.5% */
+	IPC_FMT_US_AS_MS, /* us as 1.2 ms */
+} ipc_fmt;
+
+#define IPC_DECL_U64(n) uint64_t n
+#define IPC_DECL_I64(n) int64_t n
+#define IPC_DECL_U32(n) uint32_t n
+#define IPC_DECL_I32(n) int32_t n
+#define IPC_DECL_F64(n) double n
+#define IPC_DECL_BOOL(n) int n
+#define IPC_DECL_STR(n) char n[IPC_STATE_LEN]
+
+/* A worker's thread pool (HEALTH "pool"); JSON keys with a dot nest. */
+#define IPC_POOL_FIELDS(X)                                                    \
+	X(submitted, U64, "sub", "submitted", NULL, NONE)                     \
+	X(completed, U64, "done", "completed", NULL, NONE)                    \
+	X(rejected, U64, "rej", "rejected", NULL, NONE)                       \
+	X(expired, U64, "exp", "expired", NULL, NONE)                         \
+	X(cancelled, U64, "can", "cancelled", NULL, NONE)                     \
+	X(queued_critical, U64, "q0", "queued.critical", NULL, NONE)          \
+	X(queued_high, U64, "q1", "queued.high", NULL, NONE)                  \
+	X(queued_normal, U64, "q2", "queued.normal", NULL, NONE)              \
+	X(queued_low, U64, "q3", "queued.low", NULL, NONE)                    \
+	X(running, U64, "run", "running", NULL, NONE)                         \
+	X(wait_p50_us, U64, "w50", "wait_p50_us", NULL, NONE)                 \
+	X(wait_p99_us, U64, "w99", "wait_p99_us", NULL, NONE)                 \
+	X(run_p50_us, U64, "r50", "run_p50_us", NULL, NONE)                   \
+	X(run_p99_us, U64, "r99", "run_p99_us", NULL, NONE)                   \
+	X(oldest_running_ms, U64, "old", "oldest_running_ms", NULL, NONE)
+
+/* What a worker reports about itself in every HEALTH (besides its custom
+ * metrics and its pool); lags and utilisation are over the interval. */
+#define IPC_HEALTH_FIELDS(X)                                                  \
+	X(pid, I64, "pid", NULL, NULL, NONE)                                  \
+	X(uptime_ms, U64, "up", NULL, NULL, NONE)                             \
+	X(rss_bytes, U64, "rss", "rss_bytes", "MEM", MB)                      \
+	X(cpu_us, U64, "cpu", "cpu_us", NULL, NONE)                           \
+	X(lag_p50_us, U64, "lag50", "lag_p50_us", NULL, NONE)                 \
+	X(lag_p99_us, U64, "lag99", "lag_p99_us", "LAG P99", US_AS_MS)        \
+	X(lag_max_us, U64, "lagmax", "lag_max_us", NULL, NONE)                \
+	X(util, F64, "util", "utilization", NULL, NONE)                       \
+	X(jobs, U64, "jobs", "plugin_jobs", NULL, NONE)
+
+/* What the supervisor knows of a slot (STATUS), shown before its health.
+ * exit_code is -1 and exit_signal "" when it has not exited. */
+#define IPC_SLOT_FIELDS(X)                                                    \
+	X(slot, I32, "slot", "slot", "SLOT", INT)                             \
+	X(pid, I64, "pid", "pid", "PID", INT)                                 \
+	X(state, STR, "state", "state", "STATE", STR)                         \
+	X(restarts, U32, "restarts", "restarts", "RESTARTS", INT)             \
+	X(uptime_ms, U64, "up", "uptime_ms", "UPTIME", DUR_MS)                \
+	X(cpu_pct, F64, "cpu", "cpu_pct", "CPU", PCT)                         \
+	X(jobs, U64, "jobs", "jobs", NULL, NONE)                              \
+	X(degraded, BOOL, "deg", "degraded", NULL, NONE)                      \
+	X(exit_code, I32, "xcode", NULL, NULL, NONE)                          \
+	X(exit_signal, STR, "xsig", NULL, NULL, NONE)
+
+/* The broker's counters (STATUS "jobs"). */
+#define IPC_JOBSTAT_FIELDS(X)                                                 \
+	X(queued, U64, "q", "queued", NULL, NONE)                             \
+	X(inflight, U64, "in", "inflight", NULL, NONE)                        \
+	X(accepted, U64, "acc", "accepted", NULL, NONE)                       \
+	X(ok, U64, "ok", "ok", NULL, NONE)                                    \
+	X(failed, U64, "fail", "failed", NULL, NONE)                          \
+	X(timeouts, U64, "tmo", "timeouts", NULL, NONE)                       \
+	X(busy, U64, "busy", "busy", NULL, NONE)                              \
+	X(poison, U64, "poison", "poison", NULL, NONE)                        \
+	X(redispatched, U64, "redo", "redispatched", NULL, NONE)              \
+	X(late, U64, "late", "late_replies", NULL, NONE)
+
+#define IPC_FIELD_DECL(name, type, key, json, col, fmt) IPC_DECL_##type(name);
+
 typedef struct ipc_pool_stats {
-	uint64_t submitted, completed, rejected, expired, cancelled;
-	uint64_t queued[4]; /* critical, high, normal, low */
-	uint64_t running;
-	uint64_t wait_p50_us, wait_p99_us, run_p50_us, run_p99_us;
-	uint64_t oldest_running_ms;
+	IPC_POOL_FIELDS(IPC_FIELD_DECL)
 } ipc_pool_stats;
 
 typedef struct ipc_health {
-	int64_t pid;
-	uint64_t uptime_ms;
-	uint64_t rss_bytes;
-	uint64_t cpu_us; /* user + system since start */
-	uint64_t lag_p50_us, lag_p99_us, lag_max_us; /* over the interval */
-	double util;     /* loop utilisation over the interval, 0..1 */
+	IPC_HEALTH_FIELDS(IPC_FIELD_DECL)
 	uint32_t nmetrics;
 	ipc_metric metrics[IPC_MAX_METRICS];
-	ipc_pool_stats pool; /* optional on the wire ("pool"); zero if absent */
-	uint64_t jobs;       /* jobs held by the plugin ("jobs", optional) */
+	ipc_pool_stats pool;
 } ipc_health;
+
+typedef struct ipc_job_stats {
+	IPC_JOBSTAT_FIELDS(IPC_FIELD_DECL)
+} ipc_job_stats;
+
+/* One row of a table above, as data (proto.c). */
+typedef struct ipc_field {
+	const char *key;  /* on the wire */
+	const char *json; /* in JSON, NULL = not shown */
+	const char *col;  /* status table column, NULL = none */
+	ipc_ftype type;
+	ipc_fmt fmt;
+	size_t off;
+} ipc_field;
+
+extern const ipc_field ipc_pool_fields[], ipc_health_fields[],
+    ipc_slot_fields[], ipc_jobstat_fields[];
+extern const unsigned ipc_pool_nfields, ipc_health_nfields,
+    ipc_slot_nfields, ipc_jobstat_nfields;
 
 typedef struct ipc_stop {
 	uint64_t timeout_ms;
@@ -167,30 +266,12 @@ typedef struct ipc_error {
 	char msg[256];
 } ipc_error;
 
+/* One slot in STATUS: the supervisor's view, and the worker's last
+ * health report (zero when there is none). */
 typedef struct ipc_worker_status {
-	int32_t slot;
-	int64_t pid; /* 0 when no process */
-	char state[IPC_STATE_LEN];
-	uint32_t restarts;
-	uint64_t uptime_ms;
-	uint64_t rss_bytes;
-	double cpu_pct;
-	uint64_t lag_p50_us, lag_p99_us, lag_max_us;
-	double util;
-	int32_t exit_code;              /* -1: none */
-	char exit_signal[IPC_STATE_LEN]; /* "" : none */
-	uint32_t nmetrics;
-	ipc_metric metrics[IPC_MAX_METRICS];
-	ipc_pool_stats pool;
-	uint64_t jobs;   /* jobs in flight on it (the supervisor's ledger) */
-	int degraded;    /* lag p99 above max_lag: no new jobs */
+	IPC_SLOT_FIELDS(IPC_FIELD_DECL)
+	ipc_health health;
 } ipc_worker_status;
-
-/* The broker's counters, as reported in STATUS. */
-typedef struct ipc_job_stats {
-	uint64_t queued, inflight, accepted, ok, failed, timeouts, busy;
-	uint64_t poison, redispatched, late;
-} ipc_job_stats;
 
 typedef struct ipc_status {
 	char name[IPC_NAME_LEN];

@@ -89,8 +89,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 static void on_exit_cb(uv_process_t *ph, int64_t status, int term_signal)
 {
 	proc *p = ph->data;
-	if (p->on_exit)
-		p->on_exit(p->owner, status, term_signal);
+	proc_exit_fn fn = p->on_exit;
+	void *owner = p->owner;
+	/* The owner lets go now: it must not touch p after this call. */
+	p->on_exit = NULL;
+	p->owner = NULL;
+	if (fn)
+		fn(owner, status, term_signal);
 	uv_close((uv_handle_t *)ph, process_closed);
 }
 
@@ -238,10 +243,3 @@ int proc_kill(proc *p, int signum)
 	return uv_process_kill(&p->process, signum);
 }
 
-void proc_detach(proc *p)
-{
-	if (p) {
-		p->on_exit = NULL;
-		p->owner = NULL;
-	}
-}

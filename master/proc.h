@@ -6,8 +6,8 @@
  * A proc outlives its exit: the pipes may still hold the worker's last
  * words after the exit callback, so it frees itself once the process
  * handle and both pipes are closed.  Its owner (a slot, or a standby until
- * a slot adopts it) lets go of it at exit (proc_detach) and never touches
- * it again.
+ * a slot adopts it) lets go of it in the exit callback -- the process is
+ * gone, a fact the callback records -- and never touches it again.
  */
 #ifndef MASTER_PROC_H
 #define MASTER_PROC_H
@@ -20,7 +20,8 @@
 typedef struct proc proc;
 
 /* Loop thread, when the process has exited; owner as given to proc_spawn.
- * Records facts only: the owner's reconciler acts on them. */
+ * Records facts only (the owner's reconciler acts on them), and the proc
+ * is the owner's no more once it returns. */
 typedef void (*proc_exit_fn)(void *owner, int64_t status, int term_signal);
 
 /* What a worker is started with: the binary and the configuration of its
@@ -37,7 +38,5 @@ int64_t proc_pid(const proc *p);
 int proc_kill(proc *p, int signum);
 /* Gives the process to a new owner (a slot adopting a standby). */
 void proc_adopt(proc *p, int slot_id, proc_exit_fn fn, void *owner);
-/* The owner lets go at exit; the proc frees itself later. */
-void proc_detach(proc *p);
 
 #endif

@@ -311,6 +311,7 @@ void slot_exited(void *owner, int64_t status, int term_signal)
 	uint64_t up_ms = sl->ready_us ? (uv_hrtime() / 1000u - sl->ready_us) /
 	                                    1000u
 	                              : 0;
+	sl->proc = NULL; /* gone; the proc frees itself */
 	sl->have_exit = 1;
 	sl->last_uptime_ms = up_ms;
 	sl->exit_signal = term_signal;

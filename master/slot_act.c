@@ -117,8 +117,7 @@ void slot_kill_now(slot *sl)
 
 void slot_reap(slot *sl)
 {
-	proc_detach(sl->proc);
-	sl->proc = NULL;
+	sl->proc = NULL; /* let go in the exit callback already */
 	if (sl->chan) {
 		ipc_chan_close(sl->chan);
 		sl->chan = NULL;

@@ -79,6 +79,7 @@ static void on_exit_cb(void *owner, int64_t status, int term_signal)
 	else
 		log_msg("standby pid %" PRId64 ": exited with code %d", sb->pid,
 		        (int)status);
+	sb->proc = NULL; /* gone; the proc frees itself */
 	sb->exited = 1;
 	sb->exit_fatal = !term_signal && status == CORRAL_EXIT_FATAL;
 	sb->failed = sb->state != SB_STOPPING;
@@ -119,8 +120,6 @@ static void retry_later(standby *sb, const char *why)
 
 static void reap(standby *sb)
 {
-	proc_detach(sb->proc);
-	sb->proc = NULL;
 	if (sb->chan) {
 		ipc_chan_close(sb->chan);
 		sb->chan = NULL;

@@ -24,16 +24,8 @@ static void fill_worker(const sup *s, const slot *sl, ipc_worker_status *w,
 	w->uptime_ms = sl->proc && sl->ready_us ? (now_us - sl->ready_us) / 1000u
 	                                        : 0;
 	if (sl->have_health) {
-		w->rss_bytes = sl->health.rss_bytes;
 		w->cpu_pct = sl->cpu_pct;
-		w->lag_p50_us = sl->health.lag_p50_us;
-		w->lag_p99_us = sl->health.lag_p99_us;
-		w->lag_max_us = sl->health.lag_max_us;
-		w->util = sl->health.util;
-		w->pool = sl->health.pool;
-		w->nmetrics = sl->health.nmetrics;
-		memcpy(w->metrics, sl->health.metrics,
-		       sl->health.nmetrics * sizeof w->metrics[0]);
+		w->health = sl->health;
 	}
 	w->exit_code = -1;
 	if (sl->have_exit) {

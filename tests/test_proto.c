@@ -98,6 +98,82 @@ START_TEST(health_roundtrip)
 }
 END_TEST
 
+/* Gives every field of a table a distinct value that fits its type. */
+static void fill_fields(const ipc_field *f, unsigned n, void *base,
+                        unsigned seed)
+{
+	for (unsigned i = 0; i < n; i++) {
+		char *p = (char *)base + f[i].off;
+		unsigned v = seed * 100 + i + 1;
+		switch (f[i].type) {
+		case IPC_T_U64: *(uint64_t *)p = (uint64_t)v << 33; break;
+		case IPC_T_I64: *(int64_t *)p = -(int64_t)v; break;
+		case IPC_T_U32: *(uint32_t *)p = v; break;
+		case IPC_T_I32: *(int32_t *)p = -(int32_t)v; break;
+		case IPC_T_F64: *(double *)p = v + 0.5; break;
+		case IPC_T_BOOL: *(int *)p = (int)(v & 1); break;
+		case IPC_T_STR: snprintf(p, IPC_STATE_LEN, "s%u", v); break;
+		}
+	}
+}
+
+static size_t ftype_size(ipc_ftype t)
+{
+	switch (t) {
+	case IPC_T_U64: case IPC_T_I64: case IPC_T_F64: return 8;
+	case IPC_T_U32: case IPC_T_I32: return 4;
+	case IPC_T_BOOL: return sizeof(int);
+	case IPC_T_STR: return IPC_STATE_LEN;
+	}
+	return 0;
+}
+
+static void same_fields(const ipc_field *f, unsigned n, const void *a,
+                        const void *b)
+{
+	for (unsigned i = 0; i < n; i++)
+		ck_assert_msg(memcmp((const char *)a + f[i].off,
+		                     (const char *)b + f[i].off,
+		                     ftype_size(f[i].type)) == 0,
+		              "field %s did not survive", f[i].key);
+}
+
+/* Every row of the field tables travels, whatever is added to them. */
+START_TEST(every_table_field_roundtrips)
+{
+	ipc_worker_status w[1];
+	memset(w, 0, sizeof w);
+	fill_fields(ipc_slot_fields, ipc_slot_nfields, &w[0], 1);
+	fill_fields(ipc_health_fields, ipc_health_nfields, &w[0].health, 2);
+	fill_fields(ipc_pool_fields, ipc_pool_nfields, &w[0].health.pool, 3);
+	ipc_status in = {.pid = 1, .nworkers = 1, .workers = w}, out;
+	fill_fields(ipc_jobstat_fields, ipc_jobstat_nfields, &in.jobs, 4);
+	nng_msg *m;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_pack_status(&m, &in), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_status(&f, &out), 0);
+	ipc_frame_fini(&f);
+	same_fields(ipc_slot_fields, ipc_slot_nfields, &w[0], &out.workers[0]);
+	same_fields(ipc_health_fields, ipc_health_nfields, &w[0].health,
+	            &out.workers[0].health);
+	same_fields(ipc_pool_fields, ipc_pool_nfields, &w[0].health.pool,
+	            &out.workers[0].health.pool);
+	same_fields(ipc_jobstat_fields, ipc_jobstat_nfields, &in.jobs,
+	            &out.jobs);
+	ipc_status_free(&out);
+	/* Wire keys are unique within each table. */
+	const ipc_field *t[] = {ipc_slot_fields, ipc_health_fields,
+	                        ipc_pool_fields, ipc_jobstat_fields};
+	unsigned nt[] = {ipc_slot_nfields, ipc_health_nfields,
+	                 ipc_pool_nfields, ipc_jobstat_nfields};
+	for (int k = 0; k < 4; k++)
+		for (unsigned i = 0; i < nt[k]; i++)
+			for (unsigned j = i + 1; j < nt[k]; j++)
+				ck_assert_str_ne(t[k][i].key, t[k][j].key);
+}
+END_TEST
+
 START_TEST(stop_and_error_roundtrip)
 {
 	ipc_stop s = {.timeout_ms = 10000}, s2;
@@ -130,14 +206,14 @@ START_TEST(status_roundtrip)
 	strcpy(ws[0].state, "running");
 	ws[0].restarts = 3;
 	ws[0].uptime_ms = 999;
-	ws[0].rss_bytes = 1000;
+	ws[0].health.rss_bytes = 1000;
 	ws[0].cpu_pct = 1.5;
-	ws[0].lag_p99_us = 77;
+	ws[0].health.lag_p99_us = 77;
 	ws[0].exit_code = -1;
 	strcpy(ws[0].exit_signal, "SIGKILL");
-	ws[0].nmetrics = 1;
-	strcpy(ws[0].metrics[0].name, "m");
-	ws[0].metrics[0].value = 2;
+	ws[0].health.nmetrics = 1;
+	strcpy(ws[0].health.metrics[0].name, "m");
+	ws[0].health.metrics[0].value = 2;
 	ws[1].slot = 1;
 	strcpy(ws[1].state, "failed");
 	ws[1].exit_code = 78;
@@ -159,10 +235,10 @@ START_TEST(status_roundtrip)
 	ck_assert_str_eq(out.workers[0].state, "running");
 	ck_assert_uint_eq(out.workers[0].restarts, 3);
 	ck_assert_double_eq(out.workers[0].cpu_pct, 1.5);
-	ck_assert_uint_eq(out.workers[0].lag_p99_us, 77);
+	ck_assert_uint_eq(out.workers[0].health.lag_p99_us, 77);
 	ck_assert_str_eq(out.workers[0].exit_signal, "SIGKILL");
 	ck_assert_int_eq(out.workers[0].exit_code, -1);
-	ck_assert_double_eq(out.workers[0].metrics[0].value, 2);
+	ck_assert_double_eq(out.workers[0].health.metrics[0].value, 2);
 	ck_assert_str_eq(out.workers[1].state, "failed");
 	ck_assert_int_eq(out.workers[1].exit_code, 78);
 	ipc_status_free(&out);
@@ -536,6 +612,7 @@ Suite *proto_suite(void)
 	tcase_add_test(tc, health_roundtrip);
 	tcase_add_test(tc, stop_and_error_roundtrip);
 	tcase_add_test(tc, status_roundtrip);
+	tcase_add_test(tc, every_table_field_roundtrips);
 	tcase_add_test(tc, job_messages_roundtrip);
 	tcase_add_test(tc, call_from_a_foreign_client_is_checked);
 	tcase_add_test(tc, call_batches_roundtrip_and_are_checked);
