@@ -12,11 +12,13 @@
 #include "corral_base.h"
 #include "ipc/bridge.h"
 #include "ipc/chan.h"
+#include "ipc/guard.h"
 #include "ipc/nngerr.h"
 
 struct ipc_chan {
 	ipc_bridge b; /* first */
 	nng_socket sock;
+	ipc_guard *guard;  /* the listening end's listener, or NULL */
 	nng_aio *aio;
 	ipc_msg_cb msg_cb; /* loop thread */
 	ipc_pipe_cb pipe_cb;
@@ -36,34 +38,6 @@ int ipc_sock_setopts(nng_socket s, const ipc_sockopts *o, int bufs_optional)
 			return err_from_nng(rv);
 	}
 	return 0;
-}
-
-int ipc_sock_listen(nng_socket s, const char *url, const ipc_sockopts *o)
-{
-	nng_listener l;
-	int rv = nng_listener_create(&l, s, url);
-	if (rv)
-		return err_from_nng(rv);
-	if (o->perms) {
-		rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, o->perms);
-		if (rv && rv != NNG_ENOTSUP)
-			return err_from_nng(rv);
-	}
-	rv = nng_listener_start(l, 0);
-	return rv == NNG_EADDRINUSE ? CORRAL_EBUSY : err_from_nng(rv);
-}
-
-int ipc_pair_listen(nng_socket *s, const char *url, const ipc_sockopts *o)
-{
-	int rv = nng_pair0_open(s);
-	if (rv)
-		return err_from_nng(rv);
-	rv = ipc_sock_setopts(*s, o, 0);
-	if (!rv)
-		rv = ipc_sock_listen(*s, url, o);
-	if (rv)
-		nng_close(*s);
-	return rv;
 }
 
 int ipc_pair_dial(nng_socket *s, const char *url, const ipc_sockopts *o)
@@ -161,6 +135,29 @@ fail:
 	return rc;
 }
 
+int ipc_chan_listen(ipc_chan **out, uv_loop_t *loop, const char *url,
+                    const ipc_sockopts *o, ipc_msg_cb msg_cb,
+                    ipc_pipe_cb pipe_cb, void *arg)
+{
+	nng_socket s;
+	ipc_chan *ch;
+	int rc = err_from_nng(nng_pair0_open(&s));
+	if (rc)
+		return rc;
+	if ((rc = ipc_sock_setopts(s, o, 0))) {
+		nng_close(s);
+		return rc;
+	}
+	if ((rc = ipc_chan_open(&ch, loop, s, 0, msg_cb, pipe_cb, arg)))
+		return rc; /* closed s */
+	if ((rc = ipc_guard_listen(&ch->guard, loop, s, url, o))) {
+		ipc_chan_close(ch);
+		return rc;
+	}
+	*out = ch;
+	return 0;
+}
+
 int ipc_chan_send(ipc_chan *ch, nng_msg *msg)
 {
 	int rv = nng_sendmsg(ch->sock, msg, NNG_FLAG_NONBLOCK);
@@ -198,5 +195,7 @@ void ipc_chan_close(ipc_chan *ch)
 	ch->b.closing = 1;
 	pthread_mutex_unlock(&ch->b.mu);
 	nng_aio_stop(ch->aio);
+	ipc_guard_close(ch->guard); /* before nng closes its listener */
+	ch->guard = NULL;
 	ipc_bridge_close(&ch->b, chan_closer);
 }

@@ -26,17 +26,22 @@ typedef struct ipc_sockopts {
 	int perms;        /* NNG_OPT_IPC_PERMISSIONS for listeners, 0 = leave */
 } ipc_sockopts;
 
-/* Opens a pair0 socket and listens on (or dials) url.  Dialing is
- * synchronous: it fails at once if nobody listens.  CORRAL_EBUSY when the
- * address is in use. */
-int ipc_pair_listen(nng_socket *s, const char *url, const ipc_sockopts *o);
+/* Opens a pair0 socket and dials url, synchronously: it fails at once if
+ * nobody listens.  For the worker's end. */
 int ipc_pair_dial(nng_socket *s, const char *url, const ipc_sockopts *o);
 
 /* Applies o (frame limit, buffers) to any socket; bufs_optional: a
  * protocol without NNG_OPT_SENDBUF is fine.  For ipc/srv.c. */
 int ipc_sock_setopts(nng_socket s, const ipc_sockopts *o, int bufs_optional);
-/* Creates and starts a listener on url with o's permissions. */
-int ipc_sock_listen(nng_socket s, const char *url, const ipc_sockopts *o);
+
+/*
+ * The listening end: a pair0 socket listening on url through a guard
+ * (ipc/guard.h), wrapped as a channel.  0, CORRAL_EBUSY when the address
+ * is in use, or another code.
+ */
+int ipc_chan_listen(ipc_chan **out, uv_loop_t *loop, const char *url,
+                    const ipc_sockopts *o, ipc_msg_cb msg_cb,
+                    ipc_pipe_cb pipe_cb, void *arg);
 
 /*
  * Wraps sock (the channel takes ownership) and starts receiving.  Returns 0

@@ -1077,10 +1077,12 @@ static int pk_worker(msgpack_packer *pk, const ipc_worker_status *w)
 int ipc_pack_status(nng_msg **out, const ipc_status *m)
 {
 	msgpack_packer pk;
-	int rc = pk_begin(out, &pk, IPC_STATUS, 6);
+	int rc = pk_begin(out, &pk, IPC_STATUS, 8);
 	if (rc)
 		return pk_end(out, rc);
 	rc |= pk_kstr(&pk, "name", m->name);
+	rc |= pk_kstr(&pk, "url", m->jobs_url);
+	rc |= pk_u64(&pk, "heals", m->heals);
 	rc |= pk_u64(&pk, "bad", m->bad_frames);
 	rc |= pk_str(&pk, "jobs") | msgpack_pack_map(&pk, ipc_jobstat_nfields);
 	rc |= pk_fields(&pk, ipc_jobstat_fields, ipc_jobstat_nfields, &m->jobs);
@@ -1113,6 +1115,10 @@ int ipc_unpack_status(const ipc_frame *f, ipc_status *m)
 	int rc = want_type(f, IPC_STATUS);
 	if (!rc)
 		rc = get_str(b, "name", m->name, sizeof m->name);
+	if (!rc)
+		rc = get_str(b, "url", m->jobs_url, sizeof m->jobs_url);
+	if (!rc)
+		rc = get_u64(b, "heals", &m->heals);
 	if (!rc)
 		rc = get_i64(b, "pid", &m->pid);
 	if (!rc)

@@ -273,8 +273,12 @@ typedef struct ipc_worker_status {
 	ipc_health health;
 } ipc_worker_status;
 
+#define IPC_URL_LEN 512
+
 typedef struct ipc_status {
 	char name[IPC_NAME_LEN];
+	char jobs_url[IPC_URL_LEN]; /* the front end, its port resolved */
+	uint64_t heals;      /* dead listeners replaced (nng 1.5.2 #1518) */
 	int64_t pid;
 	char state[IPC_STATE_LEN];
 	uint64_t bad_frames; /* malformed messages received and dropped */

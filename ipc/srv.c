@@ -15,6 +15,7 @@
 
 #include "corral_base.h"
 #include "ipc/bridge.h"
+#include "ipc/guard.h"
 #include "ipc/nngerr.h"
 #include "ipc/srv.h"
 
@@ -30,6 +31,7 @@ struct ipc_req {
 struct ipc_srv {
 	ipc_bridge b; /* first */
 	nng_socket sock;
+	ipc_guard *guard;
 	ipc_req_cb cb;
 	void *arg;
 	unsigned max_open;
@@ -131,6 +133,11 @@ void ipc_srv_reply(ipc_req *r, nng_msg *msg)
 	nng_ctx_send(r->ctx, r->aio);
 }
 
+const char *ipc_srv_url(const ipc_srv *s)
+{
+	return s->guard ? ipc_guard_url(s->guard) : "";
+}
+
 unsigned ipc_srv_open_requests(const ipc_srv *s)
 {
 	return s->busy;
@@ -164,10 +171,13 @@ int ipc_srv_open(ipc_srv **out, uv_loop_t *loop, const char *url,
 		return rc;
 	}
 	if ((rc = ipc_sock_setopts(s->sock, o, 1)) ||
-	    (rc = ipc_sock_listen(s->sock, url, o)) ||
 	    (rc = ipc_bridge_init(&s->b, loop, deliver, srv_free))) {
 		nng_close(s->sock);
 		free(s);
+		return rc;
+	}
+	if ((rc = ipc_guard_listen(&s->guard, loop, s->sock, url, o))) {
+		ipc_srv_close(s);
 		return rc;
 	}
 	for (unsigned i = 0; i < FIRST_CONTEXTS && i < s->max_open; i++)
@@ -203,6 +213,8 @@ static void close_now(ipc_srv *s)
 		s->linger = NULL;
 	}
 	s->close_when_sent = 0;
+	ipc_guard_close(s->guard); /* before nng closes its listener */
+	s->guard = NULL;
 	ipc_bridge_close(&s->b, srv_closer);
 }
 

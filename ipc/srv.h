@@ -38,6 +38,8 @@ int ipc_srv_open(ipc_srv **out, uv_loop_t *loop, const char *url,
 /* Loop thread.  Takes msg; a NULL msg drops the request (its client
  * times out) -- only for when not even an error reply can be built. */
 void ipc_srv_reply(ipc_req *r, nng_msg *msg);
+/* The URL it listens on (a tcp:// port 0 resolved to the real one). */
+const char *ipc_srv_url(const ipc_srv *s);
 /* Requests handed to the loop and not answered yet. */
 unsigned ipc_srv_open_requests(const ipc_srv *s);
 /* Lets the loop end while the server is open. */

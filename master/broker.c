@@ -687,6 +687,11 @@ void broker_worker_gone(broker *b, unsigned slot)
 	kick(b);
 }
 
+const char *broker_url(const broker *b)
+{
+	return b ? ipc_srv_url(b->front) : "";
+}
+
 unsigned broker_inflight(const broker *b)
 {
 	unsigned n = 0;

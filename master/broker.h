@@ -62,6 +62,8 @@ void broker_worker_gone(broker *b, unsigned slot);
 /* A REPLY frame from the worker in slot. */
 void broker_on_reply(broker *b, unsigned slot, const ipc_frame *f);
 
+/* The front end's URL, its port resolved ("" without a broker). */
+const char *broker_url(const broker *b);
 unsigned broker_inflight(const broker *b);
 unsigned broker_slot_jobs(const broker *b, unsigned slot);
 int broker_slot_degraded(const broker *b, unsigned slot);

@@ -195,6 +195,10 @@ int main(int argc, char **argv)
 	int ch, rc;
 
 	log_set_prog("corral");
+	const char *lv = getenv("CORRAL_LOG_LEVEL");
+	log_level level;
+	if (lv && log_level_parse(lv, &level) == 0)
+		log_set_level(level);
 	config_defaults(&cfg);
 
 	/* First pass: --help, --version and --config (the file loads before

@@ -17,7 +17,6 @@ void slot_spawn(slot *sl, uv_loop_t *loop, const worker_spec *spec,
                 int64_t spare_pid)
 {
 	char why[512];
-	nng_socket sock;
 	int rc;
 
 	sl->kill_wanted = sl->killed = sl->due = 0;
@@ -52,9 +51,7 @@ void slot_spawn(slot *sl, uv_loop_t *loop, const worker_spec *spec,
 
 	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64,
 	                   .perms = 0600};
-	rc = ipc_pair_listen(&sock, url, &so);
-	if (!rc)
-		rc = ipc_chan_open(&sl->chan, loop, sock, 0, slot_on_msg, NULL, sl);
+	rc = ipc_chan_listen(&sl->chan, loop, url, &so, slot_on_msg, NULL, sl);
 	if (rc) {
 		sl->chan = NULL;
 		snprintf(why, sizeof why, "cannot listen on %s: %s", url,

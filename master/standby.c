@@ -142,16 +142,14 @@ static void spawn_one(standby *sb, const worker_spec *spec,
 {
 	standby_pool *p = sb->pool;
 	char url[4200], leaf[32], why[4400];
-	nng_socket sock;
 	/* A fresh name each time: an adopted one's socket lives on. */
 	snprintf(leaf, sizeof leaf, "standby-%u", p->names++);
 	int rc = rundir_url(rundir, leaf, url, sizeof url);
 	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64,
 	                   .perms = 0600};
 	if (!rc)
-		rc = ipc_pair_listen(&sock, url, &so);
-	if (!rc)
-		rc = ipc_chan_open(&sb->chan, p->loop, sock, 0, on_msg, NULL, sb);
+		rc = ipc_chan_listen(&sb->chan, p->loop, url, &so, on_msg, NULL,
+		                     sb);
 	if (rc) {
 		sb->chan = NULL;
 		snprintf(why, sizeof why, "cannot listen on %s: %s", url,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "corral_base.h"
+#include "ipc/guard.h"
 #include "master/sup.h"
 
 static void fill_worker(const sup *s, const slot *sl, ipc_worker_status *w,
@@ -47,6 +48,8 @@ int sup_status_reply(sup *s, nng_msg **reply)
 	st.pid = getpid();
 	snprintf(st.state, sizeof st.state, "%s", sup_state_name(s->state));
 	st.bad_frames = s->bad_frames;
+	snprintf(st.jobs_url, sizeof st.jobs_url, "%s", broker_url(s->broker));
+	st.heals = ipc_guard_heals();
 	broker_stats bs;
 	broker_get_stats(s->broker, &bs);
 	st.jobs = (ipc_job_stats){

@@ -27,12 +27,14 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/ratelog.h"
 #include "common/rundir.h"
 #include "corral_base.h"
 #include "master/sup.h"
 
 #define EVENTS_KEPT 4096
 #define STALL_MS 250 /* poll overran its timeout by this much: a stall */
+#define STALL_WARN_MS 2000 /* ...and this much is worth a warning */
 
 static uint64_t now_ms(void)
 {
@@ -539,9 +541,17 @@ static void on_after_poll(uv_check_t *h)
 	uint64_t took = now_ms() - s->poll_start_ms;
 	if (took <= (uint64_t)s->poll_timeout_ms + STALL_MS)
 		return;
-	uint64_t stall = took - (uint64_t)s->poll_timeout_ms;
-	log_warn("supervisor: its loop was stalled for %" PRIu64 " ms (stopped "
-	         "or paused); worker deadlines moved back as much", stall);
+	uint64_t stall = took - (uint64_t)s->poll_timeout_ms, held = 0;
+	static ratelog rl;
+	/* Short ones are a busy machine's scheduling; long ones a SIGSTOP
+	 * or a paused VM.  Either way, nobody heard the workers. */
+	if (stall < STALL_WARN_MS)
+		log_debug("supervisor: its loop ran %" PRIu64 " ms late; worker "
+		          "deadlines moved back as much", stall);
+	else if (ratelog_ok(&rl, &held))
+		log_warn("supervisor: its loop was stalled for %" PRIu64 " ms "
+		         "(stopped or paused); worker deadlines moved back as "
+		         "much", stall);
 	for (unsigned i = 0; i < s->nslots; i++) {
 		slot *sl = &s->slots[i];
 		if (sl->state == SLOT_STARTING || sl->state == SLOT_RUNNING ||

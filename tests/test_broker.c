@@ -85,6 +85,12 @@ void ipc_srv_close(ipc_srv *s)
 	(void)s;
 }
 
+const char *ipc_srv_url(const ipc_srv *s)
+{
+	(void)s;
+	return "ipc:///nowhere";
+}
+
 void ipc_srv_reply(ipc_req *r, nng_msg *msg)
 {
 	ck_assert_ptr_nonnull(msg);

@@ -115,6 +115,7 @@ void broker_on_reply(broker *b, unsigned id, const ipc_frame *f)
 	(void)b, (void)id, (void)f;
 }
 unsigned broker_inflight(const broker *b) { (void)b; return 0; }
+const char *broker_url(const broker *b) { (void)b; return ""; }
 unsigned broker_slot_jobs(const broker *b, unsigned s) { (void)b, (void)s; return 0; }
 int broker_slot_degraded(const broker *b, unsigned s) { (void)b, (void)s; return 0; }
 void broker_get_stats(const broker *b, broker_stats *st)

@@ -174,6 +174,9 @@ int show_status_json(FILE *f, const ipc_status *st)
 		rc |= jset(root, "state", jstr(st->state));
 		rc |= jset(root, "bad_frames",
 		           json_integer((json_int_t)st->bad_frames));
+		rc |= jset(root, "jobs_url", jstr(st->jobs_url));
+		rc |= jset(root, "listener_heals",
+		           json_integer((json_int_t)st->heals));
 		rc |= jfields(jobs, ipc_jobstat_fields, ipc_jobstat_nfields,
 		              &st->jobs);
 	}
