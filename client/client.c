@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "corral_client.h"
 #include "ipc/nngerr.h"
@@ -40,11 +41,46 @@ typedef struct call {
 
 struct corral_client {
 	nng_socket sock;
-	pthread_mutex_t mu; /* guards free and all */
+	pthread_mutex_t mu; /* guards free, all and pipes */
+	pthread_cond_t up;  /* signalled when a pipe comes up */
+	unsigned pipes;     /* connections up now */
 	call *free;         /* idle contexts, ready for reuse */
 	call **all;         /* every context made, for close */
 	size_t nall, capall;
 };
+
+/* nng thread: a connection to a supervisor came or went. */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	corral_client *c = arg;
+	(void)p;
+	pthread_mutex_lock(&c->mu);
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		c->pipes++;
+	else if (c->pipes)
+		c->pipes--;
+	pthread_cond_broadcast(&c->up);
+	pthread_mutex_unlock(&c->mu);
+}
+
+CORRAL_EXPORT int corral_client_wait(corral_client *c, uint64_t timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(timeout_ms / 1000);
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	int rc = 0;
+	pthread_mutex_lock(&c->mu);
+	while (!c->pipes && rc == 0)
+		rc = pthread_cond_timedwait(&c->up, &c->mu, &ts);
+	int ok = c->pipes > 0;
+	pthread_mutex_unlock(&c->mu);
+	return ok ? 0 : CORRAL_ENOTCONN;
+}
 
 CORRAL_EXPORT int corral_client_open(corral_client **out, const char *urls)
 {
@@ -54,8 +90,16 @@ CORRAL_EXPORT int corral_client_open(corral_client **out, const char *urls)
 	if (!c || !list)
 		goto fail;
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->up, NULL);
 	if ((rc = err_from_nng(nng_req0_open(&c->sock))))
 		goto fail;
+	if ((rc = err_from_nng(nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST,
+	                                       on_pipe, c))) ||
+	    (rc = err_from_nng(nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST,
+	                                       on_pipe, c)))) {
+		nng_close(c->sock);
+		goto fail;
+	}
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RESULTS_MAX);
 	/* nng's REQ resends a request whose connection went away (to
 	 * another supervisor, when there are several) and, after this long,
@@ -99,6 +143,7 @@ CORRAL_EXPORT void corral_client_close(corral_client *c)
 	}
 	free(c->all);
 	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->up);
 	free(c);
 }
 

@@ -27,6 +27,13 @@ typedef struct corral_client corral_client;
  * background: a supervisor that is not up yet is retried.  0 or CORRAL_E*.
  */
 CORRAL_EXPORT int corral_client_open(corral_client **out, const char *urls);
+/*
+ * Waits until a connection to at least one of the supervisors is up: 0, or
+ * CORRAL_ENOTCONN after timeout_ms.  Optional (calls wait for a connection
+ * anyway); for a tool that should fail fast when nothing listens.
+ */
+CORRAL_EXPORT int corral_client_wait(corral_client *c, uint64_t timeout_ms);
+
 /* Closes the socket; calls still in flight complete with CORRAL_ECLOSED. */
 CORRAL_EXPORT void corral_client_close(corral_client *c);
 

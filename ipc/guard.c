@@ -4,15 +4,17 @@
  * Why the accept hook.  nng's transport keeps accepting and negotiating
  * OS connections even after its listener died; the new pipes just wait,
  * never handed to the socket.  So the listening descriptor never stays
- * readable, and the only sign is the listener's "other" error counter,
- * bumped on an nng thread when a handshake fails.  The moment to look is
- * right after a connection was accepted: this file defines accept4(), which
- * the dynamic linker binds nng's own calls to (an executable's definition
- * comes first), calls libc's, and, when the descriptor is a guarded
- * listener, wakes that guard's loop (uv_async_send).  The guard then reads
- * the counter a few times over the next ~100 ms (a handshake fails when the
- * peer's close is read, which on a busy machine takes a while) and
- * replaces the listener if it rose.  A backstop looks at every guard at
+ * readable, and the listener's error counters do not tell either (its
+ * "other" counter also counts every pipe that closes normally).  What
+ * does tell: connections the OS handed to nng that the listener neither
+ * accepted nor refused with a counted error.  This file defines accept()
+ * and accept4(), which the dynamic linker binds nng's own calls to (an
+ * executable's definition comes first): they call libc's, count the
+ * connection for the guard of that listening descriptor and wake the
+ * guard's loop (uv_async_send).  The guard compares over the next ~100 ms
+ * (a handshake takes that long at most on a busy machine); a connection
+ * the listener has not accounted for once the handshake had time to end
+ * means it died, and it is replaced.  A backstop looks at every guard at
  * most once a second, from a prepare hook that adds no wake-ups, for a
  * death the hook could not see.  Idle, none of this runs.
  *
@@ -43,10 +45,14 @@
 #include "ipc/nngerr.h"
 
 #define RETRY_MS 20      /* a heal that could not complete */
+/* A handshake ends within this after the OS accepted the connection: a
+ * local one at once, a remote one after a round trip or two. */
+#define SETTLE_IPC_MS 30
+#define SETTLE_TCP_MS 200
 #define BACKSTOP_MS 1000 /* every guard looked at, at most this often */
 
 /* After an accept: when to look at the counter, in ms from the last look. */
-static const unsigned check_after[] = {2, 8, 30, 60};
+static const unsigned check_after[] = {10, 30, 45, 100, 200};
 #define NCHECKS (sizeof check_after / sizeof check_after[0])
 
 static atomic_ulong heals;
@@ -63,7 +69,11 @@ struct ipc_guard {
 	unsigned names;   /* private names made */
 	ino_t ino;        /* our socket file's inode (ipc) */
 	atomic_int fd;    /* the listening descriptor, -1 if unknown */
-	uint64_t other;   /* the listener's "other" errors at the last look */
+	atomic_ulong os_accepts; /* connections the OS gave nng (the hook) */
+	unsigned long os_base;   /* ...when the listener was adopted */
+	uint64_t seen_base;      /* its accounted connections then */
+	uint64_t seen_last;      /* ...at the last look */
+	uint64_t last_accept;    /* loop time of the last hook wake-up */
 	unsigned checks;  /* looks left after the last accept */
 	int heal_pending; /* a heal failed: the timer retries it */
 	int closing;
@@ -116,32 +126,57 @@ static void reg_remove(ipc_guard *g)
 }
 
 typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
+typedef int (*accept_fn)(int, struct sockaddr *, socklen_t *);
 static accept4_fn real_accept4;
+static accept_fn real_accept;
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
 static void find_real(void)
 {
 	real_accept4 = (accept4_fn)(uintptr_t)dlsym(RTLD_NEXT, "accept4");
+	real_accept = (accept_fn)(uintptr_t)dlsym(RTLD_NEXT, "accept");
 }
 
-/* nng's threads (and anyone else's): libc's accept4, then a word to the
- * guard whose listener fd is. */
+/* A connection was accepted on fd: wake its guard, if it has one. */
+static void accepted_on(int fd)
+{
+	if (!atomic_load(&nreg))
+		return;
+	pthread_mutex_lock(&reg_mu);
+	for (int i = 0; i < MAX_GUARDS; i++)
+		if (reg[i] && atomic_load(&reg[i]->fd) == fd) {
+			atomic_fetch_add(&reg[i]->os_accepts, 1);
+			uv_async_send(&reg[i]->accepted);
+		}
+	pthread_mutex_unlock(&reg_mu);
+}
+
+/* nng's threads (and anyone else's): libc's accept4 and accept (Debian's
+ * libnng calls accept), then a word to the guard of fd's listener. */
 CORRAL_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len,
                           int flags)
 {
 	pthread_once(&real_once, find_real);
 	if (!real_accept4) {
-		errno = ENOSYS; /* nng falls back to accept() */
+		errno = ENOSYS; /* callers fall back to accept() */
 		return -1;
 	}
 	int r = real_accept4(fd, addr, len, flags);
-	if (r >= 0 && atomic_load(&nreg)) {
-		pthread_mutex_lock(&reg_mu);
-		for (int i = 0; i < MAX_GUARDS; i++)
-			if (reg[i] && atomic_load(&reg[i]->fd) == fd)
-				uv_async_send(&reg[i]->accepted);
-		pthread_mutex_unlock(&reg_mu);
+	if (r >= 0)
+		accepted_on(fd);
+	return r;
+}
+
+CORRAL_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	pthread_once(&real_once, find_real);
+	if (!real_accept) {
+		errno = ENOSYS;
+		return -1;
 	}
+	int r = real_accept(fd, addr, len);
+	if (r >= 0)
+		accepted_on(fd);
 	return r;
 }
 
@@ -173,16 +208,22 @@ static nng_stat *find_listener(nng_stat *st, int id)
 	return NULL;
 }
 
-/* The listener's "other" error counter, or UINT64_MAX without stats. */
-static uint64_t other_errors(nng_listener l)
+/* Connections the listener has accounted for: accepted, or refused with
+ * an error after which it goes on accepting.  UINT64_MAX without stats. */
+static uint64_t accounted(nng_listener l)
 {
+	static const char *const keys[] = {"accept", "disconnect", "timeout",
+	                                   "proto", "auth", "oom", "reject"};
 	nng_stat *snap, *ls, *st;
 	uint64_t v = UINT64_MAX;
 	if (nng_stats_get(&snap) != 0)
 		return v;
-	if ((ls = find_listener(snap, nng_listener_id(l))) &&
-	    (st = child_named(ls, "other")))
-		v = nng_stat_value(st);
+	if ((ls = find_listener(snap, nng_listener_id(l)))) {
+		v = 0;
+		for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+			if ((st = child_named(ls, keys[i])))
+				v += nng_stat_value(st);
+	}
 	nng_stats_free(snap);
 	return v;
 }
@@ -297,8 +338,9 @@ static int listen_ipc(ipc_guard *g)
 /* Takes g->l as the listener to watch: its descriptor and its errors. */
 static void adopt(ipc_guard *g)
 {
+	g->os_base = atomic_load(&g->os_accepts);
 	atomic_store(&g->fd, find_fd(g));
-	g->other = other_errors(g->l);
+	g->seen_base = g->seen_last = accounted(g->l);
 	g->checks = 0;
 	if (atomic_load(&g->fd) < 0)
 		log_warn("cannot find the descriptor of the listener for %s; "
@@ -359,16 +401,28 @@ static void heal(ipc_guard *g, const char *why)
 		adopt(g); /* ipc: listen_ipc did, before the rename */
 }
 
-/* One look: 1 if the listener died and was replaced. */
+/* One look: 1 if the listener died and was replaced.  A connection it
+ * has not accounted for once handshakes had time to end means its accept
+ * loop stopped (a handshake that failed with "closed" stops it). */
 static int look(ipc_guard *g)
 {
-	g->last_look = uv_now(g->loop);
-	uint64_t other = other_errors(g->l);
-	log_debug("listener for %s: %" PRIu64 " errors, %" PRIu64 " before",
-	          g->url, other, g->other);
-	if (other == UINT64_MAX || other <= g->other)
+	uint64_t now = uv_now(g->loop);
+	g->last_look = now;
+	uint64_t seen = accounted(g->l);
+	unsigned long given = atomic_load(&g->os_accepts) - g->os_base;
+	if (seen == UINT64_MAX || seen < g->seen_base)
 		return 0;
-	heal(g, "a handshake failed");
+	log_debug("listener for %s: %lu connection(s), %" PRIu64
+	          " accounted for", g->url, given, seen - g->seen_base);
+	/* Dead: some not accounted for, none accounted since the last look
+	 * (a live one under a burst keeps going), and handshakes had time. */
+	int stuck = given > seen - g->seen_base && seen == g->seen_last &&
+	            now - g->last_accept >=
+	                (g->ipc ? SETTLE_IPC_MS : SETTLE_TCP_MS);
+	g->seen_last = seen;
+	if (!stuck)
+		return 0;
+	heal(g, "its accept loop stopped");
 	return 1;
 }
 
@@ -395,6 +449,7 @@ static void on_accepted(uv_async_t *h)
 	log_debug("listener for %s accepted a connection", g->url);
 	if (g->closing || g->heal_pending)
 		return;
+	g->last_accept = uv_now(g->loop);
 	g->checks = NCHECKS - 1;
 	uv_timer_start(&g->timer, on_timer, check_after[0], 0);
 }

@@ -1,4 +1,5 @@
 /* harness.c - see harness.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -462,6 +463,8 @@ static void ev_send(harness *h)
 	h->ev_out = 1;
 }
 
+/* The long-poll's answer: its events appended, the next one sent.  The
+ * number of events (maybe 0), or -1 for a bad reply. */
 static int ev_take(harness *h, nng_msg *r)
 {
 	ipc_frame f;
@@ -474,15 +477,17 @@ static int ev_take(harness *h, nng_msg *r)
 	ipc_frame_fini(&f);
 	if (rc)
 		return -1;
+	int n = (int)ev.n;
 	for (uint32_t i = 0; i < ev.n; i++)
 		ev_append(h, &ev.ev[i]);
 	ipc_events_free(&ev);
 	ev_send(h);
-	return 0;
+	return n;
 }
 
 /* Waits up to wait_ms for the long-poll's answer, draining the log pipe
- * meanwhile.  0 when events came, -1 otherwise. */
+ * meanwhile.  The number of events it brought (maybe 0), or -1 when none
+ * came. */
 static int ev_fetch(harness *h, int wait_ms)
 {
 	ev_send(h);
@@ -530,23 +535,76 @@ const ipc_event *h_event(harness *h, const char *filter, int timeout_ms)
 		uint64_t now = h_now_ms();
 		if (now >= deadline)
 			break;
-		if (ev_fetch(h, (int)(deadline - now)) != 0 && h->eof)
-			break; /* the supervisor is gone */
+		/* Its log at EOF and no answer: the supervisor is gone, and
+		 * with it whatever it had not handed out yet. */
+		if (ev_fetch(h, (int)(deadline - now)) < 0 && h->eof)
+			break;
 	}
 	if (!h->quiet) {
-		fprintf(stderr, "harness: timed out waiting for event '%s'; "
-		        "log and events:\n", filter);
+		fprintf(stderr, "harness: %s waiting for event '%s'; "
+		        "log and events:\n",
+		        h->eof ? "corral exited" : "timed out", filter);
 		h_dump(h);
 		ev_dump(h);
 	}
 	return NULL;
 }
 
+/* Everything the supervisor has logged by now: a round trip of its own
+ * (the long-poll's answer may still be on its way).  -1 if none came. */
+static int ev_snapshot(harness *h)
+{
+	char url[256];
+	nng_socket s;
+	int got = -1;
+	snprintf(url, sizeof url, "ipc://%s/control", h->rundir);
+	if (nng_req0_open(&s) != 0)
+		return -1;
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, IPC_MAX_CTL_FRAME);
+	if (nng_dial(s, url, NULL, 0) == 0) {
+		for (;;) {
+			uint64_t since = h->nevents
+			                     ? h->events[h->nevents - 1].seq
+			                     : 0;
+			ipc_events_req q = {.since = since, .wait_ms = 0,
+			                    .max = IPC_MAX_EVENTS};
+			nng_msg *m = NULL, *r = NULL;
+			if (ipc_pack_events_req(&m, &q) != 0)
+				break;
+			if (nng_sendmsg(s, m, 0) != 0) {
+				nng_msg_free(m);
+				break;
+			}
+			if (nng_recvmsg(s, &r, 0) != 0)
+				break;
+			ipc_frame f;
+			ipc_events ev;
+			if (ipc_decode_msg(r, IPC_MAX_CTL_FRAME, &f) != 0)
+				break;
+			int rc = ipc_unpack_events(&f, &ev);
+			ipc_frame_fini(&f);
+			if (rc)
+				break;
+			for (uint32_t i = 0; i < ev.n; i++)
+				ev_append(h, &ev.ev[i]);
+			got = (got < 0 ? 0 : got) + (int)ev.n;
+			int more = ev.n == IPC_MAX_EVENTS;
+			ipc_events_free(&ev);
+			if (!more)
+				break;
+		}
+	}
+	nng_close(s);
+	return got;
+}
+
 int h_event_count(harness *h, const char *filter)
 {
-	/* What is already answered; the long-poll brings news at once. */
-	while (ev_fetch(h, 0) == 0)
-		;
+	/* Everything it has now (once it has exited: what we read). */
+	if (ev_snapshot(h) < 0)
+		while (ev_fetch(h, 0) > 0)
+			;
 	int n = 0;
 	for (unsigned i = 0; i < h->nevents; i++)
 		n += ev_matches(&h->events[i], filter);
@@ -559,4 +617,205 @@ const ipc_event *h_event_nth(harness *h, const char *filter, int i)
 		if (ev_matches(&h->events[k], filter) && i-- == 0)
 			return &h->events[k];
 	return NULL;
+}
+
+/* ---- state changes read back from the log (see harness.h) ---- */
+
+static int is_state(const char *kind, const char *st)
+{
+	static const char *const slot_states[] = {
+		"spawning", "starting", "running", "stopping", "stopped",
+		"exited", "backoff", "failed", NULL};
+	static const char *const sup_states[] = {
+		"starting", "running", "draining", "stopping", "done", NULL};
+	const char *const *t = strcmp(kind, "slot") == 0 ? slot_states
+	                                                 : sup_states;
+	for (; *t; t++)
+		if (strcmp(*t, st) == 0)
+			return 1;
+	return 0;
+}
+
+/* Parses one log line (NUL-terminated) into e if it records a state
+ * change; 1 if it does. */
+static int log_line_event(const char *line, ipc_event *e)
+{
+	/* "[HH:MM:SS.mmm ]corral: " */
+	const char *p = strstr(line, "corral: ");
+	if (!p || p - line > 16)
+		return 0;
+	p += 8;
+	memset(e, 0, sizeof *e);
+	int slot, n = 0;
+	long long pid;
+	char from[sizeof e->from], to[sizeof e->to];
+	const char *why;
+	size_t whylen;
+	if (sscanf(p, "slot %d pid %lld: %15[a-z] -> %15[a-z]: %n", &slot,
+	           &pid, from, to, &n) == 4 && n > 0) {
+		/* WHY, then " (FROM for T ms)" */
+		char tail[64];
+		snprintf(tail, sizeof tail, " (%s for ", from);
+		why = p + n;
+		const char *t = NULL;
+		for (const char *q = why; (q = strstr(q, tail)); q++)
+			t = q;
+		if (!t || strcmp(line + strlen(line) - 4, " ms)") != 0)
+			return 0;
+		whylen = (size_t)(t - why);
+		snprintf(e->kind, sizeof e->kind, "slot");
+		e->slot = slot;
+		e->pid = pid;
+	} else if (sscanf(p, "supervisor now %15[a-z] (was %15[a-z]): %n", to,
+	                  from, &n) == 2 && n > 0) {
+		why = p + n;
+		whylen = strlen(why);
+		snprintf(e->kind, sizeof e->kind, "supervisor");
+		e->slot = -1;
+	} else {
+		return 0;
+	}
+	if (!is_state(e->kind, from) || !is_state(e->kind, to))
+		return 0;
+	snprintf(e->from, sizeof e->from, "%s", from);
+	snprintf(e->to, sizeof e->to, "%s", to);
+	if (whylen >= sizeof e->why)
+		whylen = sizeof e->why - 1;
+	memcpy(e->why, why, whylen);
+	e->why[whylen] = '\0';
+	return 1;
+}
+
+/* The i-th state change in the log matching filter (i < 0: none), and how
+ * many match in all. */
+static int log_events(harness *h, const char *filter, int i, ipc_event *out)
+{
+	char line[4096];
+	ipc_event e;
+	int n = 0;
+	uint64_t seq = 0;
+	for (size_t pos = 0; pos < h->loglen;) {
+		char *nl = memchr(h->log + pos, '\n', h->loglen - pos);
+		if (!nl)
+			break;
+		size_t len = (size_t)(nl - (h->log + pos));
+		if (len >= sizeof line)
+			len = sizeof line - 1;
+		memcpy(line, h->log + pos, len);
+		line[len] = '\0';
+		pos = (size_t)(nl - h->log) + 1;
+		if (!log_line_event(line, &e))
+			continue;
+		e.seq = ++seq;
+		if (!ev_matches(&e, filter))
+			continue;
+		if (n++ == i && out)
+			*out = e;
+	}
+	return n;
+}
+
+int h_log_event_count(harness *h, const char *filter)
+{
+	return log_events(h, filter, -1, NULL);
+}
+
+const ipc_event *h_log_event_nth(harness *h, const char *filter, int i)
+{
+	static ipc_event found;
+	if (i < 0 || log_events(h, filter, i, &found) <= i)
+		return NULL;
+	return &found;
+}
+
+/* ---- output ---- */
+
+const char *h_log_find(harness *h, const char *needles, int timeout_ms)
+{
+	static char line[4096];
+	uint64_t deadline = h_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms
+	                                                           : 0);
+	size_t pos = 0; /* every line before it was looked at */
+	for (;;) {
+		while (pos < h->loglen) {
+			char *nl = memchr(h->log + pos, '\n', h->loglen - pos);
+			if (!nl)
+				break;
+			size_t len = (size_t)(nl - (h->log + pos));
+			if (len >= sizeof line)
+				len = sizeof line - 1;
+			memcpy(line, h->log + pos, len);
+			line[len] = '\0';
+			pos = (size_t)(nl - h->log) + 1;
+			if (line_matches(line, needles))
+				return line;
+		}
+		uint64_t now = h_now_ms();
+		if (now >= deadline || fill(h, (int)(deadline - now)) < 0)
+			break;
+	}
+	if (!h->quiet) {
+		fprintf(stderr, "harness: no log line with '%s'; log:\n",
+		        needles);
+		h_dump(h);
+	}
+	return NULL;
+}
+
+/* ---- TCP ---- */
+
+int h_listen_port(pid_t pid)
+{
+	unsigned long inodes[256];
+	int ninodes = 0, port = 0;
+	char path[64], link[64];
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	struct dirent *de;
+	while ((de = readdir(d)) && ninodes < 256) {
+		char p[320];
+		snprintf(p, sizeof p, "%s/%s", path, de->d_name);
+		ssize_t k = readlink(p, link, sizeof link - 1);
+		if (k <= 0)
+			continue;
+		link[k] = '\0';
+		unsigned long ino;
+		if (sscanf(link, "socket:[%lu]", &ino) == 1)
+			inodes[ninodes++] = ino;
+	}
+	closedir(d);
+	static const char *const tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+	for (int t = 0; t < 2; t++) {
+		FILE *f = fopen(tables[t], "re");
+		if (!f)
+			continue;
+		char row[512];
+		while (fgets(row, sizeof row, f)) {
+			char local[64];
+			unsigned st;
+			unsigned long ino;
+			/* sl local rem st tx:rx tr:when retrnsmt uid timeout
+			 * inode */
+			if (sscanf(row, " %*s %63s %*s %x %*s %*s %*s %*s %*s "
+			           "%lu", local, &st, &ino) != 3 || st != 0x0A)
+				continue;
+			for (int i = 0; i < ninodes; i++) {
+				if (inodes[i] != ino)
+					continue;
+				const char *colon = strrchr(local, ':');
+				if (!colon)
+					break;
+				if (port) {
+					fclose(f);
+					return -1;
+				}
+				port = (int)strtol(colon + 1, NULL, 16);
+			}
+		}
+		fclose(f);
+	}
+	return port;
 }

@@ -94,6 +94,40 @@ int h_event_count(harness *h, const char *filter);
  * (0-based) or NULL. */
 const ipc_event *h_event_nth(harness *h, const char *filter, int i);
 
+/*
+ * The event log lives in the supervisor and goes with it: once it has
+ * exited, nobody can read it, and the events of its last loop turns (a
+ * slot failing, the supervisor stopping and done) are usually not
+ * readable even just before, because it closes the control socket in the
+ * turn it decides to stop.  So a test cannot wait for those, and what a
+ * test checks about a supervisor's whole run is read, after h_wait_exit,
+ * from the state changes in its log instead: every event is also logged
+ * as one line, "slot N pid P: FROM -> TO: WHY (FROM for T ms)" or
+ * "supervisor now TO (was FROM): WHY".  These take h_event's filters (a
+ * supervisor's pid reads 0, seq is the line's rank among state changes,
+ * t_ms 0) and consume nothing.  A stopgap until the supervisor keeps its
+ * events readable past its exit; mark each use with
+ * "log: events are not readable once corral has exited".
+ */
+int h_log_event_count(harness *h, const char *filter);
+const ipc_event *h_log_event_nth(harness *h, const char *filter, int i);
+
+/*
+ * Output, not synchronisation: waits up to timeout_ms until some line of
+ * the log -- anywhere in it, consumed or not -- contains every
+ * '|'-separated part of needles, reading more meanwhile; consumes nothing.
+ * For lines that are an interface of their own (a plugin's log line with
+ * its slot and pid prefix, a warning), whose order against events is not
+ * defined.  Returns the line (valid until the next call) or NULL (and
+ * dumps the log unless quiet).
+ */
+const char *h_log_find(harness *h, const char *needles, int timeout_ms);
+
+/* The port of the one listening TCP socket that pid holds, from its
+ * descriptors and /proc/net/tcp{,6}: for a server told to bind port 0.
+ * 0 if it has none, -1 if more than one (or /proc cannot be read). */
+int h_listen_port(pid_t pid);
+
 /* Waits for the supervisor to exit; returns its exit code, 128+signal, or
  * -1 on timeout.  Keeps reading the log meanwhile. */
 int h_wait_exit(harness *h, int timeout_ms);

@@ -1,9 +1,22 @@
 /*
  * test_proc.c - process-level tests: the real corral, corral-worker and
  * corralctl binaries, real signals, real sockets under a temporary run
- * directory.  Each test is bounded by Check's per-case timeout, waits on the
- * supervisor's log rather than sleeping, and kills and reaps every process
- * it started (h_cleanup).
+ * directory.  Each test is bounded by Check's per-case timeout and kills and
+ * reaps every process it started (h_cleanup).
+ *
+ * Tests wait for events -- a slot's or the supervisor's state change from
+ * its event log (EVENT), a fact in `corralctl status` (status_until), a
+ * process's exit -- never for log wording, and never sleep and hope.  What
+ * a process prints is checked as output (OUTPUT: a plugin's line with its
+ * slot and pid, a warning, an error message), found anywhere in the log,
+ * never ordered against events.  The few checks still on the log are
+ * marked "log:" with the reason (see harness.h for h_log_event_count).
+ *
+ * No test asserts how fast something happens: a loaded 2-core CI machine
+ * can miss any upper time bound.  Lower bounds that are the contract stay
+ * (a hung worker is not killed before heartbeat_timeout); speed is
+ * measured in bench/ (bench/restart, bench/shutdown).  TCP tests bind port
+ * 0 and read the port back.
  */
 #include <check.h>
 #include <dirent.h>
@@ -27,6 +40,13 @@
 #include "tests/harness.h"
 
 static harness H, H2; /* H2: a second supervisor, for the tests that need one */
+
+/* How long a test waits for something that must happen (an event, a
+ * status fact, an exit, a line of output) before it fails.  Only a failure
+ * takes this long: it bounds the test, it asserts no speed, and it leaves
+ * room for a loaded machine (an ASan worker took over 5 s to start on a
+ * loaded 2-core machine here).  Check's per-case timeout is 30 s. */
+#define WAIT_MS 15000
 static char pbuf[PATH_MAX];
 
 static const char *plugin(const char *name)
@@ -67,10 +87,12 @@ static void teardown(void)
 		ck_assert_int_eq(h_start(&H, a_), 0);                         \
 	} while (0)
 
-#define EXPECT(needles, ms)                                                   \
+/* A line of output (see h_log_find): anywhere in the log, in no order
+ * against events. */
+#define OUTPUT(needles, ms)                                                   \
 	({                                                                    \
-		const char *l_ = h_expect(&H, needles, ms);                   \
-		ck_assert_msg(l_ != NULL, "no log line with '%s'", needles);  \
+		const char *l_ = h_log_find(&H, needles, ms);                 \
+		ck_assert_msg(l_ != NULL, "no output line '%s'", needles);    \
 		l_;                                                           \
 	})
 
@@ -108,7 +130,7 @@ static int status_until(const char *filter, int timeout_ms, char *out,
 static void expect_all_running(int n, pid_t *pids)
 {
 	for (int i = 0; i < n; i++) {
-		const ipc_event *e = EVENT("kind=slot to=running", 5000);
+		const ipc_event *e = EVENT("kind=slot to=running", WAIT_MS);
 		ck_assert_int_lt(e->slot, n);
 		pids[e->slot] = (pid_t)e->pid;
 	}
@@ -120,8 +142,31 @@ static pid_t expect_running(int slot)
 {
 	char f[64];
 	snprintf(f, sizeof f, "kind=slot slot=%d to=running", slot);
-	return (pid_t)EVENT(f, 5000)->pid;
+	return (pid_t)EVENT(f, WAIT_MS)->pid;
 }
+
+/* The pid of the next standby worker that reports ready.  log: no event
+ * for this yet (standbys' states are not in the event log). */
+static pid_t expect_standby_ready(void)
+{
+	const char *l = h_expect(&H, "standby pid |: ready", WAIT_MS);
+	ck_assert_msg(l != NULL, "no standby worker became ready");
+	pid_t pid = h_line_pid(l);
+	ck_assert_int_gt(pid, 0);
+	return pid;
+}
+
+/* After h_wait_exit: exactly n state changes of the whole run match
+ * filter.  log: events are not readable once corral has exited (see
+ * h_log_event_count). */
+#define LOG_EVENTS_EQ(filter, n)                                              \
+	do {                                                                  \
+		int c_ = h_log_event_count(&H, filter);                       \
+		if (c_ != (n))                                                \
+			h_dump(&H);                                           \
+		ck_assert_msg(c_ == (n), "%d state changes '%s' in the log, " \
+		              "want %d", c_, filter, (n));                    \
+	} while (0)
 
 /* ---- start, status, stop ---- */
 
@@ -135,7 +180,7 @@ START_TEST(workers_come_up_ready_and_status_matches)
 	char want[96], filter[1024], out[8192];
 	snprintf(want, sizeof want, "slot 0 pid %d: corral-worker: info: "
 	         "bonjour from slot 0", (int)pids[0]);
-	ck_assert_ptr_nonnull(strstr(H.log, want));
+	OUTPUT(want, WAIT_MS);
 
 	snprintf(filter, sizeof filter,
 	              "(.workers|length)==3 and .state==\"running\" and "
@@ -148,7 +193,7 @@ START_TEST(workers_come_up_ready_and_status_matches)
 	              ".workers[0].pid==%d and .workers[1].pid==%d and "
 	              ".workers[2].pid==%d and .pid==%d",
 	              (int)pids[0], (int)pids[1], (int)pids[2], (int)H.sup);
-	ck_assert_msg(status_until(filter, 3000, out, sizeof out) == 0,
+	ck_assert_msg(status_until(filter, WAIT_MS, out, sizeof out) == 0,
 	              "status --json never matched %s", filter);
 
 	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' status", ctl(),
@@ -156,7 +201,7 @@ START_TEST(workers_come_up_ready_and_status_matches)
 	ck_assert_int_eq(rc, 0);
 	ck_assert_ptr_nonnull(strstr(out, "SLOT"));
 	ck_assert_ptr_nonnull(strstr(out, "RESTARTS"));
-	ck_assert_int_ge(h_count(&H, "-> running"), 3);
+	ck_assert_int_eq(h_event_count(&H, "kind=slot to=running"), 3);
 
 	/* The control and slot sockets are 0600 in a 0700 directory. */
 	struct stat st;
@@ -172,10 +217,12 @@ START_TEST(workers_come_up_ready_and_status_matches)
 	ck_assert_str_eq(mode, "600\n");
 
 	kill(H.sup, SIGTERM);
-	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
-	ck_assert_int_eq(h_count(&H, "stopping -> stopped: exited with code 0"), 3);
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 0);
+	/* log: events are not readable once corral has exited */
+	LOG_EVENTS_EQ("kind=slot from=stopping to=stopped "
+	              "why~exited with code 0", 3);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(h_wait_pid_gone(pids[i], 1000), 0);
+		ck_assert_int_eq(h_wait_pid_gone(pids[i], WAIT_MS), 0);
 	/* Socket files are gone. */
 	snprintf(p, sizeof p, "%s/control", H.rundir);
 	ck_assert_int_ne(access(p, F_OK), 0);
@@ -202,9 +249,13 @@ START_TEST(sigkilled_worker_is_replaced)
 	pid_t p[2] = {0};
 	expect_all_running(2, p);
 	pid_t a = p[0];
+	char f[128];
 	ck_assert_int_eq(kill(a, SIGKILL), 0);
-	EXPECT("running -> exited|killed by signal SIGKILL", 5000);
-	EXPECT("restarting in 0 ms", 5000);
+	snprintf(f, sizeof f, "kind=slot slot=0 pid=%d from=running to=exited "
+	         "why~killed by signal SIGKILL", (int)a);
+	EVENT(f, WAIT_MS);
+	EVENT("kind=slot slot=0 from=exited to=backoff why~restarting in 0 ms",
+	      WAIT_MS);
 	pid_t b = expect_running(0);
 	ck_assert_int_ne(a, b);
 	ck_assert_int_eq(kill(b, 0), 0);
@@ -215,7 +266,7 @@ START_TEST(sigkilled_worker_is_replaced)
 	         ".workers[0].last_exit.signal==\"SIGKILL\" and "
 	         ".workers[0].pid==%d and .workers[0].state==\"running\" "
 	         "and .workers[1].restarts==0", (int)b);
-	ck_assert_msg(status_until(filter, 3000, out, sizeof out) == 0,
+	ck_assert_msg(status_until(filter, WAIT_MS, out, sizeof out) == 0,
 	              "status after restart never matched %s", filter);
 }
 END_TEST
@@ -225,22 +276,22 @@ START_TEST(standby_worker_takes_over_with_its_slot)
 	START("-w", "2", plugin("hello"));
 	pid_t p[2] = {0};
 	expect_all_running(2, p);
-	pid_t spare = h_line_pid(EXPECT("standby pid |: ready", 5000));
-	ck_assert_int_gt(spare, 0);
+	pid_t spare = expect_standby_ready();
 	ck_assert_int_eq(kill(p[1], SIGKILL), 0);
 	char want[128];
-	snprintf(want, sizeof want, "slot 1 pid %d: spawning -> starting|"
-	         "adopted standby", (int)spare);
-	EXPECT(want, 5000);
+	snprintf(want, sizeof want, "kind=slot slot=1 pid=%d from=spawning "
+	         "to=starting why~adopted standby worker", (int)spare);
+	EVENT(want, WAIT_MS);
+	ck_assert_int_eq(expect_running(1), spare);
 	/* init ran in the adopted process, for the right slot */
 	snprintf(want, sizeof want, "slot 1 pid %d: corral-worker: info: "
 	         "hello from slot 1", (int)spare);
-	EXPECT(want, 5000);
-	ck_assert_int_eq(expect_running(1), spare);
+	OUTPUT(want, WAIT_MS);
 	/* ...and a new standby takes its place */
-	EXPECT("standby pid |: ready", 5000);
+	pid_t next = expect_standby_ready();
+	ck_assert_int_ne(next, spare);
 	kill(H.sup, SIGTERM);
-	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 0);
 }
 END_TEST
 
@@ -249,9 +300,13 @@ START_TEST(cold_restart_without_standby)
 	START("-w", "1", "--standby", "0", plugin("hello"));
 	pid_t a = expect_running(0);
 	ck_assert_int_eq(kill(a, SIGKILL), 0);
-	EXPECT("spawning -> starting|spawned", 5000);
+	pid_t spawned = (pid_t)EVENT("kind=slot slot=0 from=spawning "
+	                             "to=starting why~spawned ", WAIT_MS)->pid;
 	pid_t b = expect_running(0);
 	ck_assert_int_ne(a, b);
+	ck_assert_int_eq(b, spawned);
+	ck_assert_int_eq(h_event_count(&H, "why~adopted standby"), 0);
+	/* log: no event for this yet (standbys are not in the event log) */
 	ck_assert_int_eq(h_count(&H, "standby"), 0);
 }
 END_TEST
@@ -260,22 +315,31 @@ START_TEST(crash_loop_fails_slot_with_growing_delays)
 {
 	START("-w", "1", "--max-restarts", "3", "--restart-window", "60s",
 	      "--set", "after=20", plugin("crashy"));
+	/* It gives up and exits by itself, so the run is read afterwards.
+	 * log: events are not readable once corral has exited */
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 3);
+	const char *restart = "kind=slot slot=0 from=exited to=backoff "
+	                      "why~restarting in ";
+	LOG_EVENTS_EQ(restart, 3);
 	uint64_t delays[3];
 	for (int i = 0; i < 3; i++) {
-		const char *l = EXPECT("restarting in ", 5000);
-		delays[i] = strtoull(strstr(l, "restarting in ") + 14, NULL,
-		                     10);
+		const ipc_event *e = h_log_event_nth(&H, restart, i);
+		ck_assert_ptr_nonnull(e);
+		delays[i] = strtoull(strstr(e->why, "restarting in ") + 14,
+		                     NULL, 10);
 	}
-	/* 0, then 100 and 200 ms, each +-20% */
+	/* 0, then 100 and 200 ms, each +-20% (the policy's choice, not a
+	 * measured time) */
 	ck_assert_uint_eq(delays[0], 0);
 	ck_assert_uint_ge(delays[1], 80);
 	ck_assert_uint_le(delays[1], 120);
 	ck_assert_uint_ge(delays[2], 160);
 	ck_assert_uint_le(delays[2], 240);
-	EXPECT("-> failed|crash loop", 5000);
-	ck_assert_int_eq(h_wait_exit(&H, 5000), 3);
-	ck_assert_int_eq(h_count(&H, "killed by signal SIGSEGV"), 4);
-	ck_assert_int_eq(h_count(&H, "-> spawning"), 4);
+	LOG_EVENTS_EQ("kind=slot slot=0 from=exited to=failed "
+	              "why~crash loop", 1);
+	LOG_EVENTS_EQ("kind=slot to=exited "
+	              "why~killed by signal SIGSEGV", 4);
+	LOG_EVENTS_EQ("kind=slot to=spawning", 4);
 }
 END_TEST
 
@@ -283,10 +347,13 @@ START_TEST(restart_never_leaves_slot_failed)
 {
 	START("-w", "1", "--restart", "never", "--set", "mode=exit", "--set",
 	      "after=20", plugin("crashy"));
-	EXPECT("exited with code 1", 5000);
-	EXPECT("-> failed|restart=never", 5000);
-	ck_assert_int_eq(h_wait_exit(&H, 5000), 3);
-	ck_assert_int_eq(h_count(&H, "-> spawning"), 1);
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 3);
+	/* log: events are not readable once corral has exited */
+	LOG_EVENTS_EQ("kind=slot slot=0 to=exited "
+	              "why~exited with code 1", 1);
+	LOG_EVENTS_EQ("kind=slot slot=0 from=exited to=failed "
+	              "why~restart=never", 1);
+	LOG_EVENTS_EQ("kind=slot to=spawning", 1);
 }
 END_TEST
 
@@ -304,38 +371,59 @@ START_TEST(failed_spawn_leaves_the_other_slots_supervised)
 	ck_assert_int_eq(mkdir(path, 0700), 0);
 	START("-w", "2", "--restart", "never", "--standby", "0",
 	      plugin("hello"));
-	EVENT("kind=slot slot=0 from=exited to=failed", 5000);
+	EVENT("kind=slot slot=0 from=exited to=failed", WAIT_MS);
 	pid_t p1 = expect_running(1);
 	char out[8192];
 	ck_assert_msg(status_until(".state==\"running\" and "
 	                           ".workers[0].state==\"failed\" and "
 	                           ".workers[1].state==\"running\"",
-	                           3000, out, sizeof out) == 0,
+	                           WAIT_MS, out, sizeof out) == 0,
 	              "slot 1 not supervised");
 	/* Supervised: its death is seen, and with nothing left corral
-	 * ends with "every slot failed". */
+	 * ends with "every slot failed" (its last events still reach a
+	 * reader waiting for them: the control socket lingers for it). */
 	ck_assert_int_eq(kill(p1, SIGKILL), 0);
-	EVENT("kind=slot slot=1 from=exited to=failed", 5000);
-	ck_assert_int_eq(h_wait_exit(&H, 5000), 3);
-	ck_assert_int_eq(h_wait_pid_gone(p1, 1000), 0);
+	char f[128];
+	snprintf(f, sizeof f, "kind=slot slot=1 pid=%d from=running to=exited "
+	         "why~killed by signal SIGKILL", (int)p1);
+	EVENT(f, WAIT_MS);
+	EVENT("kind=slot slot=1 from=exited to=failed", WAIT_MS);
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 3);
+	ck_assert_int_eq(h_wait_pid_gone(p1, WAIT_MS), 0);
 	rmdir(path);
 }
 END_TEST
 
-START_TEST(hung_worker_is_killed_within_heartbeat_timeout)
+/*
+ * The worker reports health every 100 ms and blocks its loop after 1200
+ * ms, longer than heartbeat_timeout (1 s).  The contract, both halves,
+ * without upper time bounds:
+ *   - reports keep it alive: it lives to print that it blocks, which it
+ *     could not if its reports did not move the deadline on;
+ *   - silence kills it, as hung, and never before heartbeat_timeout
+ *     (it has been up longer than that when it dies).
+ * How soon after its deadline it is killed is not asserted; how soon it
+ * is replaced, bench/restart measures.
+ */
+START_TEST(hung_worker_is_killed_after_heartbeat_timeout)
 {
 	START("-w", "1", "--heartbeat-timeout", "1s", "--health-interval",
-	      "100ms", "--set", "after=300", plugin("hang"));
-	expect_running(0);
-	EXPECT("blocking the event loop", 5000);
-	uint64_t blocked = h_now_ms();
-	EXPECT("killing with SIGKILL: hung", 5000);
-	uint64_t killed = h_now_ms();
-	ck_assert_uint_le(killed - blocked, 1000 + 1000);
-	ck_assert_uint_ge(killed - blocked, 800);
-	EXPECT("killed by signal SIGKILL (hung", 5000);
-	EXPECT("restarting in", 5000);
-	expect_running(0);
+	      "100ms", "--set", "after=1200", plugin("hang"));
+	pid_t w = expect_running(0);
+	char f[160];
+	snprintf(f, sizeof f, "kind=slot slot=0 pid=%d from=running to=exited "
+	         "why~killed by signal SIGKILL (hung: no health report for "
+	         "1000 ms) after ", (int)w);
+	const ipc_event *e = EVENT(f, WAIT_MS);
+	const char *up = strstr(e->why, ") after ");
+	ck_assert_ptr_nonnull(up);
+	ck_assert_uint_ge(strtoull(up + 8, NULL, 10), 1000);
+	snprintf(f, sizeof f, "slot 0 pid %d: |blocking the event loop now",
+	         (int)w);
+	OUTPUT(f, WAIT_MS);
+	EVENT("kind=slot slot=0 from=exited to=backoff why~restarting in",
+	      WAIT_MS);
+	ck_assert_int_ne(expect_running(0), w);
 }
 END_TEST
 
@@ -347,7 +435,7 @@ START_TEST(leaking_worker_shows_growing_rss)
 	char out[4096];
 	ck_assert_msg(status_until(".workers[0].rss_bytes > 8000000 and "
 	                           ".workers[0].metrics.leaked_bytes > 4000000",
-	                           5000, out, sizeof out) == 0,
+	                           WAIT_MS, out, sizeof out) == 0,
 	              "RSS of the leaking worker never grew");
 }
 END_TEST
@@ -370,14 +458,18 @@ START_TEST(fib_runs_in_the_pool_and_reports_it)
 	                           ".workers[0].metrics.fib_per_s > 0 and "
 	                           ".workers[0].metrics.fib_last == 6765 and "
 	                           ".workers[0].lag_p99_us < 100000",
-	                           5000, out, sizeof out) == 0,
+	                           WAIT_MS, out, sizeof out) == 0,
 	              "pool figures never showed up in status");
 	thread_names(w, out, sizeof out);
 	ck_assert_msg(strstr(out, "corral-pool-1") && strstr(out, "corral-pool-2"),
 	              "pool threads not named: %s", out);
 	kill(H.sup, SIGTERM);
-	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
-	EXPECT("stopping after", 1000);
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 0);
+	/* The plugin's stop hook ran (its output; the log is complete now). */
+	char want[96];
+	snprintf(want, sizeof want, "slot 0 pid %d: corral-worker: info: "
+	         "stopping after ", (int)w);
+	OUTPUT(want, 0);
 }
 END_TEST
 
@@ -392,13 +484,13 @@ START_TEST(pool_backpressure_reaches_the_plugin)
 	ck_assert_msg(status_until(".workers[0].pool.rejected > 0 and "
 	                           ".workers[0].metrics.fib_busy > 0 and "
 	                           ".workers[0].pool.queued.normal <= 8",
-	                           5000, out, sizeof out) == 0,
+	                           WAIT_MS, out, sizeof out) == 0,
 	              "no EBUSY seen");
-	/* Cancel mode: queued work is dropped, the worker stops at once. */
-	uint64_t t0 = h_now_ms();
+	/* Cancel mode: queued work is dropped and the worker stops cleanly
+	 * (exit 0: nobody had to be killed at shutdown_timeout).  How fast
+	 * a stop is, bench/shutdown measures. */
 	kill(H.sup, SIGTERM);
-	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
-	ck_assert_uint_lt(h_now_ms() - t0, 2000);
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 0);
 }
 END_TEST
 
@@ -486,7 +578,7 @@ START_TEST(echo_jobs_round_trip)
 	}
 	ck_assert_int_eq(status_until(".jobs.ok == 101 and .jobs.failed == 0 "
 	                              "and .jobs.inflight == 0",
-	                              2000, out, sizeof out), 0);
+	                              WAIT_MS, out, sizeof out), 0);
 }
 END_TEST
 
@@ -501,7 +593,7 @@ START_TEST(jobs_of_a_killed_worker_are_answered_by_others)
 	char out[4096];
 	ck_assert_int_eq(status_until(".jobs.inflight == 50 and "
 	                              ".workers[0].jobs > 0",
-	                              3000, out, sizeof out), 0);
+	                              WAIT_MS, out, sizeof out), 0);
 	ck_assert_int_eq(kill(p[0], SIGKILL), 0);
 	calls_join(c, 50);
 	for (int i = 0; i < 50; i++)
@@ -509,7 +601,7 @@ START_TEST(jobs_of_a_killed_worker_are_answered_by_others)
 		              c[i].err);
 	ck_assert_int_eq(status_until(".jobs.ok == 50 and .jobs.failed == 0 "
 	                              "and .jobs.redispatched > 0",
-	                              2000, out, sizeof out), 0);
+	                              WAIT_MS, out, sizeof out), 0);
 }
 END_TEST
 
@@ -528,12 +620,10 @@ START_TEST(poison_job_is_quarantined_after_max_attempts)
 	pthread_join(c[10].th, NULL);
 	ck_assert_int_eq(c[10].ok, 0);
 	ck_assert_str_eq(c[10].err, "poison");
-	EXPECT("is POISON", 2000); /* reads the log this far */
-	/* The poison verdict is logged as the third worker's death is
-	 * handled, just before that death's own line. */
-	if (h_count(&H, "killed by signal SIGSEGV") < 3)
-		EXPECT("killed by signal SIGSEGV", 2000);
-	ck_assert_int_eq(h_count(&H, "killed by signal SIGSEGV"), 3);
+	/* The verdict comes as the third death is settled, after that
+	 * death's event: all three are in the event log now. */
+	ck_assert_int_eq(h_event_count(&H, "kind=slot to=exited "
+	                               "why~killed by signal SIGSEGV"), 3);
 	/* Others are unaffected, and no slot ends FAILED over one job. */
 	calls_start(c, 10, "fine", 5000);
 	calls_join(c, 10);
@@ -542,7 +632,8 @@ START_TEST(poison_job_is_quarantined_after_max_attempts)
 	char out[4096];
 	ck_assert_int_eq(status_until(".jobs.poison == 1 and "
 	                              "([.workers[].state]|unique) == "
-	                              "[\"running\"]", 5000, out, sizeof out),
+	                              "[\"running\"]", WAIT_MS, out,
+	                              sizeof out),
 	                 0);
 	/* The payload is kept for reproduction. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "cat %s/poison/*.bin",
@@ -551,23 +642,37 @@ START_TEST(poison_job_is_quarantined_after_max_attempts)
 }
 END_TEST
 
+/*
+ * "At once" means without waiting for room: the worker is SIGSTOPped
+ * while the queue is full, so nothing can leave it, and the extra job is
+ * answered "busy" all the same (a broker that waited for room would never
+ * answer).  How fast is not asserted (no bench/ program measures the busy
+ * answer yet).  Before, this asserted an answer within 300 ms, and needed
+ * it before the first job's 400 ms ran out: a loaded machine could miss
+ * either.
+ */
 START_TEST(full_queue_answers_busy_at_once)
 {
 	START("-w", "1", "--standby", "0", "--max-inflight", "1",
-	      "--queue-limit", "2", "--set", "delay=400", plugin("sleepy"));
-	expect_running(0);
+	      "--queue-limit", "2", "--heartbeat-timeout", "60s", "--set",
+	      "delay=400", plugin("sleepy"));
+	pid_t w = expect_running(0);
+	ck_assert_int_eq(kill(w, SIGSTOP), 0);
 	static call_slot c[3], extra;
-	calls_start(c, 3, "q", 5000);
+	calls_start(c, 3, "q", 15000);
 	char out[4096];
 	ck_assert_int_eq(status_until(".jobs.inflight == 1 and .jobs.queued == 2",
-	                              3000, out, sizeof out), 0);
-	uint64_t t0 = h_now_ms();
+	                              WAIT_MS, out, sizeof out), 0);
 	snprintf(extra.url, sizeof extra.url, "ipc://%s/jobs", H.rundir);
 	snprintf(extra.payload, sizeof extra.payload, "one too many");
 	call_thread(&extra);
-	ck_assert_uint_lt(h_now_ms() - t0, 300); /* at once, not a hang */
 	ck_assert_int_eq(extra.ok, 0);
 	ck_assert_str_eq(extra.err, "busy");
+	ck_assert_int_eq(status_until(".jobs.busy == 1 and .jobs.ok == 0 and "
+	                              ".jobs.inflight == 1 and "
+	                              ".jobs.queued == 2",
+	                              WAIT_MS, out, sizeof out), 0);
+	ck_assert_int_eq(kill(w, SIGCONT), 0);
 	calls_join(c, 3);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(c[i].ok, 1);
@@ -579,12 +684,15 @@ START_TEST(job_timeout_is_answered)
 	START("-w", "1", "--set", "delay=5000", plugin("sleepy"));
 	expect_running(0);
 	char out[512];
-	uint64_t t0 = h_now_ms();
+	/* Exit 3 is a job answered with an error (no answer at all would be
+	 * 1): the supervisor's, as "timeout", before the job's own 5 s. */
 	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' --timeout 300ms "
 	              "call slow 2>&1", ctl(), H.rundir);
 	ck_assert_int_eq(rc, 3);
 	ck_assert_msg(strstr(out, "timeout") != NULL, "got: %s", out);
-	ck_assert_uint_lt(h_now_ms() - t0, 2000);
+	char sout[4096];
+	ck_assert_int_eq(status_until(".jobs.timeouts == 1 and .jobs.ok == 0",
+	                              WAIT_MS, sout, sizeof sout), 0);
 }
 END_TEST
 
@@ -596,13 +704,13 @@ START_TEST(sigterm_answers_every_accepted_job)
 	static call_slot c[40];
 	calls_start(c, 40, "t", 10000);
 	char out[4096];
-	ck_assert_int_eq(status_until(".jobs.accepted == 40", 3000, out,
+	ck_assert_int_eq(status_until(".jobs.accepted == 40", WAIT_MS, out,
 	                              sizeof out), 0);
 	kill(H.sup, SIGTERM);
 	calls_join(c, 40);
 	for (int i = 0; i < 40; i++)
 		ck_assert_msg(c[i].ok == 1, "job %d: %s", i, c[i].err);
-	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 0);
 }
 END_TEST
 
@@ -618,7 +726,7 @@ START_TEST(external_client_gets_a_correct_reply)
 	              "sys.stdout.buffer.write(msgpack.packb([1, 32, "
 	              "{\"p\": b\"from python\"}], use_bin_type=True))' "
 	              "> req.bin && nngcat --req --dial ipc://%s/jobs "
-	              "--file req.bin --raw --recv-timeout 5 > rep.bin && "
+	              "--file req.bin --raw --recv-timeout 15 > rep.bin && "
 	              "/usr/bin/python3 -c 'import msgpack; r = msgpack.unpackb("
 	              "open(\"rep.bin\", \"rb\").read(), raw=False); "
 	              "assert r[:2] == [1, 33] and r[2][\"ok\"] and "
@@ -647,20 +755,26 @@ static void two_done(void *arg, const corral_result *r)
 
 /* Two supervisors on two TCP ports; a client given both URLs; one whole
  * supervisor SIGKILLed while it holds jobs: nng's REQ moves them to the
- * other, and every job is answered. */
+ * other, and every job is answered.  Each binds port 0 (the kernel picks
+ * a free one) and the test reads back which: a fixed or guessed port can
+ * be taken by anything else on the machine. */
 START_TEST(jobs_move_to_the_other_supervisor)
 {
-	int port = 20000 + (int)(getpid() % 20000);
-	char u1[64], u2[64], both[140];
-	snprintf(u1, sizeof u1, "tcp://127.0.0.1:%d", port);
-	snprintf(u2, sizeof u2, "tcp://127.0.0.1:%d", port + 1);
-	snprintf(both, sizeof both, "%s,%s", u1, u2);
-	START("-w", "1", "--jobs", u1, "--set", "delay=600", plugin("sleepy"));
+	char both[140];
+	START("-w", "1", "--jobs", "tcp://127.0.0.1:0", "--set", "delay=600",
+	      plugin("sleepy"));
 	expect_running(0);
-	const char *a2[] = {"-w", "1", "--jobs", u2, "--set", "delay=600",
-	                    plugin("sleepy"), NULL};
+	const char *a2[] = {"-w", "1", "--jobs", "tcp://127.0.0.1:0", "--set",
+	                    "delay=600", plugin("sleepy"), NULL};
 	ck_assert_int_eq(h_start(&H2, a2), 0);
-	ck_assert_ptr_nonnull(h_expect(&H2, "-> running", 5000));
+	ck_assert_ptr_nonnull(h_event(&H2, "kind=slot to=running", WAIT_MS));
+	/* Both have bound their jobs socket before starting any worker. */
+	int port1 = h_listen_port(H.sup), port2 = h_listen_port(H2.sup);
+	ck_assert_int_gt(port1, 0);
+	ck_assert_int_gt(port2, 0);
+	ck_assert_int_ne(port1, port2);
+	snprintf(both, sizeof both, "tcp://127.0.0.1:%d,tcp://127.0.0.1:%d",
+	         port1, port2);
 
 	corral_client *c;
 	ck_assert_int_eq(corral_client_open(&c, both), 0);
@@ -669,7 +783,8 @@ START_TEST(jobs_move_to_the_other_supervisor)
 	char out[4096];
 	int sent = 0, held = 0;
 	two_ok = two_failed = 0;
-	for (int round = 0; round < 10 && !held; round++) {
+	uint64_t deadline = h_now_ms() + WAIT_MS;
+	while (!held && h_now_ms() < deadline) {
 		for (int i = 0; i < 10; i++, sent++)
 			ck_assert_int_eq(corral_client_call_async(
 			                     c, "j", 1, 10000, 2, two_done, NULL),
@@ -743,7 +858,7 @@ START_TEST(batched_jobs_survive_a_killed_worker)
 	char out[4096];
 	ck_assert_int_eq(status_until(".jobs.inflight == 100 and "
 	                              ".workers[0].jobs > 0",
-	                              3000, out, sizeof out), 0);
+	                              WAIT_MS, out, sizeof out), 0);
 	ck_assert_int_eq(kill(p[0], SIGKILL), 0);
 	pthread_mutex_lock(&two_mu);
 	while (two_ok < 100) {
@@ -764,7 +879,7 @@ START_TEST(batched_jobs_survive_a_killed_worker)
 	}
 	ck_assert_int_eq(status_until(".jobs.ok == 100 and .jobs.failed == 0 "
 	                              "and .jobs.redispatched > 0",
-	                              2000, out, sizeof out), 0);
+	                              WAIT_MS, out, sizeof out), 0);
 }
 END_TEST
 
@@ -795,22 +910,29 @@ START_TEST(chaos_under_load_loses_nothing)
 	ck_assert_msg(strncmp(out, want, sizeof want - 1) == 0 &&
 	              atoi(out + sizeof want - 1) >= 3, "csv/svg: %s", out);
 	ck_assert_int_eq(status_until(".jobs.redispatched >= 0 and "
-	                              ".jobs.failed == 0", 2000, out,
+	                              ".jobs.failed == 0", WAIT_MS, out,
 	                              sizeof out), 0);
 }
 END_TEST
 
 /* ---- plugins that cannot start ---- */
 
+/* Both slots fail for good at once, and corral exits by itself: the run
+ * is read afterwards.  reason is the worker's own output. */
 static void expect_fatal_no_respawn(const char *plug, const char *reason)
 {
 	START("-w", "2", plug);
-	EXPECT(reason, 5000);
-	EXPECT("-> failed|fatal", 5000);
-	EXPECT("-> failed|fatal", 5000);
-	ck_assert_int_eq(h_wait_exit(&H, 5000), 3);
-	ck_assert_int_eq(h_count(&H, "-> spawning"), 2);
-	ck_assert_int_eq(h_count(&H, "exited with code 78"), 2);
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 3);
+	OUTPUT(reason, 0);
+	/* log: events are not readable once corral has exited */
+	LOG_EVENTS_EQ("kind=slot from=exited to=failed "
+	              "why~fatal", 2);
+	LOG_EVENTS_EQ("kind=slot to=spawning", 2);
+	LOG_EVENTS_EQ("kind=slot to=exited "
+	              "why~exited with code 78", 2);
+	/* ...and no standby loaded the plugin either.  log: no event for
+	 * this yet (standbys are not in the event log) */
+	ck_assert_int_eq(h_count(&H, "standby pid"), 0);
 }
 
 START_TEST(bad_abi_is_refused_without_respawn)
@@ -841,18 +963,30 @@ START_TEST(sigterm_waits_for_busy_workers)
 {
 	START("-w", "3", "--set", "stop_delay=400", "--shutdown-timeout", "5s",
 	      plugin("hello"));
-	for (int i = 0; i < 3; i++)
-		EXPECT("-> running", 5000);
+	pid_t p[3];
+	expect_all_running(3, p);
 	uint64_t t0 = h_now_ms();
 	kill(H.sup, SIGTERM);
-	ck_assert_int_eq(h_wait_exit(&H, 5000), 0);
+	/* Exit 0: every worker stopped by itself, none was killed at the
+	 * 5 s deadline.  How long a stop takes, bench/shutdown measures. */
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 0);
 	uint64_t took = h_now_ms() - t0;
 	ck_assert_uint_ge(took, 390); /* they really finished their work */
-	ck_assert_uint_lt(took, 5000);
+	/* Each worker's own output: its work finished, then fini ran. */
+	for (int i = 0; i < 3; i++) {
+		char want[128];
+		snprintf(want, sizeof want, "slot %d pid %d: corral-worker: "
+		         "info: in-flight work finished", i, (int)p[i]);
+		OUTPUT(want, 0);
+		snprintf(want, sizeof want, "slot %d pid %d: corral-worker: "
+		         "info: goodbye", i, (int)p[i]);
+		OUTPUT(want, 0);
+	}
 	ck_assert_int_eq(h_count(&H, "in-flight work finished"), 3);
 	ck_assert_int_eq(h_count(&H, "goodbye"), 3);
-	ck_assert_int_eq(h_count(&H, "stopping -> stopped: exited with code 0"),
-	                 3);
+	/* log: events are not readable once corral has exited */
+	LOG_EVENTS_EQ("kind=slot from=stopping to=stopped "
+	              "why~exited with code 0", 3);
 }
 END_TEST
 
@@ -860,14 +994,26 @@ START_TEST(worker_ignoring_stop_is_killed_at_deadline)
 {
 	START("-w", "1", "--shutdown-timeout", "500ms", "--heartbeat-timeout",
 	      "60s", "--set", "after=50", plugin("hang"));
-	EXPECT("blocking the event loop", 5000);
+	pid_t w = expect_running(0);
+	/* The plugin's own output is the only sign that its loop is
+	 * blocked (and so that it will ignore STOP).  log: no event for
+	 * this yet */
+	char want[96];
+	snprintf(want, sizeof want, "slot 0 pid %d: |blocking the event loop "
+	         "now", (int)w);
+	OUTPUT(want, WAIT_MS);
 	uint64_t t0 = h_now_ms();
 	kill(H.sup, SIGTERM);
-	EXPECT("killing with SIGKILL: did not stop within 500 ms", 3000);
-	ck_assert_int_eq(h_wait_exit(&H, 3000), 4);
-	uint64_t took = h_now_ms() - t0;
-	ck_assert_uint_ge(took, 450);
-	ck_assert_uint_lt(took, 2000);
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 4);
+	/* Not killed before its grace period was over; how soon after,
+	 * bench/shutdown's territory, not asserted. */
+	ck_assert_uint_ge(h_now_ms() - t0, 450);
+	/* log: events are not readable once corral has exited */
+	char f[160];
+	snprintf(f, sizeof f, "kind=slot slot=0 pid=%d from=stopping "
+	         "to=stopped why~killed by signal SIGKILL (did not stop "
+	         "within 500 ms)", (int)w);
+	LOG_EVENTS_EQ(f, 1);
 }
 END_TEST
 
@@ -875,30 +1021,43 @@ START_TEST(second_signal_skips_the_grace_period)
 {
 	START("-w", "2", "--set", "stop_delay=20000", "--shutdown-timeout",
 	      "30s", plugin("hello"));
-	EXPECT("-> running", 5000);
-	EXPECT("-> running", 5000);
+	pid_t p[2];
+	expect_all_running(2, p);
 	kill(H.sup, SIGINT);
-	EXPECT("stopping (finishing work", 3000);
-	uint64_t t0 = h_now_ms();
+	/* The first signal is acted on: both workers are told to stop
+	 * and have 30 s, their work 20 s. */
+	EVENT("kind=supervisor from=running to=draining why~SIGINT", WAIT_MS);
+	EVENT("kind=slot from=running to=stopping why~STOP sent", WAIT_MS);
+	EVENT("kind=slot from=running to=stopping why~STOP sent", WAIT_MS);
 	kill(H.sup, SIGTERM);
-	ck_assert_int_eq(h_wait_exit(&H, 3000), 4);
-	ck_assert_uint_lt(h_now_ms() - t0, 1000);
+	/* Exit 4 (workers killed) long before their 20 s of work was done:
+	 * the grace period was skipped.  How fast, not asserted. */
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 4);
+	/* log: events are not readable once corral has exited */
+	for (int i = 0; i < 2; i++) {
+		char f[160];
+		snprintf(f, sizeof f, "kind=slot slot=%d pid=%d from=stopping "
+		         "to=stopped why~killed by signal SIGKILL (second "
+		         "shutdown signal)", i, (int)p[i]);
+		LOG_EVENTS_EQ(f, 1);
+	}
 }
 END_TEST
 
-START_TEST(supervisor_death_takes_workers_within_1s)
+/* Workers die with their supervisor (PR_SET_PDEATHSIG(SIGKILL)): the
+ * harness, their subreaper, reaps them.  That it is immediate is the
+ * kernel's promise, not asserted here (a loaded machine can take its
+ * time to schedule the dying); no bench/ program measures it yet. */
+START_TEST(supervisor_death_takes_its_workers)
 {
 	START("-w", "3", plugin("hello"));
 	pid_t p[3];
-	for (int i = 0; i < 3; i++)
-		p[i] = h_line_pid(EXPECT("-> running", 5000));
+	expect_all_running(3, p);
 	kill(H.sup, SIGKILL);
-	ck_assert_int_eq(h_wait_exit(&H, 2000), 128 + SIGKILL);
-	uint64_t t0 = h_now_ms();
+	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 128 + SIGKILL);
 	for (int i = 0; i < 3; i++)
-		ck_assert_msg(h_wait_pid_gone(p[i], 1000) == 0,
+		ck_assert_msg(h_wait_pid_gone(p[i], WAIT_MS) == 0,
 		              "worker %d outlived its supervisor", (int)p[i]);
-	ck_assert_uint_le(h_now_ms() - t0, 1000);
 }
 END_TEST
 
@@ -981,12 +1140,12 @@ END_TEST
 START_TEST(control_rejects_bad_request_and_keeps_serving)
 {
 	START("-w", "1", plugin("hello"));
-	EXPECT("-> running", 5000);
+	expect_running(0);
 	char url[256];
 	snprintf(url, sizeof url, "ipc://%s/control", H.rundir);
 	nng_socket s;
 	ck_assert_int_eq(nng_req0_open(&s), 0);
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 3000);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, WAIT_MS);
 	ck_assert_int_eq(nng_dial(s, url, NULL, 0), 0);
 	static const uint8_t bomb[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
 	ck_assert_int_eq(nng_send(s, (void *)bomb, sizeof bomb, 0), 0);
@@ -999,11 +1158,11 @@ START_TEST(control_rejects_bad_request_and_keeps_serving)
 	ipc_frame_fini(&f);
 	ck_assert_int_eq(e.code, CORRAL_ETOOMANY);
 	nng_close(s);
-	EXPECT("control: bad request|ETOOMANY", 2000);
-	/* Counted, and visible. */
+	/* Counted, and visible; and the operator is told why (output). */
 	char sout[4096];
-	ck_assert_int_eq(status_until(".bad_frames == 1", 2000, sout,
+	ck_assert_int_eq(status_until(".bad_frames == 1", WAIT_MS, sout,
 	                              sizeof sout), 0);
+	OUTPUT("warning: control: bad request|ETOOMANY", WAIT_MS);
 	char out[4096];
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' status",
 	                      ctl(), H.rundir), 0);
@@ -1069,7 +1228,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, crash_loop_fails_slot_with_growing_delays);
 	tcase_add_test(tc, restart_never_leaves_slot_failed);
 	tcase_add_test(tc, failed_spawn_leaves_the_other_slots_supervised);
-	tcase_add_test(tc, hung_worker_is_killed_within_heartbeat_timeout);
+	tcase_add_test(tc, hung_worker_is_killed_after_heartbeat_timeout);
 	tcase_add_test(tc, leaking_worker_shows_growing_rss);
 	tcase_add_test(tc, fib_runs_in_the_pool_and_reports_it);
 	tcase_add_test(tc, pool_backpressure_reaches_the_plugin);
@@ -1089,7 +1248,7 @@ static Suite *proc_suite(void)
 	tcase_add_test(tc, sigterm_waits_for_busy_workers);
 	tcase_add_test(tc, worker_ignoring_stop_is_killed_at_deadline);
 	tcase_add_test(tc, second_signal_skips_the_grace_period);
-	tcase_add_test(tc, supervisor_death_takes_workers_within_1s);
+	tcase_add_test(tc, supervisor_death_takes_its_workers);
 	tcase_add_test(tc, config_error_names_file_and_line_and_starts_nothing);
 	tcase_add_test(tc, symlinked_rundir_is_refused);
 	tcase_add_test(tc, foreign_owned_rundir_is_refused);

@@ -23,6 +23,8 @@
 
 enum { EXIT_USAGE = 2, EXIT_NOCONN = 1, EXIT_JOBFAIL = 3 };
 
+#define CONNECT_WAIT_MS 3000
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -131,16 +133,18 @@ static int cmd_call(const char *url, uint64_t timeout_ms, const char *arg)
 		log_plain("payload larger than %u bytes", IPC_MAX_PAYLOAD);
 		return EXIT_USAGE;
 	}
-	int rc = ctl_probe(url);
-	if (rc) {
-		log_plain("no answer from %s: %s", url, corral_strerror(rc));
-		return EXIT_NOCONN;
-	}
 	corral_client *c;
-	rc = corral_client_open(&c, url);
+	int rc = corral_client_open(&c, url);
 	if (rc) {
 		log_plain("cannot use %s: %s", url, corral_strerror(rc));
 		return EXIT_USAGE;
+	}
+	/* Fail fast when nothing listens (a connect-and-close probe would
+	 * hit nng 1.5.2 bug #1518 in the supervisor). */
+	if ((rc = corral_client_wait(c, CONNECT_WAIT_MS))) {
+		log_plain("no answer from %s: %s", url, corral_strerror(rc));
+		corral_client_close(c);
+		return EXIT_NOCONN;
 	}
 	void *reply = NULL;
 	size_t rlen = 0;

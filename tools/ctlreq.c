@@ -31,17 +31,6 @@ int ctl_request(const char *url, uint64_t timeout_ms, nng_msg *req,
 	return err_from_nng(rc);
 }
 
-int ctl_probe(const char *url)
-{
-	nng_socket s;
-	int rc = nng_req0_open(&s);
-	if (rc)
-		return err_from_nng(rc);
-	rc = nng_dial(s, url, NULL, 0);
-	nng_close(s);
-	return err_from_nng(rc);
-}
-
 int ctl_status(const char *rundir, uint64_t timeout_ms, ipc_status *st)
 {
 	char url[PATH_MAX + 16];

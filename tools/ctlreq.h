@@ -13,10 +13,6 @@
 int ctl_request(const char *url, uint64_t timeout_ms, nng_msg *req,
                 nng_msg **reply);
 
-/* Whether something answers at url: a synchronous dial (a full SP
- * handshake), then close.  0 or a corral_err. */
-int ctl_probe(const char *url);
-
 /* Asks RUNDIR/control for its status.  On 0, free st with
  * ipc_status_free().  An ERROR reply gives its code. */
 int ctl_status(const char *rundir, uint64_t timeout_ms, ipc_status *st);
