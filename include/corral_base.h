@@ -48,7 +48,8 @@ extern "C" {
 	X(ECANCELED, -38, "canceled")                                         \
 	X(EBUSY, -39, "busy")                                                 \
 	X(EPOISON, -40, "job is poison: workers died running it")            \
-	X(ESHUTDOWN, -41, "supervisor is shutting down")
+	X(ESHUTDOWN, -41, "supervisor is shutting down")                      \
+	X(ENOENT, -42, "no such name")
 
 typedef enum corral_err {
 	CORRAL_OK = 0,

@@ -8,6 +8,12 @@
  * it frees itself only when the process handle and both pipes are closed.
  * Its owner (a slot, or a standby entry until a slot adopts it) lets go of
  * it at exit (proc_detach) and never touches it again.
+ *
+ * What a worker inherits, besides stdout and stderr: the shared listeners
+ * registered with proc_set_listeners() (master/listen.h) as fds 3.., named
+ * in LISTEN_FDS and LISTEN_FDNAMES, and, when `user` is set, the user to
+ * switch to (--user/--uid/--gid, master/privdrop.h).  Nothing else: every
+ * other descriptor of the supervisor is close-on-exec.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,9 +23,21 @@
 
 #include "corral.h"
 #include "common/log.h"
+#include "master/listen.h"
+#include "master/privdrop.h"
 #include "master/sup.h"
 
 #define LINE_MAX_BYTES 2048
+
+extern char **environ;
+
+/* Set once before the first spawn (main.c); read-only afterwards. */
+static const listen_set *listeners;
+
+void proc_set_listeners(const listen_set *ls)
+{
+	listeners = ls && ls->n ? ls : NULL;
+}
 
 typedef struct outpipe {
 	uv_pipe_t pipe;
@@ -106,7 +124,7 @@ static void on_exit_cb(uv_process_t *ph, int64_t status, int term_signal)
 
 /* argv for corral-worker; the "key=value" strings are malloc()ed in kvs. */
 enum { NUM_SLOT, NUM_PPID, NUM_HEALTH, NUM_THREADS, NUM_QUEUE, NUM_AGING,
-       NUM_COUNT };
+       NUM_UID, NUM_GID, NUM_COUNT };
 
 static char **build_args(sup *s, int slot_id, const char *url, char **kvs,
                          char nums[NUM_COUNT][32])
@@ -140,6 +158,17 @@ static char **build_args(sup *s, int slot_id, const char *url, char **kvs,
 	                       c->pool_drain_cancel ? "cancel" : "run"};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		args[n++] = (char *)fixed[i];
+	const priv_user *u = priv_worker_user();
+	if (u) {
+		snprintf(nums[NUM_UID], 32, "%u", (unsigned)u->uid);
+		snprintf(nums[NUM_GID], 32, "%u", (unsigned)u->gid);
+		args[n++] = "--user";
+		args[n++] = (char *)u->name;
+		args[n++] = "--uid";
+		args[n++] = nums[NUM_UID];
+		args[n++] = "--gid";
+		args[n++] = nums[NUM_GID];
+	}
 	for (size_t i = 0; i < c->nsettings; i++) {
 		size_t len = strlen(c->settings[i].key) +
 		             strlen(c->settings[i].value) + 2;
@@ -156,9 +185,35 @@ static char **build_args(sup *s, int slot_id, const char *url, char **kvs,
 	return args;
 }
 
+/* Our environment less any LISTEN_*, plus LISTEN_FDS and LISTEN_FDNAMES
+ * for the listeners (both strings in buf).  NULL when out of memory. */
+static char **build_env(char *fds, size_t fdslen, char *names,
+                        size_t nameslen)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 3, sizeof *env);
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LISTEN_", 7) != 0)
+			env[k++] = environ[i];
+	snprintf(fds, fdslen, "LISTEN_FDS=%zu", listeners->n);
+	snprintf(names, nameslen, "LISTEN_FDNAMES=%s", listeners->fdnames);
+	env[k++] = fds;
+	env[k++] = names;
+	env[k] = NULL;
+	return env;
+}
+
 int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
                void *owner, proc **out)
 {
+	static char fds_var[32], names_var[sizeof(listeners->fdnames) + 16];
+	uv_stdio_container_t stdio[3 + LISTEN_MAX];
+	char **env = NULL;
 	config *c = s->cfg;
 	char nums[NUM_COUNT][32];
 	char **args = NULL, **kvs = NULL;
@@ -172,6 +227,9 @@ int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
 		goto done;
 	args = build_args(s, slot_id, url, kvs, nums);
 	if (!args)
+		goto done;
+	if (listeners && !(env = build_env(fds_var, sizeof fds_var, names_var,
+	                                   sizeof names_var)))
 		goto done;
 
 	p->slot_id = slot_id;
@@ -192,18 +250,25 @@ int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
 	}
 	p->open = 3;
 
-	uv_stdio_container_t stdio[3] = {
-		{.flags = UV_IGNORE},
-		{.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-		 .data.stream = (uv_stream_t *)&p->out.pipe},
-		{.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-		 .data.stream = (uv_stream_t *)&p->err.pipe},
-	};
+	stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
+	stdio[1] = (uv_stdio_container_t){
+		.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		.data.stream = (uv_stream_t *)&p->out.pipe};
+	stdio[2] = (uv_stdio_container_t){
+		.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		.data.stream = (uv_stream_t *)&p->err.pipe};
+	size_t nl = listeners ? listeners->n : 0;
+	/* The shared listeners land on fds 3.. in the child (uv_spawn dup2s
+	 * them there, clearing close-on-exec on the copies only). */
+	for (size_t i = 0; i < nl; i++)
+		stdio[3 + i] = (uv_stdio_container_t){
+			.flags = UV_INHERIT_FD, .data.fd = listeners->v[i].fd};
 	uv_process_options_t opt = {
 		.exit_cb = on_exit_cb,
 		.file = s->worker_bin,
 		.args = args,
-		.stdio_count = 3,
+		.env = env,
+		.stdio_count = 3 + (int)nl,
 		.stdio = stdio,
 	};
 	rc = uv_spawn(s->loop, &p->process, &opt);
@@ -225,6 +290,7 @@ done:
 		free(kvs[i]);
 	free(kvs);
 	free(args);
+	free(env);
 	if (p && p->open == 0)
 		free(p);
 	return rc;

@@ -1,0 +1,58 @@
+/*
+ * privdrop.h - `user` / `group`: corral may start as root (to bind ports
+ * below 1024 and create its run directory); its workers run as the user.
+ *
+ * Who does what:
+ *  - the supervisor stays root; at start priv_prepare() resolves the names,
+ *    refuses uid 0, opens the run directory to the user (root-owned, 0711:
+ *    the user may reach a socket whose name it knows but not list them) and
+ *    tries the switch once in a forked child that must then reach the run
+ *    directory and read the plugin, so that a switch that cannot work is a
+ *    start error (exit 1), not a crash loop;
+ *  - each slot socket is chowned to the user (priv_own_socket) right after
+ *    it is bound, so the worker can dial it; the control socket stays root's
+ *    and 0600;
+ *  - corral-worker is exec'd as root with --user/--uid/--gid and switches
+ *    itself first thing, before nng, dlopen or any plugin code:
+ *    initgroups, setgid, setuid (common/priv.c), then re-arms
+ *    PR_SET_PDEATHSIG (the kernel clears it on a credential change) and
+ *    checks getppid() again.  A failed switch exits 78: never restarted.
+ *    (libuv's UV_PROCESS_SETUID would call setgroups(0, NULL) instead of
+ *    initgroups, dropping the user's supplementary groups.)
+ */
+#ifndef MASTER_PRIVDROP_H
+#define MASTER_PRIVDROP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "master/conf.h"
+
+typedef struct priv_user {
+	char name[64];
+	uid_t uid;
+	gid_t gid;
+} priv_user;
+
+/*
+ * Once, at start, before any socket or worker exists.  Without `user` it
+ * does nothing (and `group` alone is an error).  0; CORRAL_ECONFIG for an
+ * unknown user or group, group without user, or user root; CORRAL_ESYS
+ * when the switch cannot work here (corral is not root, the run directory
+ * or the plugin is out of the user's reach).  err says which.
+ */
+int priv_prepare(const config *c, const char *rundir, char *err,
+                 size_t errlen);
+
+/* The user workers switch to, or NULL when they keep corral's. */
+const priv_user *priv_worker_user(void);
+
+/*
+ * Gives the socket file of an ipc:// URL to the workers' user (chown), so
+ * a worker that switched user can dial it.  Call right after binding each
+ * slot socket (and standby socket), before spawning the worker that dials
+ * it.  A no-op (0) without `user`.  0 or CORRAL_ESYS (logged).
+ */
+int priv_own_socket(const char *ipc_url);
+
+#endif
