@@ -12,6 +12,7 @@
  *   /fib?n=25     fibonacci(n), 0 <= n <= 45, computed in the worker's pool
  *   /slow?ms=100  answered after a timer, 0 <= ms <= 60000 (an I/O-bound
  *                 service: the loop stays free meanwhile)
+ *   /whoami       "slot S pid P": which worker answered (for tests)
  * Anything else: 404; other methods: 405.  A malformed request gets a 400
  * (431 for oversized headers, 414 for an oversized URL, 413 for a body over
  * max_body) and the connection closes; the worker stays up.
@@ -41,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "corral.h"
 
@@ -437,13 +439,18 @@ static void route(conn *c)
 	const char *path = c->url;
 	c->head = method == HTTP_HEAD;
 	int known = strcmp(path, "/") == 0 || strcmp(path, "/fib") == 0 ||
-	            strcmp(path, "/slow") == 0;
+	            strcmp(path, "/slow") == 0 || strcmp(path, "/whoami") == 0;
 	if (!known) {
 		respond(c, 404, "not found\n", 10, keep);
 	} else if (method != HTTP_GET && method != HTTP_HEAD) {
 		respond(c, 405, "method not allowed\n", 19, keep);
 	} else if (strcmp(path, "/") == 0) {
 		respond(c, 200, HELLO, sizeof HELLO - 1, keep);
+	} else if (strcmp(path, "/whoami") == 0) {
+		char body[64];
+		int n = snprintf(body, sizeof body, "slot %d pid %ld\n",
+		                 corral_slot(S.w), (long)getpid());
+		respond(c, 200, body, (size_t)n, keep);
 	} else if (strcmp(path, "/fib") == 0) {
 		long n = query_num(q, "n", 45);
 		if (n < 0) {
