@@ -9,9 +9,9 @@
  *    tries the switch once in a forked child that must then reach the run
  *    directory and read the plugin, so that a switch that cannot work is a
  *    start error (exit 1), not a crash loop;
- *  - each slot socket is chowned to the user (priv_own_socket) right after
- *    it is bound, so the worker can dial it; the control socket stays root's
- *    and 0600;
+ *  - the socket each worker dials (slot or standby) is chowned to the user
+ *    (priv_own_socket, called by proc_spawn just before the spawn), so the
+ *    worker can dial it; the control socket stays root's and 0600;
  *  - corral-worker is exec'd as root with --user/--uid/--gid and switches
  *    itself first thing, before nng, dlopen or any plugin code:
  *    initgroups, setgid, setuid (common/priv.c), then re-arms
@@ -49,9 +49,9 @@ const priv_user *priv_worker_user(void);
 
 /*
  * Gives the socket file of an ipc:// URL to the workers' user (chown), so
- * a worker that switched user can dial it.  Call right after binding each
- * slot socket (and standby socket), before spawning the worker that dials
- * it.  A no-op (0) without `user`.  0 or CORRAL_ESYS (logged).
+ * a worker that switched user can dial it.  proc_spawn calls it with the
+ * URL the new worker dials (bound by the caller just before).  A no-op (0)
+ * without `user`.  0 or CORRAL_ESYS (logged).
  */
 int priv_own_socket(const char *ipc_url);
 

@@ -12,7 +12,8 @@
  * What a worker inherits, besides stdout and stderr: the shared listeners
  * registered with proc_set_listeners() (master/listen.h) as fds 3.., named
  * in LISTEN_FDS and LISTEN_FDNAMES, and, when `user` is set, the user to
- * switch to (--user/--uid/--gid, master/privdrop.h).  Nothing else: every
+ * switch to (--user/--uid/--gid, master/privdrop.h; the socket it dials is
+ * chowned to that user just before the spawn).  Nothing else: every
  * other descriptor of the supervisor is close-on-exec.
  */
 #include <inttypes.h>
@@ -231,6 +232,13 @@ int proc_spawn(sup *s, int slot_id, const char *url, proc_exit_fn fn,
 	if (listeners && !(env = build_env(fds_var, sizeof fds_var, names_var,
 	                                   sizeof names_var)))
 		goto done;
+	/* With `user`, the socket this worker dials (slot or standby) is
+	 * given to that user first: it switches before dialing. */
+	if ((rc = priv_own_socket(url)) != 0) {
+		rc = UV_EPERM;
+		goto done;
+	}
+	rc = UV_ENOMEM;
 
 	p->slot_id = slot_id;
 	p->on_exit = fn;

@@ -196,7 +196,6 @@ static void slot_spawn(slot *sl)
 	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64,
 	                   .perms = 0600};
 	rc = ipc_pair_listen(&sock, url, &so);
-	{ extern int priv_own_socket(const char *); if (!rc) rc = priv_own_socket(url); } /* BRANCH http (privdrop): chown the slot socket to `user`; the integrator re-places this call (master/privdrop.h) */
 	if (!rc)
 		rc = ipc_chan_open(&sl->chan, s->loop, sock, 0, on_slot_msg,
 		                   NULL, sl);

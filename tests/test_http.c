@@ -25,6 +25,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "corral.h"
+#include "master/conf.h"
+#include "master/listen.h"
 #include "tests/harness.h"
 
 static harness H;
@@ -259,6 +262,90 @@ static void kill_all_but(pid_t *pids, int n, int keep, int sig)
 		if (i != keep)
 			ck_assert_int_eq(kill(pids[i], sig), 0);
 }
+
+/* ---- units: NAME=URL and the config keys ---- */
+
+START_TEST(listen_specs_parse)
+{
+	listen_addr a;
+	char err[256];
+	ck_assert_int_eq(listen_parse("http=tcp://0.0.0.0:8080", &a, err,
+	                              sizeof err), 0);
+	ck_assert_str_eq(a.name, "http");
+	ck_assert_int_eq(a.kind, LISTEN_TCP);
+	ck_assert_str_eq(a.host, "0.0.0.0");
+	ck_assert_str_eq(a.port, "8080");
+	ck_assert_int_eq(listen_parse("v6=tcp://[::1]:80", &a, err, sizeof err),
+	                 0);
+	ck_assert_str_eq(a.host, "::1");
+	ck_assert_str_eq(a.port, "80");
+	ck_assert_int_eq(listen_parse("any=tcp://*:0", &a, err, sizeof err), 0);
+	ck_assert_str_eq(a.host, "*");
+	ck_assert_int_eq(listen_parse("l.o_c-al=unix:/run/app.sock", &a, err,
+	                              sizeof err), 0);
+	ck_assert_int_eq(a.kind, LISTEN_UNIX);
+	ck_assert_str_eq(a.path, "/run/app.sock");
+	ck_assert_int_eq(listen_parse("x=unix:///run/a.sock", &a, err,
+	                              sizeof err), 0);
+	ck_assert_str_eq(a.path, "/run/a.sock");
+	ck_assert_int_eq(listen_parse("x=unix:@abstract", &a, err, sizeof err),
+	                 0);
+	ck_assert_str_eq(a.path, "@abstract");
+	const char *bad[] = {
+		"http", "=tcp://1.2.3.4:1", "a:b=tcp://1.2.3.4:1",
+		"http=tcp://1.2.3.4", "http=tcp://1.2.3.4:65536",
+		"http=tcp://1.2.3.4:8x", "http=tcp://::1:80",
+		"http=tcp://[::1]80", "http=tcp://[1.2.3.4]:80",
+		"http=tcp://:80", "http=udp://1.2.3.4:80", "http=unix:",
+		"http=unix:relative.sock", "http=http://a:80",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(listen_parse(bad[i], &a, err, sizeof err) ==
+		                  CORRAL_ECONFIG, "accepted %s", bad[i]);
+	ck_assert_ptr_nonnull(strstr(err, "bad listen 'http=http://a:80'"));
+}
+END_TEST
+
+START_TEST(listen_user_group_are_config_keys)
+{
+	char path[64], err[512];
+	snprintf(path, sizeof path, "/tmp/corral-conf-XXXXXX");
+	int fd = mkstemp(path);
+	const char *ini = "[corral]\nlisten = http=tcp://0.0.0.0:8080\n"
+	                  "listen = admin=tcp://[::1]:8081\n"
+	                  "listen = local=unix:/run/app.sock\n"
+	                  "user = nobody\ngroup = nogroup\n";
+	ck_assert_int_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+	close(fd);
+	config c;
+	config_defaults(&c);
+	ck_assert_uint_eq(c.nlisten, 0);
+	ck_assert_str_eq(c.user, "");
+	ck_assert_int_eq(config_load(&c, path, err, sizeof err), 0);
+	ck_assert_uint_eq(c.nlisten, 3);
+	ck_assert_str_eq(c.listen[1], "admin=tcp://[::1]:8081");
+	ck_assert_str_eq(c.user, "nobody");
+	ck_assert_str_eq(c.group, "nogroup");
+	/* The command line adds to the file's listeners. */
+	ck_assert_int_eq(config_set(&c, "listen", "more=tcp://127.0.0.1:1",
+	                            err, sizeof err), 0);
+	ck_assert_uint_eq(c.nlisten, 4);
+	ck_assert_int_eq(config_set(&c, "listen", "http=tcp://127.0.0.1:2",
+	                            err, sizeof err), CORRAL_ECONFIG);
+	ck_assert_str_eq(err, "listener 'http' is given twice");
+	config_free(&c);
+	/* A bad one names the file and line. */
+	ini = "listen = http=tcp://0.0.0.0:8080\nlisten = nope\n";
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ck_assert_int_eq(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+	close(fd);
+	config_defaults(&c);
+	ck_assert_int_eq(config_load(&c, path, err, sizeof err), CORRAL_ECONFIG);
+	ck_assert_msg(strstr(err, ":2: bad listen 'nope'"), "%s", err);
+	config_free(&c);
+	unlink(path);
+}
+END_TEST
 
 /* ---- listeners ---- */
 
@@ -736,6 +823,10 @@ END_TEST
 static Suite *http_suite(void)
 {
 	Suite *s = suite_create("http");
+	TCase *units = tcase_create("units");
+	tcase_add_test(units, listen_specs_parse);
+	tcase_add_test(units, listen_user_group_are_config_keys);
+	suite_add_tcase(s, units);
 	TCase *tc = tcase_create("http");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 30);
