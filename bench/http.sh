@@ -297,18 +297,20 @@ if [[ " $ROWS " == *" 3 "* ]]; then
 	done
 	echo
 	echo "3. rolling reload under load: two reloads in ${RELOAD_SECS}s runs: median [min-max] of $REPS"
-	printf "   %-7s %-22s %-10s %-10s %s\n" server "errors (all kinds)" connect \
-		"non-2xx" "requests/s"
+	printf "   %-7s %-22s %-16s %-10s %-10s %s\n" server "errors per run" \
+		"per reload" connect "non-2xx" "requests/s"
 	for s in $SERVERS; do
 		if [ "$s" = corral ] && [ -n "$skip_corral" ]; then
 			printf "   %-7s skipped: corralctl reload does not exist yet (the supervisor reshape brings it)\n" corral
 			continue
 		fi
 		errs=$(cat "$T"/f3.$s.* | awk '{ print $1 }' | stat3 %.0f)
+		per=$(cat "$T"/f3.$s.* | awk '{ print $1 / 2 }' | stat3 %.1f)
 		conn=$(cat "$T"/f3.$s.* | awk '{ c += $2 } END { print c + 0 }')
 		n2=$(cat "$T"/f3.$s.* | awk '{ c += $3 } END { print c + 0 }')
 		rps=$(cat "$T"/f3.$s.* | awk '{ print $4 }' | stat3 %.0f)
-		printf "   %-7s %-22s %-10s %-10s %s\n" "$s" "$errs" "$conn" "$n2" "$rps"
+		printf "   %-7s %-22s %-16s %-10s %-10s %s\n" "$s" "$errs" "$per" "$conn" \
+			"$n2" "$rps"
 	done
-	echo "   (connect, non-2xx: totals over every run)"
+	echo "   (errors: connect + read + write + timeout + non-2xx; connect, non-2xx: totals over every run)"
 fi

@@ -671,8 +671,8 @@ static void on_sweep(uv_timer_t *t)
 		else if (idle && quiet >= (S.stopping ? S.drain_idle_ms
 		                                      : S.keepalive_ms))
 			conn_close(c);
-		else if (c->in_request && quiet >= REQUEST_TIMEOUT_MS)
-			conn_close(c);
+		else if (!idle && !c->busy && quiet >= REQUEST_TIMEOUT_MS)
+			conn_close(c); /* a request, or a reader, that stalled */
 	}
 	sweep_stop_if_done();
 }
