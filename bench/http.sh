@@ -294,14 +294,34 @@ if [[ " $ROWS " == *" 3 "* ]]; then
 			echo "$((c + r + w + t + n)) $c $n $rps" >"$T/f3.$s.$rep"
 			sleep 2 # old workers gone before the next run
 		done
+		# Beside it (not the reload): each corral worker in turn gets
+		# SIGTERM, i.e. graceful stop (the drain a reload will use),
+		# and the supervisor replaces it.
+		if [[ " $SERVERS " == *" corral "* ]]; then
+			(
+				mapfile -t pids < <(workers corral)
+				sleep $((RELOAD_SECS * 30 / 100))
+				kill -TERM "${pids[0]}"
+				sleep $((RELOAD_SECS * 35 / 100))
+				kill -TERM "${pids[1]:-${pids[0]}}"
+			) &
+			rp=$!
+			run_wrk "$T/r3t.$rep" "$RELOAD_SECS" corral
+			wait "$rp"
+			read -r rps _ c r w t n < <(wrk_figures "$T/r3t.$rep")
+			echo "$((c + r + w + t + n)) $c $n $rps" >"$T/f3.corral-term.$rep"
+			sleep 1
+		fi
 	done
 	echo
 	echo "3. rolling reload under load: two reloads in ${RELOAD_SECS}s runs: median [min-max] of $REPS"
-	printf "   %-7s %-22s %-16s %-10s %-10s %s\n" server "errors per run" \
+	printf "   %-11s %-22s %-16s %-10s %-10s %s\n" server "errors per run" \
 		"per reload" connect "non-2xx" "requests/s"
-	for s in $SERVERS; do
+	r3=$SERVERS
+	[[ " $SERVERS " == *" corral "* ]] && r3="$SERVERS corral-term"
+	for s in $r3; do
 		if [ "$s" = corral ] && [ -n "$skip_corral" ]; then
-			printf "   %-7s skipped: corralctl reload does not exist yet (the supervisor reshape brings it)\n" corral
+			printf "   %-11s skipped: corralctl reload does not exist yet (the supervisor reshape brings it)\n" corral
 			continue
 		fi
 		errs=$(cat "$T"/f3.$s.* | awk '{ print $1 }' | stat3 %.0f)
@@ -309,8 +329,10 @@ if [[ " $ROWS " == *" 3 "* ]]; then
 		conn=$(cat "$T"/f3.$s.* | awk '{ c += $2 } END { print c + 0 }')
 		n2=$(cat "$T"/f3.$s.* | awk '{ c += $3 } END { print c + 0 }')
 		rps=$(cat "$T"/f3.$s.* | awk '{ print $4 }' | stat3 %.0f)
-		printf "   %-7s %-22s %-16s %-10s %-10s %s\n" "$s" "$errs" "$per" "$conn" \
+		printf "   %-11s %-22s %-16s %-10s %-10s %s\n" "$s" "$errs" "$per" "$conn" \
 			"$n2" "$rps"
 	done
 	echo "   (errors: connect + read + write + timeout + non-2xx; connect, non-2xx: totals over every run)"
+	[[ " $SERVERS " == *" corral "* ]] &&
+		echo "   (corral-term: not a reload; each worker in turn gets SIGTERM, drains and is replaced)"
 fi
