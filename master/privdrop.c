@@ -149,6 +149,11 @@ int priv_prepare(const config *c, const char *rundir, char *err,
 		}
 		the_user.gid = gr->gr_gid;
 	}
+	if (the_user.gid == 0) {
+		snprintf(err, errlen, "user = %s has root's group as its primary "
+		         "group: set group to another one", the_user.name);
+		return CORRAL_ECONFIG;
+	}
 	if (geteuid() != 0) {
 		if (geteuid() == the_user.uid && getegid() == the_user.gid) {
 			log_msg("user = %s: corral already runs as %s; workers "
