@@ -198,6 +198,63 @@ CORRAL_EXPORT void corral_pool_on_drain(corral_worker *w,
                                                    void *arg),
                                         void *arg);
 
+/*
+ * Listeners (loop thread).  The supervisor binds every `listen = NAME=URL`
+ * once, before any worker starts, and every worker inherits the listening
+ * sockets: all of them accept from the same kernel queue, so a worker that
+ * dies loses only the connections it had accepted, and what waits in the
+ * queue goes to the others.  The sockets outlive every worker (crash,
+ * restart, reload, scale); only the supervisor's exit closes them.
+ *
+ * The descriptors follow systemd's socket-activation convention: fds 3..
+ * in the order of LISTEN_FDNAMES, LISTEN_FDS of them, LISTEN_PID set to
+ * the worker's pid (so sd_listen_fds() works too).  They are non-blocking
+ * and close-on-exec, and that flag and everything else about the open
+ * socket is shared with the supervisor and the other workers.
+ */
+
+/*
+ * Stores the listening descriptor named `name` in *fd.  0, CORRAL_ENOENT
+ * (no listener of that name), or CORRAL_EINVAL.  The descriptor stays the
+ * worker's: do not close it (others share the socket; closing changes
+ * nothing for them), and do not call listen() on it again (that would
+ * reset the shared backlog).  Prefer corral_listen().
+ */
+CORRAL_EXPORT int corral_listener(corral_worker *w, const char *name,
+                                  int *fd);
+
+/*
+ * Called on the loop thread once per accepted connection of listener
+ * `name`.  conn is an open, non-blocking uv_tcp_t (TCP) or uv_pipe_t
+ * (unix socket) on corral_loop(w), malloc()ed by the worker; it belongs to
+ * the plugin from here on, with conn->data free for its use.  Close it
+ * with corral_conn_close(), or with uv_close() and a close callback that
+ * free()s the handle.  Must not block.
+ */
+typedef void (*corral_conn_fn)(corral_worker *w, const char *name,
+                               uv_stream_t *conn);
+
+/*
+ * Starts accepting on listener `name` in this worker's loop; every
+ * connection goes to on_connection.  Call from init (or later, on the loop
+ * thread).  Returns 0, CORRAL_ENOENT (no listener of that name),
+ * CORRAL_ESTATE (already listening on it, or stopping), CORRAL_EINVAL or
+ * CORRAL_ESYS.
+ *
+ * Lifetime: when graceful stop begins, the worker stops accepting on every
+ * listener before it calls the plugin's stop hook; on_connection is never
+ * called after that.  Connections already accepted are the plugin's to
+ * finish and close (stop's contract: the worker ends when the loop runs
+ * dry).  Each wake-up accepts one connection and leaves the rest of a
+ * burst to the other workers, which spreads a burst of connections over
+ * the workers (see README, "Listeners").
+ */
+CORRAL_EXPORT int corral_listen(corral_worker *w, const char *name,
+                                corral_conn_fn on_connection);
+
+/* Closes an accepted connection and frees its handle (loop thread). */
+CORRAL_EXPORT void corral_conn_close(uv_stream_t *conn);
+
 #ifdef __cplusplus
 }
 #endif

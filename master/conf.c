@@ -13,6 +13,7 @@
 #include "corral_base.h"
 #include "common/duration.h"
 #include "master/conf.h"
+#include "master/listen.h"
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 {
@@ -45,6 +46,11 @@ void config_free(config *c)
 	free(c->settings);
 	c->settings = NULL;
 	c->nsettings = 0;
+	for (size_t i = 0; i < c->nlisten; i++)
+		free(c->listen[i]);
+	free(c->listen);
+	c->listen = NULL;
+	c->nlisten = 0;
 }
 
 static int set_path(char *dst, size_t cap, const char *v)
@@ -154,6 +160,12 @@ int config_set(config *c, const char *key, const char *v, char *err,
 		dur = &c->health_interval_ms;
 	} else if (strcmp(key, "start_timeout") == 0) {
 		dur = &c->start_timeout_ms;
+	} else if (strcmp(key, "listen") == 0) {
+		return listen_add_spec(&c->listen, &c->nlisten, v, err, errlen);
+	} else if (strcmp(key, "user") == 0 || strcmp(key, "group") == 0) {
+		if (set_path(key[0] == 'u' ? c->user : c->group, sizeof c->user,
+		             v))
+			expect = "a name of at most 63 bytes";
 	} else {
 		snprintf(err, errlen, "unknown key '%s'", key);
 		return CORRAL_ECONFIG;

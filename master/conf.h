@@ -48,6 +48,10 @@ typedef struct config {
 	uint64_t start_timeout_ms;
 	plugin_setting *settings; /* owned */
 	size_t nsettings;
+	char **listen;     /* "NAME=URL" specs, owned; see master/listen.h */
+	size_t nlisten;
+	char user[64];     /* "" = workers keep corral's user */
+	char group[64];    /* "" = the user's primary group */
 } config;
 
 /* One row per key: name, value syntax, default, help. */
@@ -76,7 +80,10 @@ typedef struct config {
 	X(queue_limit, "N", "10000", "jobs waiting before 'busy'")            \
 	X(job_timeout, "DUR", "30s", "longest a job may take")                \
 	X(max_attempts, "N", "3", "worker deaths before a job is poison")     \
-	X(max_lag, "DUR", "500ms", "lag p99 that marks a worker degraded")
+	X(max_lag, "DUR", "500ms", "lag p99 that marks a worker degraded")  \
+	X(listen, "NAME=URL", "", "listener, repeatable (master/listen.h)")   \
+	X(user, "USER", "", "run workers as USER (corral starts as root)")    \
+	X(group, "GROUP", "", "workers' group (default: USER's)")
 
 void config_defaults(config *c);
 void config_free(config *c);

@@ -15,6 +15,8 @@
 #include "corral.h"
 #include "common/log.h"
 #include "common/rundir.h"
+#include "master/listen.h"
+#include "master/privdrop.h"
 #include "master/rundir.h"
 #include "master/sup.h"
 
@@ -55,6 +57,10 @@ static void usage(FILE *f)
 "      --job-timeout DUR        longest a job may take (30s)\n"
 "      --max-attempts N         worker deaths before a job is poison (3)\n"
 "      --max-lag DUR            lag p99 that stops new jobs (500ms)\n"
+"      --listen NAME=URL        shared listener, repeatable: NAME=tcp://HOST:PORT,\n"
+"                               NAME=tcp://[IPV6]:PORT, NAME=unix:/PATH\n"
+"      --user USER              run workers as USER (corral starts as root)\n"
+"      --group GROUP            workers' group (default: USER's)\n"
 "  -s, --set KEY=VALUE          plugin setting, as in [plugin]\n"
 "  -h, --help                   this text\n"
 "      --version                print the version\n"
@@ -102,6 +108,9 @@ static const struct option long_opts[] = {
 	{"job-timeout", required_argument, NULL, 2000},
 	{"max-attempts", required_argument, NULL, 2000},
 	{"max-lag", required_argument, NULL, 2000},
+	{"listen", required_argument, NULL, 2000},
+	{"user", required_argument, NULL, 2000},
+	{"group", required_argument, NULL, 2000},
 	{NULL, 0, NULL, 0},
 };
 
@@ -191,6 +200,8 @@ int main(int argc, char **argv)
 {
 	static config cfg;
 	static sup s;
+	static listen_set listeners;
+	static priv_user user;
 	char err[700], rundir[PATH_MAX], worker[PATH_MAX], plugin[PATH_MAX];
 	int ch, rc;
 
@@ -253,9 +264,20 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* Workers' user first (it opens the rundir to them), then the
+	 * listeners: bound once, before any worker, kept until exit. */
+	if ((rc = priv_prepare(&cfg, rundir, &user, err, sizeof err)) != 0 ||
+	    listen_open(&listeners, cfg.listen, cfg.nlisten, err,
+	                sizeof err) != 0) {
+		log_plain("%s", err);
+		rc = rc == CORRAL_ECONFIG ? CORRAL_EXIT_CONFIG : CORRAL_EXIT_ERROR;
+		goto out;
+	}
+
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_t *loop = uv_default_loop();
-	if ((rc = sup_init(&s, loop, &cfg, worker, rundir)) != 0) {
+	if ((rc = sup_init(&s, loop, &cfg, worker, rundir, &listeners,
+	                   &user)) != 0) {
 		if (rc == CORRAL_EBUSY)
 			log_plain("another corral is already running in %s "
 			          "(control socket in use)", rundir);
@@ -268,6 +290,7 @@ int main(int argc, char **argv)
 	if (uv_loop_close(loop) != 0)
 		log_msg("warning: event loop closed with handles still open");
 out:
+	listen_close(&listeners);
 	config_free(&cfg);
 	return rc;
 }

@@ -1,4 +1,13 @@
-/* proc.c - see proc.h. */
+/*
+ * proc.c - see proc.h.
+ *
+ * What a worker inherits, besides stdout and stderr: the shared listeners
+ * of its spec as fds 3.., named in LISTEN_FDS and LISTEN_FDNAMES, and,
+ * when the spec names a user, the user to switch to (--user/--uid/--gid,
+ * master/privdrop.h; the socket it dials is chowned to that user just
+ * before the spawn).  Nothing else: every other descriptor of the
+ * supervisor is close-on-exec.
+ */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +17,8 @@
 #include "corral.h"
 #include "common/log.h"
 #include "master/proc.h"
+
+extern char **environ;
 
 #define LINE_MAX_BYTES 2048
 
@@ -101,7 +112,7 @@ static void on_exit_cb(uv_process_t *ph, int64_t status, int term_signal)
 
 /* argv for corral-worker; the "key=value" strings are malloc()ed in kvs. */
 enum { NUM_SLOT, NUM_PPID, NUM_HEALTH, NUM_THREADS, NUM_QUEUE, NUM_AGING,
-       NUM_COUNT };
+       NUM_UID, NUM_GID, NUM_COUNT };
 
 static char **build_args(const worker_spec *spec, int slot_id,
                          const char *url, char **kvs,
@@ -136,6 +147,17 @@ static char **build_args(const worker_spec *spec, int slot_id,
 	                       c->pool_drain_cancel ? "cancel" : "run"};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		args[n++] = (char *)fixed[i];
+	const priv_user *u = spec->user;
+	if (u && u->active) {
+		snprintf(nums[NUM_UID], 32, "%u", (unsigned)u->uid);
+		snprintf(nums[NUM_GID], 32, "%u", (unsigned)u->gid);
+		args[n++] = "--user";
+		args[n++] = (char *)u->name;
+		args[n++] = "--uid";
+		args[n++] = nums[NUM_UID];
+		args[n++] = "--gid";
+		args[n++] = nums[NUM_GID];
+	}
 	for (size_t i = 0; i < c->nsettings; i++) {
 		size_t len = strlen(c->settings[i].key) +
 		             strlen(c->settings[i].value) + 2;
@@ -152,10 +174,39 @@ static char **build_args(const worker_spec *spec, int slot_id,
 	return args;
 }
 
+/* Our environment less any LISTEN_*, plus LISTEN_FDS and LISTEN_FDNAMES
+ * for the listeners (both strings in buf).  NULL when out of memory. */
+static char **build_env(const listen_set *ls, char *fds, size_t fdslen,
+                        char *names, size_t nameslen)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 3, sizeof *env);
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LISTEN_", 7) != 0)
+			env[k++] = environ[i];
+	snprintf(fds, fdslen, "LISTEN_FDS=%zu", ls->n);
+	snprintf(names, nameslen, "LISTEN_FDNAMES=%s", ls->fdnames);
+	env[k++] = fds;
+	env[k++] = names;
+	env[k] = NULL;
+	return env;
+}
+
 int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
                const char *url, proc_exit_fn fn, void *owner, proc **out)
 {
 	const config *c = spec->cfg;
+	const listen_set *ls = spec->listeners && spec->listeners->n
+	                           ? spec->listeners
+	                           : NULL;
+	static char fds_var[32], names_var[sizeof(ls->fdnames) + 16];
+	uv_stdio_container_t stdio[3 + LISTEN_MAX];
+	char **env = NULL;
 	char nums[NUM_COUNT][32];
 	char **args = NULL, **kvs = NULL;
 	int rc = UV_ENOMEM;
@@ -169,6 +220,16 @@ int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
 	args = build_args(spec, slot_id, url, kvs, nums);
 	if (!args)
 		goto done;
+	if (ls && !(env = build_env(ls, fds_var, sizeof fds_var, names_var,
+	                            sizeof names_var)))
+		goto done;
+	/* With `user`, the socket this worker dials (slot or standby) is
+	 * given to that user first: it switches before dialing. */
+	if ((rc = priv_own_socket(spec->user, url)) != 0) {
+		rc = UV_EPERM;
+		goto done;
+	}
+	rc = UV_ENOMEM;
 
 	p->slot_id = slot_id;
 	p->on_exit = fn;
@@ -188,18 +249,25 @@ int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
 	}
 	p->open = 3;
 
-	uv_stdio_container_t stdio[3] = {
-		{.flags = UV_IGNORE},
-		{.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-		 .data.stream = (uv_stream_t *)&p->out.pipe},
-		{.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-		 .data.stream = (uv_stream_t *)&p->err.pipe},
-	};
+	stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
+	stdio[1] = (uv_stdio_container_t){
+		.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		.data.stream = (uv_stream_t *)&p->out.pipe};
+	stdio[2] = (uv_stdio_container_t){
+		.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		.data.stream = (uv_stream_t *)&p->err.pipe};
+	size_t nl = ls ? ls->n : 0;
+	/* The shared listeners land on fds 3.. in the child (uv_spawn dup2s
+	 * them there, clearing close-on-exec on the copies only). */
+	for (size_t i = 0; i < nl; i++)
+		stdio[3 + i] = (uv_stdio_container_t){
+			.flags = UV_INHERIT_FD, .data.fd = ls->v[i].fd};
 	uv_process_options_t opt = {
 		.exit_cb = on_exit_cb,
 		.file = spec->worker_bin,
 		.args = args,
-		.stdio_count = 3,
+		.env = env,
+		.stdio_count = 3 + (int)nl,
 		.stdio = stdio,
 	};
 	rc = uv_spawn(loop, &p->process, &opt);
@@ -221,6 +289,7 @@ done:
 		free(kvs[i]);
 	free(kvs);
 	free(args);
+	free(env);
 	if (p && p->open == 0)
 		free(p);
 	return rc;

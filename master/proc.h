@@ -16,6 +16,8 @@
 #include <uv.h>
 
 #include "master/conf.h"
+#include "master/listen.h"
+#include "master/privdrop.h"
 
 typedef struct proc proc;
 
@@ -24,11 +26,15 @@ typedef struct proc proc;
  * is the owner's no more once it returns. */
 typedef void (*proc_exit_fn)(void *owner, int64_t status, int term_signal);
 
-/* What a worker is started with: the binary and the configuration of its
- * generation (plugin, settings, pool and health figures). */
+/* What a worker is started with: the binary, the configuration of its
+ * generation (plugin, settings, pool and health figures), the shared
+ * listeners it inherits (NULL: none) and the user it switches to (NULL or
+ * inactive: corral's own). */
 typedef struct worker_spec {
 	const char *worker_bin;
 	const config *cfg;
+	const listen_set *listeners;
+	const priv_user *user;
 } worker_spec;
 
 /* slot_id -1 spawns a standby worker.  0 or a libuv error (UV_E*). */

@@ -581,7 +581,8 @@ static void teardown(sup *s)
 }
 
 int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
-             const char *rundir)
+             const char *rundir, const listen_set *listeners,
+             const priv_user *user)
 {
 	char url[4200];
 	int rc;
@@ -593,7 +594,8 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
 	s->state = SUP_STARTING;
 	snprintf(s->worker_bin, sizeof s->worker_bin, "%s", worker_bin);
 	snprintf(s->rundir, sizeof s->rundir, "%s", rundir);
-	s->spec = (worker_spec){.worker_bin = s->worker_bin, .cfg = cfg};
+	s->spec = (worker_spec){.worker_bin = s->worker_bin, .cfg = cfg,
+	                        .listeners = listeners, .user = user};
 	s->policy = (restart_policy){
 		.delay_ms = cfg->restart_delay_ms,
 		.delay_max_ms = cfg->restart_delay_max_ms,

@@ -105,8 +105,10 @@ typedef struct sup {
 
 const char *sup_state_name(sup_state st);
 
+/* listeners and user (may be NULL) must outlive the supervisor. */
 int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
-             const char *rundir);
+             const char *rundir, const listen_set *listeners,
+             const priv_user *user);
 /* Runs until done; returns the exit code (corral_base.h). */
 int sup_run(sup *s);
 

@@ -189,7 +189,7 @@ static void setup(void)
 static void start(void)
 {
 	ck_assert_int_eq(sup_init(&S, &L, &C, "/nonexistent/corral-worker",
-	                          "/tmp/corral-test-sup"), 0);
+	                          "/tmp/corral-test-sup", NULL, NULL), 0);
 	sup_dirty(&S);
 }
 

@@ -16,6 +16,12 @@
  * It never outlives the supervisor: PR_SET_PDEATHSIG(SIGKILL), a getppid()
  * check right after it (the parent may already be gone), and an exit as soon
  * as the nng pipe to the supervisor closes.  Exit codes are in worker.h.
+ *
+ * With --user (the supervisor's `user` option) it is exec'd as root and
+ * switches itself first thing, before nng, dlopen or any plugin code:
+ * initgroups, setgid, setuid, proof that setuid(0) fails (common/priv.c),
+ * then PR_SET_PDEATHSIG again, since the kernel clears it on a credential
+ * change, and the getppid() check again.  A failed switch exits 78.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -26,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/priv.h"
 #include "worker/worker.h"
 
 static uv_signal_t sig_term;
@@ -100,6 +107,8 @@ static void begin_stop(corral_worker *w)
 		return;
 	int was_running = w->phase == WPHASE_RUNNING;
 	w->phase = WPHASE_STOPPING;
+	/* Nothing more from the shared queues: the other workers take it. */
+	wlisten_stop(w);
 	if (was_running) {
 		if (w->ops.stop)
 			w->ops.stop(w);
@@ -213,6 +222,9 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 		{"max-queue", required_argument, NULL, 'Q'},
 		{"aging-ms", required_argument, NULL, 'A'},
 		{"pool-drain", required_argument, NULL, 'D'},
+		{"user", required_argument, NULL, 'U'},
+		{"uid", required_argument, NULL, 'I'},
+		{"gid", required_argument, NULL, 'G'},
 		{NULL, 0, NULL, 0},
 	};
 	w->slot = -1;
@@ -256,6 +268,15 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 		case 'D':
 			w->pool_drain_cancel = strcmp(optarg, "cancel") == 0;
 			break;
+		case 'U':
+			w->user = optarg;
+			break;
+		case 'I':
+			w->uid = atol(optarg);
+			break;
+		case 'G':
+			w->gid = atol(optarg);
+			break;
 		case 'S':
 			eq = strchr(optarg, '=');
 			if (!eq)
@@ -272,6 +293,21 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 	if ((w->slot < 0 && !w->standby) || !w->url || !w->plugin_path ||
 	    w->ppid <= 0 || w->health_ms == 0)
 		usage_fatal("needs --slot or --standby, --url, --plugin, --ppid");
+	if (w->user && (w->uid <= 0 || w->gid <= 0))
+		usage_fatal("--user needs --uid and --gid above 0");
+}
+
+/* Becomes --user before anything else runs; see the top of this file. */
+static void switch_user(corral_worker *w)
+{
+	char why[512];
+	if (priv_switch(w->user, (uid_t)w->uid, (gid_t)w->gid, why,
+	                sizeof why) != 0)
+		die_fatal(why);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != w->ppid) {
+		log_plain("supervisor %lld is gone; exiting", (long long)w->ppid);
+		exit(CORRAL_EXIT_TEMPFAIL);
+	}
 }
 
 int main(int argc, char **argv)
@@ -289,6 +325,10 @@ int main(int argc, char **argv)
 		log_plain("supervisor %lld is gone; exiting", (long long)w.ppid);
 		return CORRAL_EXIT_TEMPFAIL;
 	}
+	if (w.user)
+		switch_user(&w);
+	if (wlisten_init(&w, why, sizeof why) != 0)
+		die_fatal(why);
 	signal(SIGPIPE, SIG_IGN);
 	/* Ctrl-C reaches the whole process group; the supervisor decides. */
 	signal(SIGINT, SIG_IGN);
@@ -366,6 +406,7 @@ int main(int argc, char **argv)
 	uv_run(&w.loop, UV_RUN_DEFAULT);
 	rc = uv_loop_close(&w.loop);
 	plugin_unload(&w);
+	wlisten_fini(&w);
 	free(w.settings);
 	if (ipc_chan_wait_closed(1000) == 0)
 		nng_fini(); /* else a socket is stuck closing: just exit */

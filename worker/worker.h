@@ -19,6 +19,8 @@ typedef struct worker_setting {
 	const char *key, *value; /* point into argv */
 } worker_setting;
 
+typedef struct wlistener wlistener;
+
 typedef enum worker_phase {
 	WPHASE_STANDBY, /* loaded and connected; init waits for ASSIGN */
 	WPHASE_INIT,
@@ -52,6 +54,11 @@ struct corral_worker {
 	void (*drain_fn)(corral_worker *w, void *arg); /* corral_pool_on_drain */
 	void *drain_arg;
 
+	wlistener *listeners; /* inherited fds 3.. (listen.c) */
+	size_t nlisteners;
+	const char *user;     /* --user: switch to it at start (main.c) */
+	long uid, gid;
+
 	health_mon health;
 	uv_timer_t health_timer;
 	ipc_metric metrics[IPC_MAX_METRICS];
@@ -66,5 +73,12 @@ extern corral_worker *worker_self;
  * holds a one-line reason. */
 int plugin_load(corral_worker *w, char *msg, size_t msglen);
 void plugin_unload(corral_worker *w);
+
+/* listen.c: takes LISTEN_FDS / LISTEN_FDNAMES and sets LISTEN_PID, before
+ * any plugin code.  0, or an error with a one-line reason. */
+int wlisten_init(corral_worker *w, char *err, size_t errlen);
+/* Graceful stop began: accept nothing more. */
+void wlisten_stop(corral_worker *w);
+void wlisten_fini(corral_worker *w);
 
 #endif
