@@ -1063,6 +1063,71 @@ void ipc_events_free(ipc_events *m)
 	m->n = 0;
 }
 
+/* ---- CMD, CMD_RESULT ---- */
+
+int ipc_pack_cmd(nng_msg **out, const ipc_cmd *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_CMD, 2);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_kstr(&pk, "cmd", m->cmd);
+	rc |= pk_str(&pk, "args") | msgpack_pack_array(&pk, m->nargs);
+	for (uint32_t i = 0; i < m->nargs && i < IPC_MAX_ARGS; i++)
+		rc |= pk_str(&pk, m->args[i]);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_cmd(const ipc_frame *f, ipc_cmd *m)
+{
+	const msgpack_object *a;
+	int rc = want_type(f, IPC_CMD);
+	if (!rc)
+		rc = get_str(&f->body, "cmd", m->cmd, sizeof m->cmd);
+	if (!rc && !(a = mp_get(&f->body, "args")))
+		rc = CORRAL_EMISSING;
+	if (rc)
+		return rc;
+	if (a->type != MSGPACK_OBJECT_ARRAY)
+		return CORRAL_EFIELD;
+	if (a->via.array.size > IPC_MAX_ARGS)
+		return CORRAL_ETOOMANY;
+	m->nargs = a->via.array.size;
+	for (uint32_t i = 0; i < m->nargs; i++)
+		if ((rc = obj_str(&a->via.array.ptr[i], m->args[i],
+		                  sizeof m->args[i])))
+			return rc;
+	return 0;
+}
+
+int ipc_pack_cmd_result(nng_msg **out, const ipc_cmd_result *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_CMD_RESULT, 3);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_str(&pk, "ok") |
+	      (m->ok ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+	rc |= pk_i64(&pk, "code", m->code);
+	rc |= pk_kstr(&pk, "msg", m->msg);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_cmd_result(const ipc_frame *f, ipc_cmd_result *m)
+{
+	const msgpack_object *ok;
+	int rc = want_type(f, IPC_CMD_RESULT);
+	if (!rc && !(ok = mp_get(&f->body, "ok")))
+		rc = CORRAL_EMISSING;
+	if (!rc)
+		rc = obj_bool(ok, &m->ok);
+	if (!rc)
+		rc = get_i32(&f->body, "code", INT32_MIN, &m->code);
+	if (!rc)
+		rc = get_str(&f->body, "msg", m->msg, sizeof m->msg);
+	return rc;
+}
+
 /* ---- STATUS ---- */
 
 /* A slot in STATUS: the slot's fields and its health as "h". */
@@ -1077,10 +1142,15 @@ static int pk_worker(msgpack_packer *pk, const ipc_worker_status *w)
 int ipc_pack_status(nng_msg **out, const ipc_status *m)
 {
 	msgpack_packer pk;
-	int rc = pk_begin(out, &pk, IPC_STATUS, 8);
+	int rc = pk_begin(out, &pk, IPC_STATUS, 13);
 	if (rc)
 		return pk_end(out, rc);
 	rc |= pk_kstr(&pk, "name", m->name);
+	rc |= pk_u64(&pk, "gen", m->gen);
+	rc |= pk_kstr(&pk, "plugin", m->plugin);
+	rc |= pk_kstr(&pk, "pid_", m->plugin_id);
+	rc |= pk_kstr(&pk, "op", m->op);
+	rc |= pk_kstr(&pk, "lop", m->last_op);
 	rc |= pk_kstr(&pk, "url", m->jobs_url);
 	rc |= pk_u64(&pk, "heals", m->heals);
 	rc |= pk_u64(&pk, "bad", m->bad_frames);
@@ -1115,6 +1185,18 @@ int ipc_unpack_status(const ipc_frame *f, ipc_status *m)
 	int rc = want_type(f, IPC_STATUS);
 	if (!rc)
 		rc = get_str(b, "name", m->name, sizeof m->name);
+	uint64_t gen = 0;
+	if (!rc && !(rc = get_u64(b, "gen", &gen)) && gen > UINT32_MAX)
+		rc = CORRAL_EFIELD;
+	m->gen = (uint32_t)gen;
+	if (!rc)
+		rc = get_str(b, "plugin", m->plugin, sizeof m->plugin);
+	if (!rc)
+		rc = get_str(b, "pid_", m->plugin_id, sizeof m->plugin_id);
+	if (!rc)
+		rc = get_str(b, "op", m->op, sizeof m->op);
+	if (!rc)
+		rc = get_str(b, "lop", m->last_op, sizeof m->last_op);
 	if (!rc)
 		rc = get_str(b, "url", m->jobs_url, sizeof m->jobs_url);
 	if (!rc)

@@ -48,7 +48,9 @@
 	X(STATUS, 17, "supervisor -> client: status")                        \
 	X(ERROR, 18, "supervisor -> client: request failed")                 \
 	X(EVENTS_REQ, 19, "client -> supervisor: events after a sequence")  \
-	X(EVENTS, 20, "supervisor -> client: those events")
+	X(EVENTS, 20, "supervisor -> client: those events")                  \
+	X(CMD, 21, "client -> supervisor: reload, restart, scale, stop")     \
+	X(CMD_RESULT, 22, "supervisor -> client: how the command ended")
 
 typedef enum ipc_type {
 #define X(name, num, what) IPC_##name = num,
@@ -138,6 +140,7 @@ typedef enum ipc_fmt {
 	X(slot, I32, "slot", "slot", "SLOT", INT)                             \
 	X(pid, I64, "pid", "pid", "PID", INT)                                 \
 	X(state, STR, "state", "state", "STATE", STR)                         \
+	X(gen, U32, "gen", "gen", "GEN", INT)                                 \
 	X(restarts, U32, "restarts", "restarts", "RESTARTS", INT)             \
 	X(uptime_ms, U64, "up", "uptime_ms", "UPTIME", DUR_MS)                \
 	X(cpu_pct, F64, "cpu", "cpu_pct", "CPU", PCT)                         \
@@ -277,6 +280,11 @@ typedef struct ipc_worker_status {
 
 typedef struct ipc_status {
 	char name[IPC_NAME_LEN];
+	uint32_t gen;               /* the generation wanted now */
+	char plugin[IPC_URL_LEN];   /* its plugin's path */
+	char plugin_id[64];         /* and content id (inode:size:mtime) */
+	char op[IPC_URL_LEN];       /* a command in progress, or "" */
+	char last_op[IPC_URL_LEN];  /* how the last one ended */
 	char jobs_url[IPC_URL_LEN]; /* the front end, its port resolved */
 	uint64_t heals;      /* dead listeners replaced (nng 1.5.2 #1518) */
 	int64_t pid;
@@ -302,6 +310,23 @@ typedef struct ipc_event {
 } ipc_event;
 
 #define IPC_MAX_EVENTS 256 /* per EVENTS reply */
+
+/* An operator's command: reload, restart, scale, stop, with string
+ * arguments.  Answered with CMD_RESULT when it has finished or failed. */
+#define IPC_CMD_LEN 32
+#define IPC_MAX_ARGS 16
+#define IPC_ARG_LEN 4096
+typedef struct ipc_cmd {
+	char cmd[IPC_CMD_LEN];
+	uint32_t nargs;
+	char args[IPC_MAX_ARGS][IPC_ARG_LEN];
+} ipc_cmd;
+
+typedef struct ipc_cmd_result {
+	int ok;
+	int32_t code;      /* 0 or a corral_err */
+	char msg[1024];
+} ipc_cmd_result;
 
 /* Events with seq > since; the supervisor answers as soon as there is at
  * least one, or after wait_ms with none. */
@@ -375,6 +400,10 @@ int ipc_unpack_error(const ipc_frame *f, ipc_error *m);
 int ipc_pack_events_req(nng_msg **out, const ipc_events_req *m);
 int ipc_unpack_events_req(const ipc_frame *f, ipc_events_req *m);
 int ipc_pack_events(nng_msg **out, const ipc_events *m);
+int ipc_pack_cmd(nng_msg **out, const ipc_cmd *m);
+int ipc_unpack_cmd(const ipc_frame *f, ipc_cmd *m);
+int ipc_pack_cmd_result(nng_msg **out, const ipc_cmd_result *m);
+int ipc_unpack_cmd_result(const ipc_frame *f, ipc_cmd_result *m);
 int ipc_unpack_events(const ipc_frame *f, ipc_events *m);
 void ipc_events_free(ipc_events *m);
 

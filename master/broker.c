@@ -105,6 +105,7 @@ struct broker {
 	blist *ledger;    /* per slot: jobs in flight there */
 	bfill *fill;      /* per slot: dispatch's scratch */
 	bworker *w;       /* per slot */
+	unsigned hi;      /* 1 + the highest worker ever told of */
 	bjob *hash[HASH_BUCKETS];
 	uint64_t next_id;
 	int draining;
@@ -329,7 +330,7 @@ static int pick(broker *b, int prev)
 {
 	int best = -1;
 	unsigned best_n = 0;
-	for (unsigned i = 0; i < b->cfg.nslots; i++) {
+	for (unsigned i = 0; i < b->hi; i++) {
 		unsigned n = b->ledger[i].n + b->fill[i].n;
 		if (!has_room(b, i))
 			continue;
@@ -387,7 +388,7 @@ static void send_fill(broker *b, unsigned slot, uint64_t now)
  * worker, then sends each worker its share as one message. */
 static void dispatch(broker *b)
 {
-	unsigned nslots = b->cfg.nslots;
+	unsigned nslots = b->hi;
 	uint64_t now = b->ops->now_ms(b->ctx);
 	for (unsigned i = 0; i < nslots; i++)
 		b->fill[i].skip = 0;
@@ -558,7 +559,7 @@ static void on_sweep(uv_timer_t *h)
 			}
 		}
 	}
-	for (unsigned i = 0; i < b->cfg.nslots; i++) {
+	for (unsigned i = 0; i < b->hi; i++) {
 		uint64_t ids[IPC_MAX_BATCH];
 		uint32_t nids = 0;
 		list_foreach_safe(n, tmp, &b->ledger[i].l) {
@@ -587,6 +588,8 @@ void broker_worker_set(broker *b, unsigned slot, int takes_jobs,
                        uint64_t lag_p99_us)
 {
 	assert(slot < b->cfg.nslots);
+	if (slot >= b->hi)
+		b->hi = slot + 1;
 	b->w[slot].up = takes_jobs;
 	b->w[slot].lag_p99_us = lag_p99_us;
 	kick(b);
@@ -657,6 +660,8 @@ static void keep_poison(broker *b, const bjob *j)
 void broker_worker_gone(broker *b, unsigned slot)
 {
 	assert(slot < b->cfg.nslots);
+	if (slot >= b->hi)
+		return; /* never told of it: it holds nothing */
 	b->w[slot].up = 0;
 	blist *l = &b->ledger[slot];
 	/* Back to the head of their queues, oldest first at the head. */
@@ -695,7 +700,7 @@ const char *broker_url(const broker *b)
 unsigned broker_inflight(const broker *b)
 {
 	unsigned n = 0;
-	for (unsigned i = 0; b && i < b->cfg.nslots; i++)
+	for (unsigned i = 0; b && i < b->hi; i++)
 		n += b->ledger[i].n;
 	return n;
 }
@@ -707,12 +712,12 @@ int broker_empty(const broker *b)
 
 unsigned broker_slot_jobs(const broker *b, unsigned slot)
 {
-	return b && slot < b->cfg.nslots ? b->ledger[slot].n : 0;
+	return b && slot < b->hi ? b->ledger[slot].n : 0;
 }
 
 int broker_slot_degraded(const broker *b, unsigned slot)
 {
-	return b && slot < b->cfg.nslots && degraded(b, slot);
+	return b && slot < b->hi && degraded(b, slot);
 }
 
 void broker_get_stats(const broker *b, broker_stats *st)
@@ -739,7 +744,7 @@ void broker_abort(broker *b)
 			finish_error(b, j, IPC_JOBERR_SHUTTING_DOWN,
 			             "the supervisor stopped before a worker "
 			             "took the job");
-	for (unsigned i = 0; i < b->cfg.nslots; i++)
+	for (unsigned i = 0; i < b->hi; i++)
 		while ((j = bl_head(&b->ledger[i])))
 			finish_error(b, j, IPC_JOBERR_SHUTTING_DOWN,
 			             "the supervisor stopped before the worker "
@@ -779,7 +784,7 @@ int broker_open(broker **out, uv_loop_t *loop, const broker_config *cfg,
 	b->cfg.rundir = b->rundir;
 	/* Room for every job the broker can hold, plus the requests that
 	 * are answered "busy" at once. */
-	unsigned max_open = cfg->queue_limit + cfg->max_inflight * cfg->nslots +
+	unsigned max_open = cfg->queue_limit + cfg->max_inflight * cfg->open_hint +
 	                    64;
 	ipc_sockopts so = {.max_frame = IPC_MAX_CTL_FRAME, .perms = 0600};
 	if ((rc = ipc_srv_open(&b->front, loop, b->url, &so, max_open,

@@ -2,10 +2,12 @@
  * broker.h - jobs that survive crashes: the front end, the priority queues
  * and the ledger of which job is on which worker.
  *
- * The broker knows workers only by slot number and by what the supervisor
- * tells it (broker_worker_set / broker_worker_gone); it reaches them only
- * through ops->send.  It never sees a slot's fields.  Everything here runs
- * on the supervisor's loop thread.
+ * The broker knows workers only by a number (the supervisor gives each
+ * slot two, so that during a reload the outgoing and the incoming worker
+ * of one slot hold jobs apart) and by what the supervisor tells it
+ * (broker_worker_set / broker_worker_gone); it reaches them only through
+ * ops->send.  It never sees a slot's fields.  "slot" below means that
+ * number.  Everything here runs on the supervisor's loop thread.
  */
 #ifndef MASTER_BROKER_H
 #define MASTER_BROKER_H
@@ -21,7 +23,8 @@ typedef struct broker broker;
 typedef struct broker_config {
 	const char *url;      /* the jobs front end */
 	const char *rundir;   /* poison payloads go to RUNDIR/poison/ */
-	unsigned nslots;
+	unsigned nslots;       /* worker numbers 0..nslots-1 may be used */
+	unsigned open_hint;    /* workers expected: sizes the front end */
 	unsigned max_inflight; /* jobs per worker at once */
 	unsigned queue_limit;  /* jobs waiting before "busy" */
 	unsigned max_attempts; /* worker deaths before a job is poison */

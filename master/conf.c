@@ -138,6 +138,11 @@ int config_set(config *c, const char *key, const char *v, char *err,
 			expect = "1..100";
 	} else if (strcmp(key, "max_lag") == 0) {
 		dur = &c->max_lag_ms;
+	} else if (strcmp(key, "reload_gate") == 0) {
+		dur = &c->reload_gate_ms;
+	} else if (strcmp(key, "reload_parallel") == 0) {
+		if (parse_uint(v, 1, 1024, &c->reload_parallel))
+			expect = "1..1024";
 	} else if (strcmp(key, "standby") == 0) {
 		if (parse_uint(v, 0, 64, &c->standby))
 			expect = "0..64";

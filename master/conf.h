@@ -51,6 +51,8 @@ typedef struct config {
 	char **listen;     /* "NAME=URL" specs, owned; see master/listen.h */
 	size_t nlisten;
 	char user[64];     /* "" = workers keep corral's user */
+	uint64_t reload_gate_ms; /* healthy this long after READY: in */
+	unsigned reload_parallel; /* slots a rollout replaces at once */
 	char group[64];    /* "" = the user's primary group */
 } config;
 
@@ -83,7 +85,9 @@ typedef struct config {
 	X(max_lag, "DUR", "500ms", "lag p99 that marks a worker degraded")  \
 	X(listen, "NAME=URL", "", "listener, repeatable (master/listen.h)")   \
 	X(user, "USER", "", "run workers as USER (corral starts as root)")    \
-	X(group, "GROUP", "", "workers' group (default: USER's)")
+	X(group, "GROUP", "", "workers' group (default: USER's)")             \
+	X(reload_gate, "DUR", "2s", "a new worker stays healthy this long")   \
+	X(reload_parallel, "N", "1", "slots replaced at once by a reload")
 
 void config_defaults(config *c);
 void config_free(config *c);

@@ -143,6 +143,7 @@ static void on_request(ipc_req *req, nng_msg *msg, void *arg)
 	ipc_frame f;
 	nng_msg *reply = NULL;
 	ipc_events_req q;
+	static ipc_cmd cmd; /* 64 KiB: loop thread only, used at once */
 	int type = 0;
 	int rc = ipc_decode_msg(msg, IPC_MAX_CTL_FRAME, &f);
 	if (!rc) {
@@ -153,12 +154,18 @@ static void on_request(ipc_req *req, nng_msg *msg, void *arg)
 			rc = CORRAL_ESHUTDOWN; /* only final events now */
 		else if (type == IPC_STATUS_REQ)
 			rc = c->ops->status(c->ctx, &reply);
+		else if (type == IPC_CMD)
+			rc = ipc_unpack_cmd(&f, &cmd);
 		else
 			rc = CORRAL_ETYPE;
 		ipc_frame_fini(&f);
 	}
 	if (!rc && type == IPC_EVENTS_REQ) {
 		on_events_req(c, req, &q);
+		return;
+	}
+	if (!rc && type == IPC_CMD) {
+		c->ops->command(c->ctx, req, &cmd);
 		return;
 	}
 	if (rc && rc != CORRAL_ESHUTDOWN) {
@@ -201,6 +208,14 @@ int control_open(control **out, uv_loop_t *loop, const char *url,
 	ev->arg = c;
 	*out = c;
 	return 0;
+}
+
+void control_answer(ipc_req *req, const ipc_cmd_result *r)
+{
+	nng_msg *reply = NULL;
+	if (ipc_pack_cmd_result(&reply, r) != 0)
+		reply = NULL; /* dropped: the client times out */
+	ipc_srv_reply(req, reply);
 }
 
 static void control_freed(uv_handle_t *h)

@@ -11,6 +11,7 @@
 #include <nng/nng.h>
 #include <uv.h>
 
+#include "ipc/srv.h"
 #include "master/events.h"
 
 typedef struct control control;
@@ -18,6 +19,9 @@ typedef struct control control;
 typedef struct control_ops {
 	/* Builds a STATUS reply.  0 or a corral_err. */
 	int (*status)(void *ctx, nng_msg **reply);
+	/* A command (reload, restart, scale, stop): the supervisor keeps req
+	 * and answers it with control_answer() when the command has ended. */
+	void (*command)(void *ctx, ipc_req *req, const ipc_cmd *cmd);
 	/* A malformed request arrived. */
 	void (*bad_frame)(void *ctx, int code);
 } control_ops;
@@ -26,6 +30,8 @@ typedef struct control_ops {
  * when ev grows: it takes ev->on_add). */
 int control_open(control **out, uv_loop_t *loop, const char *url,
                  const control_ops *ops, void *ctx, evlog *ev);
+/* Answers a command request (see control_ops.command). */
+void control_answer(ipc_req *req, const ipc_cmd_result *r);
 void control_close(control *c);
 
 #endif

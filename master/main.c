@@ -57,6 +57,9 @@ static void usage(FILE *f)
 "      --job-timeout DUR        longest a job may take (30s)\n"
 "      --max-attempts N         worker deaths before a job is poison (3)\n"
 "      --max-lag DUR            lag p99 that stops new jobs (500ms)\n"
+"      --reload-gate DUR        a new worker's healthy time before the\n"
+"                               old one stops, in a reload (2s)\n"
+"      --reload-parallel N      slots a reload replaces at once (1)\n"
 "      --listen NAME=URL        shared listener, repeatable: NAME=tcp://HOST:PORT,\n"
 "                               NAME=tcp://[IPV6]:PORT, NAME=unix:/PATH\n"
 "      --user USER              run workers as USER (corral starts as root)\n"
@@ -108,6 +111,8 @@ static const struct option long_opts[] = {
 	{"job-timeout", required_argument, NULL, 2000},
 	{"max-attempts", required_argument, NULL, 2000},
 	{"max-lag", required_argument, NULL, 2000},
+	{"reload-gate", required_argument, NULL, 2000},
+	{"reload-parallel", required_argument, NULL, 2000},
 	{"listen", required_argument, NULL, 2000},
 	{"user", required_argument, NULL, 2000},
 	{"group", required_argument, NULL, 2000},
@@ -120,12 +125,16 @@ static int opt_error(const char *msg)
 	return CORRAL_EXIT_CONFIG;
 }
 
-/* Second pass over argv: everything but --config, which loaded first. */
-static int apply_args(config *c, int argc, char **argv)
+/* Everything on the command line but --help, --version and --config
+ * (the file loads first, so that the command line wins).  0, or
+ * CORRAL_ECONFIG with err filled. */
+static int apply_args(config *c, int argc, char **argv, char *err,
+                      size_t errlen)
 {
-	char err[512], key[64], msg[700];
+	char why[512], key[64];
 	int ch, idx;
 	optind = 0;
+	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+w:c:n:s:h", long_opts, &idx)) !=
 	       -1) {
 		const char *k = NULL;
@@ -137,16 +146,22 @@ static int apply_args(config *c, int argc, char **argv)
 			k = "name";
 			break;
 		case 'c':
+		case 'h':
+		case OPT_VERSION:
 			continue;
 		case 's': {
 			char *eq = strchr(optarg, '=');
-			if (!eq || eq == optarg)
-				return opt_error("--set wants KEY=VALUE");
+			if (!eq || eq == optarg) {
+				snprintf(err, errlen, "--set wants KEY=VALUE");
+				return CORRAL_ECONFIG;
+			}
 			*eq = '\0';
 			int rc = config_add_setting(c, optarg, eq + 1);
 			*eq = '=';
-			if (rc)
-				return opt_error("out of memory");
+			if (rc) {
+				snprintf(err, errlen, "out of memory");
+				return CORRAL_ENOMEM;
+			}
 			continue;
 		}
 		case 2000: {
@@ -158,20 +173,75 @@ static int apply_args(config *c, int argc, char **argv)
 			break;
 		}
 		default:
-			return CORRAL_EXIT_CONFIG; /* getopt printed why */
+			snprintf(err, errlen, "bad option %s",
+			         argv[optind - 1]);
+			return CORRAL_ECONFIG;
 		}
-		if (config_set(c, k, optarg, err, sizeof err) != 0) {
-			snprintf(msg, sizeof msg, "option %s: %s",
-			         ch == 2000 ? long_opts[idx].name : k, err);
-			return opt_error(msg);
+		if (config_set(c, k, optarg, why, sizeof why) != 0) {
+			snprintf(err, errlen, "option %s: %.500s",
+			         ch == 2000 ? long_opts[idx].name : k, why);
+			return CORRAL_ECONFIG;
 		}
 	}
-	if (optind < argc - 1)
-		return opt_error("one plugin path expected");
+	if (optind < argc - 1) {
+		snprintf(err, errlen, "one plugin path expected");
+		return CORRAL_ECONFIG;
+	}
 	if (optind == argc - 1 &&
-	    config_set(c, "plugin", argv[optind], err, sizeof err) != 0)
-		return opt_error(err);
+	    config_set(c, "plugin", argv[optind], why, sizeof why) != 0) {
+		snprintf(err, errlen, "%.600s", why);
+		return CORRAL_ECONFIG;
+	}
 	return 0;
+}
+
+/* The command line, kept for reloads. */
+static int g_argc;
+static char **g_argv;
+
+/* The configuration from the command line: defaults, then the config
+ * file (config_path if given, else the last --config), then the options,
+ * then plugin if given.  0, or CORRAL_ECONFIG with err filled. */
+static int build_config(config *c, const char *config_path,
+                        const char *plugin, char *err, size_t errlen)
+{
+	char real[PATH_MAX];
+	int ch, rc;
+	config_defaults(c);
+	if (!config_path) {
+		optind = 0;
+		opterr = 0;
+		while ((ch = getopt_long(g_argc, g_argv, "+w:c:n:s:h",
+		                         long_opts, NULL)) != -1)
+			if (ch == 'c')
+				config_path = optarg;
+	}
+	if (config_path && (rc = config_load(c, config_path, err, errlen)))
+		return rc;
+	if ((rc = apply_args(c, g_argc, g_argv, err, errlen)))
+		return rc;
+	if (plugin && (rc = config_set(c, "plugin", plugin, err, errlen)))
+		return rc;
+	if (!c->plugin[0]) {
+		snprintf(err, errlen, "no plugin given");
+		return CORRAL_ECONFIG;
+	}
+	if (!realpath(c->plugin, real)) {
+		snprintf(err, errlen, "plugin %.2000s: %s", c->plugin,
+		         strerror(errno));
+		return CORRAL_ECONFIG;
+	}
+	snprintf(c->plugin, sizeof c->plugin, "%s", real);
+	return 0;
+}
+
+/* A reload's re-read (sup.h sup_reread_fn). */
+static int reread(void *arg, const char *config_path, const char *plugin,
+                  config *out, char *err, size_t errlen)
+{
+	(void)arg;
+	int rc = build_config(out, config_path, plugin, err, errlen);
+	return rc ? CORRAL_ECONFIG : 0;
 }
 
 static int find_worker(char *buf, size_t len)
@@ -202,7 +272,7 @@ int main(int argc, char **argv)
 	static sup s;
 	static listen_set listeners;
 	static priv_user user;
-	char err[700], rundir[PATH_MAX], worker[PATH_MAX], plugin[PATH_MAX];
+	char err[1024], rundir[PATH_MAX], worker[PATH_MAX];
 	int ch, rc;
 
 	log_set_prog("corral");
@@ -212,8 +282,9 @@ int main(int argc, char **argv)
 		log_set_level(level);
 	config_defaults(&cfg);
 
-	/* First pass: --help, --version and --config (the file loads before
-	 * the other options so that the command line wins). */
+	/* First: --help, --version, and options getopt cannot parse. */
+	g_argc = argc;
+	g_argv = argv;
 	opterr = 1;
 	while ((ch = getopt_long(argc, argv, "+w:c:n:s:h", long_opts, NULL)) !=
 	       -1) {
@@ -228,24 +299,20 @@ int main(int argc, char **argv)
 		}
 		if (ch == '?')
 			return opt_error("bad option");
-		if (ch == 'c' && config_load(&cfg, optarg, err, sizeof err)) {
+	}
+	config_free(&cfg);
+	if (build_config(&cfg, NULL, NULL, err, sizeof err) != 0) {
+		if (strncmp(err, "no plugin", 9) == 0 ||
+		    strncmp(err, "option", 6) == 0 ||
+		    strncmp(err, "one plugin", 10) == 0 ||
+		    strncmp(err, "--set", 5) == 0)
+			rc = opt_error(err);
+		else {
 			log_plain("%s", err);
 			rc = CORRAL_EXIT_CONFIG;
-			goto out;
 		}
-	}
-	if ((rc = apply_args(&cfg, argc, argv)))
-		goto out;
-	if (!cfg.plugin[0]) {
-		rc = opt_error("no plugin given");
 		goto out;
 	}
-	if (!realpath(cfg.plugin, plugin)) {
-		log_plain("plugin %s: %s", cfg.plugin, strerror(errno));
-		rc = CORRAL_EXIT_CONFIG;
-		goto out;
-	}
-	snprintf(cfg.plugin, sizeof cfg.plugin, "%s", plugin);
 	if (find_worker(worker, sizeof worker) != 0) {
 		log_plain("cannot find an executable corral-worker (%s); set "
 		          "CORRAL_WORKER", worker);
@@ -276,8 +343,10 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_t *loop = uv_default_loop();
-	if ((rc = sup_init(&s, loop, &cfg, worker, rundir, &listeners,
-	                   &user)) != 0) {
+	sup_params sp = {.worker_bin = worker, .rundir = rundir,
+	                 .listeners = &listeners, .user = &user,
+	                 .reread = reread};
+	if ((rc = sup_init(&s, loop, &cfg, &sp)) != 0) {
 		if (rc == CORRAL_EBUSY)
 			log_plain("another corral is already running in %s "
 			          "(control socket in use)", rundir);

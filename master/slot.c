@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -60,6 +61,7 @@ static const entry table[SLOT_NSTATES][SLOT_NEVENTS] = {
 	T(RUNNING, TIMEOUT, RUNNING, HUNG),
 	T(RUNNING, STOP, STOPPING, ARM_STOP),
 	T(RUNNING, KILL, RUNNING, KILL),
+	T(RUNNING, SWAPPED, RUNNING, ARM_BEAT),
 
 	/* A worker told to stop may still be finishing its start-up. */
 	T(STOPPING, HELLO, STOPPING, NONE),
@@ -375,5 +377,17 @@ int slot_init(slot *sl, uv_loop_t *loop, int id, const restart_policy *pol,
 void slot_close(slot *sl)
 {
 	uv_close((uv_handle_t *)&sl->timer, NULL);
+	restart_track_fini(&sl->track);
+}
+
+static void slot_freed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void slot_destroy(slot *sl)
+{
+	assert(!sl->proc && !sl->in && !sl->out);
+	uv_close((uv_handle_t *)&sl->timer, slot_freed);
 	restart_track_fini(&sl->track);
 }

@@ -63,7 +63,8 @@ typedef enum slot_state {
 	X(KILL, "kill")               /* reconciler: kill at once */         \
 	X(RESTART, "restart")         /* reconciler: policy says later */    \
 	X(GIVE_UP, "give-up")         /* reconciler: policy says never */    \
-	X(DONE, "done")               /* reconciler: not to be restarted */
+	X(DONE, "done")               /* reconciler: not to be restarted */  \
+	X(SWAPPED, "swapped")         /* reconciler: a replacement took over */
 
 typedef enum slot_ev {
 #define X(name, str) SLOT_EV_##name,
@@ -75,6 +76,7 @@ typedef enum slot_ev {
 typedef enum slot_want { WANT_UP, WANT_DOWN } slot_want;
 
 typedef struct slot slot;
+typedef struct xworker xworker;
 
 /* How a slot reports up to its owner (the supervisor).  Loop thread. */
 typedef struct slot_hooks {
@@ -100,11 +102,19 @@ struct slot {
 	slot_want want;    /* only the reconciler writes it */
 	uint64_t state_since_ms;
 
-	/* The live process, its channel, its pid (kept after exit, for logs). */
+	/* The live process, its channel, its pid (kept after exit, for logs),
+	 * the generation it was started for and its broker lane. */
 	proc *proc;
 	ipc_chan *chan;
 	int64_t pid;
+	unsigned gen;
+	unsigned lane;
 	unsigned spawns;   /* names each spawn's socket uniquely */
+
+	/* While it is being replaced (master/sup_ops.c): the incoming worker,
+	 * and after the swap the outgoing one, draining. */
+	xworker *in, *out;
+	int moved;         /* a restart command replaced it already */
 
 	/* Facts recorded by events, acted on by the reconciler. */
 	int reap;          /* the process exited: channel and jobs to settle */
@@ -141,8 +151,10 @@ const char *slot_event_name(slot_ev ev);
 
 int slot_init(slot *sl, uv_loop_t *loop, int id, const restart_policy *pol,
               const slot_timeouts *to, const slot_hooks *hooks, void *owner);
-/* Closes the timer; the slot must have no process. */
+/* Closes the timer; the slot must have no process.  With free_it, the
+ * slot's memory is freed once the timer is closed (a slot scaled away). */
 void slot_close(slot *sl);
+void slot_destroy(slot *sl);
 
 /*
  * Feeds one event: looks up table[state][event], logs the transition with
@@ -168,8 +180,13 @@ void slot_exited(void *owner, int64_t status, int term_signal);
  * channel, or NULL) or spawns one listening on url.  Ends in STARTING, or
  * EXITED when the spawn failed (SPAWN_FAILED with the reason). */
 void slot_spawn(slot *sl, uv_loop_t *loop, const worker_spec *spec,
-                const char *url, proc *spare_proc, ipc_chan *spare_chan,
-                int64_t spare_pid);
+                unsigned gen, const char *url, proc *spare_proc,
+                ipc_chan *spare_chan, int64_t spare_pid);
+/* The swap of a replacement: the incoming worker's process and channel
+ * (already READY and through the gate) become the slot's. */
+void slot_take_over(slot *sl, proc *p, ipc_chan *chan, int64_t pid,
+                    unsigned gen, unsigned lane, uint64_t ready_us,
+                    const ipc_health *health, const char *why);
 /* Sends STOP (SIGTERM if it cannot be sent) and enters STOPPING. */
 void slot_stop(slot *sl, uint64_t timeout_ms);
 /* SIGKILLs the process (kill_reason says why, already logged). */

@@ -13,8 +13,8 @@
 #include "master/slot.h"
 
 void slot_spawn(slot *sl, uv_loop_t *loop, const worker_spec *spec,
-                const char *url, proc *spare_proc, ipc_chan *spare_chan,
-                int64_t spare_pid)
+                unsigned gen, const char *url, proc *spare_proc,
+                ipc_chan *spare_chan, int64_t spare_pid)
 {
 	char why[512];
 	int rc;
@@ -26,6 +26,7 @@ void slot_spawn(slot *sl, uv_loop_t *loop, const worker_spec *spec,
 	sl->ready_us = 0;
 	sl->unclean_stop = 0;
 	sl->pid = 0;
+	sl->gen = gen;
 	slot_event(sl, SLOT_EV_START, "spawning");
 	sl->spawned_us = uv_hrtime() / 1000u;
 
@@ -76,6 +77,27 @@ void slot_spawn(slot *sl, uv_loop_t *loop, const worker_spec *spec,
 	sl->pid = proc_pid(sl->proc);
 	snprintf(why, sizeof why, "spawned %s", spec->worker_bin);
 	slot_event(sl, SLOT_EV_SPAWNED, why);
+}
+
+void slot_take_over(slot *sl, proc *p, ipc_chan *chan, int64_t pid,
+                    unsigned gen, unsigned lane, uint64_t ready_us,
+                    const ipc_health *health, const char *why)
+{
+	sl->proc = p;
+	sl->chan = chan;
+	sl->pid = pid;
+	sl->gen = gen;
+	sl->lane = lane;
+	sl->ready_us = ready_us;
+	sl->kill_wanted = sl->killed = 0;
+	sl->kill_reason[0] = '\0';
+	sl->have_health = health != NULL;
+	if (health)
+		sl->health = *health;
+	sl->cpu_pct = 0;
+	proc_adopt(p, sl->id, slot_exited, sl);
+	ipc_chan_set_handler(chan, slot_on_msg, sl);
+	slot_event(sl, SLOT_EV_SWAPPED, why);
 }
 
 int slot_send(slot *sl, nng_msg *msg)

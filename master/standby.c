@@ -137,8 +137,8 @@ static void reap(standby *sb)
 	}
 }
 
-static void spawn_one(standby *sb, const worker_spec *spec,
-                      const char *rundir)
+static void spawn_one(standby *sb, const worker_spec *spec, unsigned gen,
+                      const char *plugin_id, const char *rundir)
 {
 	standby_pool *p = sb->pool;
 	char url[4200], leaf[32], why[4400];
@@ -169,6 +169,8 @@ static void spawn_one(standby *sb, const worker_spec *spec,
 	}
 	sb->pid = proc_pid(sb->proc);
 	sb->failed = 0;
+	sb->gen = gen;
+	snprintf(sb->plugin_id, sizeof sb->plugin_id, "%s", plugin_id);
 	set_state(sb, SB_STARTING, "spawned");
 }
 
@@ -189,7 +191,8 @@ static void stop_one(standby *sb, uint64_t stop_ms)
 }
 
 void standby_reconcile(standby_pool *p, standby_want want, int kill_now,
-                       const worker_spec *spec, const char *rundir,
+                       const worker_spec *spec, unsigned gen,
+                       const char *plugin_id, const char *rundir,
                        uint64_t stop_ms)
 {
 	for (unsigned i = 0; i < p->n; i++) {
@@ -199,6 +202,15 @@ void standby_reconcile(standby_pool *p, standby_want want, int kill_now,
 		if (sb->proc && (kill_now || sb->late)) {
 			sb->late = 0;
 			proc_kill(sb->proc, SIGKILL);
+			continue;
+		}
+		/* Started for another generation, or its plugin file has
+		 * changed since: retired, so no slot ever runs old code. */
+		if (sb->proc && sb->state != SB_STOPPING &&
+		    (sb->gen != gen || strcmp(sb->plugin_id, plugin_id) != 0)) {
+			log_msg("standby pid %" PRId64 ": retired (generation %u, "
+			        "or its plugin file changed)", sb->pid, sb->gen);
+			stop_one(sb, stop_ms);
 			continue;
 		}
 		if (want == SB_WANT_NONE) {
@@ -215,16 +227,21 @@ void standby_reconcile(standby_pool *p, standby_want want, int kill_now,
 			set_state(sb, SB_EMPTY, "retry");
 		}
 		if (sb->state == SB_EMPTY && !p->off && want == SB_WANT_FILL)
-			spawn_one(sb, spec, rundir);
+			spawn_one(sb, spec, gen, plugin_id, rundir);
 	}
 }
 
-int standby_take(standby_pool *p, proc **pr, ipc_chan **ch, int64_t *pid)
+int standby_take(standby_pool *p, unsigned gen, const char *plugin_id,
+                 proc **pr, ipc_chan **ch, int64_t *pid)
 {
 	for (unsigned i = 0; i < p->n; i++) {
 		standby *sb = &p->spares[i];
 		if (sb->state != SB_READY || !sb->proc || sb->exited)
 			continue;
+		if (sb->gen != gen || strcmp(sb->plugin_id, plugin_id) != 0) {
+			p->hooks->dirty(p->owner); /* to retire it */
+			continue;
+		}
 		*pr = sb->proc;
 		*ch = sb->chan;
 		*pid = sb->pid;

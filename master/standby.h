@@ -51,6 +51,8 @@ typedef struct standby {
 	int failed;       /* ...unexpectedly */
 	int due;          /* the RETRY delay is over */
 	int late;         /* the STOPPING deadline passed: kill */
+	unsigned gen;     /* the generation it was started for */
+	char plugin_id[64]; /* the plugin file it loaded (gen.h) */
 	restart_track track;
 	uv_timer_t timer; /* retry delay, or kill deadline when stopping */
 	struct standby_pool *pool;
@@ -94,11 +96,16 @@ typedef enum standby_want {
  * (stopping is STOP, then SIGKILL after stop_ms).
  */
 void standby_reconcile(standby_pool *p, standby_want want, int kill_now,
-                       const worker_spec *spec, const char *rundir,
+                       const worker_spec *spec, unsigned gen,
+                       const char *plugin_id, const char *rundir,
                        uint64_t stop_ms);
 
-/* Hands over a ready standby's process and channel; 0 if none. */
-int standby_take(standby_pool *p, proc **pr, ipc_chan **ch, int64_t *pid);
+/* Hands over a ready standby's process and channel, if one is ready that
+ * was started for gen and loaded the plugin file as it is now on disk
+ * (plugin_id): 1, else 0.  One that does not match is retired (stopped
+ * on the next reconcile, and replaced by one that does). */
+int standby_take(standby_pool *p, unsigned gen, const char *plugin_id,
+                 proc **pr, ipc_chan **ch, int64_t *pid);
 /* No standby has a process. */
 int standby_idle(const standby_pool *p);
 

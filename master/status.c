@@ -21,6 +21,7 @@ static void fill_worker(const sup *s, const slot *sl, ipc_worker_status *w,
 	w->slot = sl->id;
 	w->pid = sl->proc ? sl->pid : 0;
 	snprintf(w->state, sizeof w->state, "%s", slot_state_name(sl->state));
+	w->gen = sl->gen;
 	w->restarts = sl->restarts;
 	w->uptime_ms = sl->proc && sl->ready_us ? (now_us - sl->ready_us) / 1000u
 	                                        : 0;
@@ -48,6 +49,11 @@ int sup_status_reply(sup *s, nng_msg **reply)
 	st.pid = getpid();
 	snprintf(st.state, sizeof st.state, "%s", sup_state_name(s->state));
 	st.bad_frames = s->bad_frames;
+	st.gen = s->gen->gen;
+	snprintf(st.plugin, sizeof st.plugin, "%.500s", s->gen->cfg->plugin);
+	snprintf(st.plugin_id, sizeof st.plugin_id, "%s", s->gen->plugin_id);
+	snprintf(st.op, sizeof st.op, "%s", s->op.kind ? s->op.what : "");
+	snprintf(st.last_op, sizeof st.last_op, "%s", s->last_op);
 	snprintf(st.jobs_url, sizeof st.jobs_url, "%s", broker_url(s->broker));
 	st.heals = ipc_guard_heals();
 	broker_stats bs;
@@ -63,7 +69,7 @@ int sup_status_reply(sup *s, nng_msg **reply)
 		return CORRAL_ENOMEM;
 	uint64_t now_us = uv_hrtime() / 1000u;
 	for (unsigned i = 0; i < s->nslots; i++)
-		fill_worker(s, &s->slots[i], &st.workers[i], now_us);
+		fill_worker(s, s->slots[i], &st.workers[i], now_us);
 	int rc = ipc_pack_status(reply, &st);
 	free(st.workers);
 	return rc;

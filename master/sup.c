@@ -83,7 +83,7 @@ void sup_dirty(sup *s)
 /* ipc://RUNDIR/slot-ID.N: a new name per spawn, because the previous
  * worker's socket may still be closing (in the background) when the next
  * one listens. */
-static int slot_url(const sup *s, slot *sl, char *buf, size_t len)
+int sup_slot_url(sup *s, slot *sl, char *buf, size_t len)
 {
 	char leaf[48];
 	snprintf(leaf, sizeof leaf, "slot-%d.%u", sl->id, sl->spawns++);
@@ -101,14 +101,14 @@ static void hook_reply(void *owner, slot *sl, const ipc_frame *f)
 {
 	sup *s = owner;
 	if (s->broker)
-		broker_on_reply(s->broker, (unsigned)sl->id, f);
+		broker_on_reply(s->broker, sl->lane, f);
 }
 
 static void hook_changed(void *owner, slot *sl, slot_state from,
                          const char *why)
 {
 	sup *s = owner;
-	evlog_add(&s->events, "slot", sl->id, sl->pid, 0,
+	evlog_add(&s->events, "slot", sl->id, sl->pid, sl->gen,
 	          slot_state_name(from), slot_state_name(sl->state), "%s",
 	          why);
 }
@@ -140,11 +140,19 @@ static const standby_hooks standby_cbs = {
 	.bad_frame = hook_bad_frame,
 };
 
-static int broker_send(void *ctx, unsigned slot_id, nng_msg *msg)
+/* To the worker on lane: the slot's current one, or its outgoing one
+ * (cancels for jobs it still holds). */
+static int broker_send(void *ctx, unsigned lane, nng_msg *msg)
 {
 	sup *s = ctx;
-	assert(slot_id < s->nslots);
-	return slot_send(&s->slots[slot_id], msg);
+	unsigned id = lane / 2;
+	slot *sl = id < s->nslots ? s->slots[id] : NULL;
+	if (sl && sl->lane == lane)
+		return slot_send(sl, msg);
+	if (sl && sl->out && sl->out->lane == lane && sl->out->chan)
+		return ipc_chan_send(sl->out->chan, msg);
+	nng_msg_free(msg);
+	return CORRAL_ECLOSED;
 }
 
 static uint64_t broker_now(void *ctx)
@@ -172,8 +180,14 @@ static int control_status(void *ctx, nng_msg **reply)
 	return sup_status_reply(ctx, reply);
 }
 
+static void control_command(void *ctx, ipc_req *req, const ipc_cmd *cmd)
+{
+	sup_op_command(ctx, req, cmd);
+}
+
 static const control_ops control_cbs = {
 	.status = control_status,
+	.command = control_command,
 	.bad_frame = hook_bad_frame,
 };
 
@@ -215,8 +229,8 @@ static void log_summary(sup *s)
 {
 	unsigned running = 0, restarts = 0;
 	for (unsigned i = 0; i < s->nslots; i++) {
-		running += s->slots[i].state == SLOT_RUNNING;
-		restarts += s->slots[i].restarts;
+		running += s->slots[i]->state == SLOT_RUNNING;
+		restarts += s->slots[i]->restarts;
 	}
 	broker_stats bs;
 	broker_get_stats(s->broker, &bs);
@@ -244,9 +258,8 @@ static void handle_other_signals(sup *s)
 			        "to reopen");
 			break;
 		default: /* HUP, TTIN, TTOU */
-			log_warn("received SIG%s (%s): not supported by this "
-			         "version; ignored", signame(sig),
-			         sig == SIGHUP ? "reload" : "scale");
+			log_msg("received SIG%s", signame(sig));
+			sup_op_signal(s, sig);
 			break;
 		}
 	}
@@ -257,8 +270,8 @@ static void handle_other_signals(sup *s)
 static int any_slot_serving(const sup *s)
 {
 	for (unsigned i = 0; i < s->nslots; i++)
-		if (s->slots[i].state == SLOT_RUNNING ||
-		    s->slots[i].state == SLOT_STARTING)
+		if (s->slots[i]->state == SLOT_RUNNING ||
+		    s->slots[i]->state == SLOT_STARTING)
 			return 1;
 	return 0;
 }
@@ -273,8 +286,9 @@ static void on_drain_timer(uv_timer_t *t)
 static void begin_stopping(sup *s, const char *why)
 {
 	uv_timer_stop(&s->drain_timer);
+	sup_op_abort(s, "the supervisor is stopping");
 	for (unsigned i = 0; i < s->nslots; i++)
-		s->slots[i].want = WANT_DOWN;
+		s->slots[i]->want = WANT_DOWN;
 	set_state(s, SUP_STOPPING, "%s", why);
 }
 
@@ -283,7 +297,7 @@ static void reconcile_sup(sup *s)
 {
 	if (s->state == SUP_STARTING) {
 		for (unsigned i = 0; i < s->nslots; i++)
-			s->slots[i].want = WANT_UP;
+			s->slots[i]->want = WANT_UP;
 		set_state(s, SUP_RUNNING, "starting %u worker(s)", s->nslots);
 	}
 	if (s->kill_sig) {
@@ -294,7 +308,7 @@ static void reconcile_sup(sup *s)
 		        signame(sig));
 		broker_abort(s->broker);
 		for (unsigned i = 0; i < s->nslots; i++) {
-			slot *sl = &s->slots[i];
+			slot *sl = s->slots[i];
 			if (sl->proc) {
 				s->unclean = 1;
 				slot_event(sl, SLOT_EV_KILL,
@@ -308,10 +322,13 @@ static void reconcile_sup(sup *s)
 	if (s->stop_sig && s->state == SUP_RUNNING) {
 		int sig = s->stop_sig;
 		s->stop_sig = 0;
-		log_msg("received SIG%s: stopping %u worker(s), grace %" PRIu64
-		        " ms", signame(sig), s->nslots,
+		log_msg("%s%s: stopping %u worker(s), grace %" PRIu64 " ms",
+		        sig > 0 ? "received SIG" : "corralctl stop",
+		        sig > 0 ? signame(sig) : "", s->nslots,
 		        s->cfg->shutdown_timeout_ms);
-		set_state(s, SUP_DRAINING, "SIG%s", signame(sig));
+		set_state(s, SUP_DRAINING, "%s%s", sig > 0 ? "SIG" : "",
+		          sig > 0 ? signame(sig) : "corralctl stop");
+		sup_op_abort(s, "the supervisor is stopping");
 		/* First the jobs: no new ones, the accepted ones finish. */
 		if (broker_drain(s->broker)) {
 			s->drained = 1;
@@ -346,19 +363,20 @@ static int may_start(const sup *s, const slot *sl)
 
 static void start_slot(sup *s, slot *sl)
 {
-	char url[4200];
+	char url[4200], id[GEN_ID_LEN];
 	proc *p = NULL;
 	ipc_chan *ch = NULL;
 	int64_t pid = 0;
-	if (slot_url(s, sl, url, sizeof url) != 0) {
+	if (sup_slot_url(s, sl, url, sizeof url) != 0) {
 		sl->failed = 1;
 		slot_event(sl, SLOT_EV_START, "spawning");
 		slot_event(sl, SLOT_EV_SPAWN_FAILED, "run directory path too "
 		           "long for a socket name");
 		return;
 	}
-	(void)standby_take(&s->spares, &p, &ch, &pid);
-	slot_spawn(sl, s->loop, &s->spec, url, p, ch, pid);
+	(void)plugin_file_id(s->gen->cfg->plugin, id, sizeof id);
+	(void)standby_take(&s->spares, s->gen->gen, id, &p, &ch, &pid);
+	slot_spawn(sl, s->loop, &s->gen->spec, s->gen->gen, url, p, ch, pid);
 }
 
 /* EXITED: the restart policy decides what comes next. */
@@ -409,7 +427,7 @@ static void reconcile_slot(sup *s, slot *sl)
 		slot_reap(sl);
 		/* Its jobs go back to the queue (or are poison) before
 		 * anything else happens to the slot. */
-		broker_worker_gone(s->broker, (unsigned)sl->id);
+		broker_worker_gone(s->broker, sl->lane);
 	}
 	if (sl->kill_wanted && sl->proc && !sl->killed) {
 		if (sl->state == SLOT_STOPPING)
@@ -446,25 +464,30 @@ static void reconcile_slot(sup *s, slot *sl)
 
 static void reconcile_spares(sup *s)
 {
+	char id[GEN_ID_LEN];
 	standby_want want = SB_WANT_NONE;
-	if (s->state == SUP_RUNNING) {
+	if (s->state == SUP_RUNNING && s->op.kind != OP_SCALE) {
 		want = SB_WANT_FILL;
 		for (unsigned i = 0; i < s->nslots; i++)
-			if (s->slots[i].state != SLOT_RUNNING)
+			if (s->slots[i]->state != SLOT_RUNNING)
 				want = SB_WANT_HOLD;
 	}
-	standby_reconcile(&s->spares, want, s->fast_stop,
-	                  &s->spec, s->rundir, s->cfg->shutdown_timeout_ms);
+	(void)plugin_file_id(s->gen->cfg->plugin, id, sizeof id);
+	standby_reconcile(&s->spares, want, s->fast_stop, &s->gen->spec,
+	                  s->gen->gen, id, s->rundir,
+	                  s->cfg->shutdown_timeout_ms);
 }
 
 static void tell_broker(sup *s)
 {
 	for (unsigned i = 0; i < s->nslots; i++) {
-		const slot *sl = &s->slots[i];
+		const slot *sl = s->slots[i];
 		int up = sl->state == SLOT_RUNNING && sl->want == WANT_UP &&
 		         s->state != SUP_STOPPING;
-		broker_worker_set(s->broker, i, up,
+		broker_worker_set(s->broker, sl->lane, up,
 		                  sl->have_health ? sl->health.lag_p99_us : 0);
+		if (sl->out)
+			broker_worker_set(s->broker, sl->out->lane, 0, 0);
 	}
 }
 
@@ -475,9 +498,9 @@ static void check_done(sup *s)
 {
 	int any_failed = 0, all_finished = 1, all_rest = 1;
 	for (unsigned i = 0; i < s->nslots; i++) {
-		const slot *sl = &s->slots[i];
+		slot *sl = s->slots[i];
 		all_finished &= slot_finished(sl);
-		all_rest &= slot_at_rest(sl);
+		all_rest &= slot_at_rest(sl) && sup_op_slot_quiet(s, sl);
 		any_failed |= sl->failed || sl->state == SLOT_FAILED;
 	}
 	if (s->state == SUP_RUNNING && all_finished) {
@@ -502,6 +525,11 @@ static void check_done(sup *s)
 		                       : "");
 	}
 	set_state(s, SUP_DONE, "exit code %d", s->exit_code);
+	if (s->stop_req) {
+		sup_op_answer(s, s->stop_req, 1, 0, "stopped (exit code %d)",
+		              s->exit_code);
+		s->stop_req = NULL;
+	}
 	teardown(s);
 }
 
@@ -510,7 +538,8 @@ static void reconcile(sup *s)
 	handle_other_signals(s);
 	reconcile_sup(s);
 	for (unsigned i = 0; i < s->nslots; i++)
-		reconcile_slot(s, &s->slots[i]);
+		reconcile_slot(s, s->slots[i]);
+	sup_op_reconcile(s);
 	reconcile_spares(s);
 	tell_broker(s);
 	check_done(s);
@@ -553,7 +582,7 @@ static void on_after_poll(uv_check_t *h)
 		         "(stopped or paused); worker deadlines moved back as "
 		         "much", stall);
 	for (unsigned i = 0; i < s->nslots; i++) {
-		slot *sl = &s->slots[i];
+		slot *sl = s->slots[i];
 		if (sl->state == SLOT_STARTING || sl->state == SLOT_RUNNING ||
 		    sl->state == SLOT_STOPPING)
 			slot_extend_deadline(sl, stall);
@@ -573,16 +602,28 @@ static void teardown(sup *s)
 	for (int i = 0; i < s->nsigs; i++)
 		uv_close((uv_handle_t *)&s->sigs[i], NULL);
 	for (unsigned i = 0; i < s->nslots; i++)
-		slot_close(&s->slots[i]);
+		slot_close(s->slots[i]); /* freed when the loop has ended */
 	standby_pool_close(&s->spares);
 	uv_close((uv_handle_t *)&s->reconcile, NULL);
 	uv_close((uv_handle_t *)&s->before_poll, NULL);
 	uv_close((uv_handle_t *)&s->after_poll, NULL);
 }
 
-int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
-             const char *rundir, const listen_set *listeners,
-             const priv_user *user)
+slot *sup_slot_new(sup *s, int id)
+{
+	slot *sl = calloc(1, sizeof *sl);
+	if (!sl)
+		return NULL;
+	if (slot_init(sl, s->loop, id, &s->policy, &s->timeouts, &slot_cbs,
+	              s) != 0) {
+		free(sl);
+		return NULL;
+	}
+	sl->lane = sup_lane((unsigned)id, 0);
+	return sl;
+}
+
+int sup_init(sup *s, uv_loop_t *loop, config *cfg, const sup_params *p)
 {
 	char url[4200];
 	int rc;
@@ -591,11 +632,12 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
 	memset(s, 0, sizeof *s);
 	s->loop = loop;
 	s->cfg = cfg;
+	s->params = *p;
 	s->state = SUP_STARTING;
-	snprintf(s->worker_bin, sizeof s->worker_bin, "%s", worker_bin);
-	snprintf(s->rundir, sizeof s->rundir, "%s", rundir);
-	s->spec = (worker_spec){.worker_bin = s->worker_bin, .cfg = cfg,
-	                        .listeners = listeners, .user = user};
+	snprintf(s->worker_bin, sizeof s->worker_bin, "%s", p->worker_bin);
+	snprintf(s->rundir, sizeof s->rundir, "%s", p->rundir);
+	s->params.worker_bin = s->worker_bin;
+	s->params.rundir = s->rundir;
 	s->policy = (restart_policy){
 		.delay_ms = cfg->restart_delay_ms,
 		.delay_max_ms = cfg->restart_delay_max_ms,
@@ -608,34 +650,43 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const char *worker_bin,
 	                              .shutdown_ms = cfg->shutdown_timeout_ms};
 	srand((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
 	s->nslots = cfg->workers ? cfg->workers : uv_available_parallelism();
+	if (s->nslots > SUP_MAX_SLOTS)
+		s->nslots = SUP_MAX_SLOTS;
 
+	worker_spec tmpl = {.worker_bin = s->worker_bin, .cfg = cfg,
+	                    .listeners = p->listeners, .user = p->user};
+	if (!(s->gen = gen_new(++s->last_gen, cfg, 0, &tmpl)))
+		return CORRAL_ENOMEM;
+	s->gens[0] = s->gen;
 	if ((rc = evlog_init(&s->events, EVENTS_KEPT)))
-		return rc;
-	s->slots = calloc(s->nslots, sizeof *s->slots);
+		goto fail_gen;
+	s->slots = calloc(SUP_MAX_SLOTS, sizeof *s->slots);
 	if (!s->slots) {
 		rc = CORRAL_ENOMEM;
 		goto fail_events;
 	}
 	for (i = 0; i < s->nslots; i++)
-		if ((rc = slot_init(&s->slots[i], loop, (int)i, &s->policy,
-		                    &s->timeouts, &slot_cbs, s)))
+		if (!(s->slots[i] = sup_slot_new(s, (int)i))) {
+			rc = CORRAL_ENOMEM;
 			goto fail_slots;
+		}
 	if ((rc = standby_pool_init(&s->spares, loop, cfg->standby, &s->policy,
 	                            &standby_cbs, s)))
 		goto fail_slots;
-	if ((rc = rundir_url(rundir, "control", url, sizeof url)) ||
+	if ((rc = rundir_url(s->rundir, "control", url, sizeof url)) ||
 	    (rc = control_open(&s->ctl, loop, url, &control_cbs, s,
 	                       &s->events)))
 		goto fail_spares;
 	broker_config bc = {
-		.url = url, .rundir = s->rundir, .nslots = s->nslots,
+		.url = url, .rundir = s->rundir, .nslots = 2 * SUP_MAX_SLOTS,
+		.open_hint = s->nslots,
 		.max_inflight = cfg->max_inflight, .queue_limit = cfg->queue_limit,
 		.max_attempts = cfg->max_attempts,
 		.job_timeout_ms = cfg->job_timeout_ms,
 		.max_lag_ms = cfg->max_lag_ms};
 	if (cfg->jobs_url[0])
 		snprintf(url, sizeof url, "%s", cfg->jobs_url);
-	else if ((rc = rundir_url(rundir, "jobs", url, sizeof url)))
+	else if ((rc = rundir_url(s->rundir, "jobs", url, sizeof url)))
 		goto fail_control;
 	if ((rc = broker_open(&s->broker, loop, &bc, &broker_cbs, s)))
 		goto fail_control;
@@ -676,12 +727,15 @@ fail_spares:
 	standby_pool_close(&s->spares);
 fail_slots:
 	while (i-- > 0)
-		slot_close(&s->slots[i]);
+		slot_destroy(s->slots[i]);
 	uv_run(loop, UV_RUN_NOWAIT); /* let the handles close */
 	free(s->slots);
 	s->slots = NULL;
 fail_events:
 	evlog_free(&s->events);
+fail_gen:
+	gen_free(s->gen);
+	s->gen = NULL;
 	return rc;
 }
 
@@ -708,8 +762,16 @@ int sup_run(sup *s)
 		log_warn("%d socket(s) still closing inside nng; exiting "
 		         "without them", stuck);
 	remove_sockets(s);
+	for (unsigned i = 0; i < s->nslots; i++)
+		free(s->slots[i]);
 	free(s->slots);
 	s->slots = NULL;
 	evlog_free(&s->events);
+	for (int i = 0; i < SUP_MAX_GENS; i++) {
+		if (s->gens[i] && s->gens[i]->cfg == s->cfg && !s->gens[i]->owned)
+			s->cfg = NULL; /* main's: main frees it */
+		gen_free(s->gens[i]);
+		s->gens[i] = NULL;
+	}
 	return s->exit_code;
 }

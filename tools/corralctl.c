@@ -4,7 +4,10 @@
  * its front end through the client library.  What it prints comes from
  * tools/show.c (tables and JSON from the field tables).
  */
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -21,7 +24,7 @@
 #include "tools/ctlreq.h"
 #include "tools/show.h"
 
-enum { EXIT_USAGE = 2, EXIT_NOCONN = 1, EXIT_JOBFAIL = 3 };
+enum { EXIT_USAGE = 2, EXIT_NOCONN = 1, EXIT_JOBFAIL = 3, EXIT_CMDFAIL = 4 };
 
 #define CONNECT_WAIT_MS 3000
 
@@ -39,9 +42,22 @@ static void usage(FILE *f)
 "  call PAYLOAD|-    send one job (the payload, or stdin for -) to the\n"
 "                    jobs front end (--url, default ipc://RUNDIR/jobs)\n"
 "                    and print the reply; --timeout bounds the job\n"
+"  reload [--plugin NEW.so] [--config FILE]\n"
+"                    re-read the configuration and replace every worker,\n"
+"                    one slot at a time, each new one READY and healthy\n"
+"                    for reload_gate before the old one drains; a failure\n"
+"                    rolls every slot back.  Prints each step.\n"
+"  restart [SLOT...|all]\n"
+"                    the same rolling replacement without new code; also\n"
+"                    brings FAILED slots back\n"
+"  scale N|+N|-N     workers wanted (new ones start at once; the highest\n"
+"                    slots stop gracefully)\n"
+"  stop              the graceful shutdown of SIGTERM\n"
 "\n"
+"reload, restart, scale and stop answer when the command has finished.\n"
 "Exit codes: 0 ok, 1 no supervisor answered, 2 usage error,\n"
-"3 the job failed (the reason is printed).\n");
+"3 the job failed (the reason is printed), 4 the command failed or was\n"
+"refused (the reason is printed).\n");
 }
 
 static int cmd_status(const char *rundir, uint64_t timeout_ms, int json)
@@ -118,6 +134,128 @@ static int cmd_events(const char *rundir, uint64_t timeout_ms, int follow,
 	}
 }
 
+/* ---- commands: sent, then each step printed until the answer ---- */
+
+typedef struct follower {
+	char url[PATH_MAX + 16];
+	uint64_t since;
+	atomic_int stop;
+	int json;
+} follower;
+
+/* Prints the command's steps (events of kinds other than slot changes,
+ * and slot changes too: they are the steps) until told to stop. */
+static void *follow_steps(void *arg)
+{
+	follower *fw = arg;
+	while (!atomic_load(&fw->stop)) {
+		ipc_events_req q = {.since = fw->since, .wait_ms = 200,
+		                    .max = IPC_MAX_EVENTS};
+		nng_msg *req = NULL, *reply = NULL;
+		ipc_frame f;
+		ipc_events ev;
+		if (ipc_pack_events_req(&req, &q) != 0 ||
+		    ctl_request(fw->url, 2000, req, &reply) != 0 ||
+		    ipc_decode_msg(reply, IPC_MAX_CTL_FRAME, &f) != 0)
+			break;
+		int rc = ipc_unpack_events(&f, &ev);
+		ipc_frame_fini(&f);
+		if (rc)
+			break;
+		for (uint32_t i = 0; i < ev.n; i++) {
+			if (strcmp(ev.ev[i].kind, "slot") != 0 ||
+			    strcmp(ev.ev[i].to, "running") == 0 ||
+			    strcmp(ev.ev[i].to, "stopped") == 0 ||
+			    strcmp(ev.ev[i].to, "failed") == 0) {
+				if (fw->json)
+					show_event_json(stdout, &ev.ev[i]);
+				else
+					show_event_line(stdout, &ev.ev[i]);
+			}
+			fw->since = ev.ev[i].seq;
+		}
+		fflush(stdout);
+		ipc_events_free(&ev);
+	}
+	return NULL;
+}
+
+/* The newest event's number now (to follow what comes after). */
+static int events_last(const char *url, uint64_t *last)
+{
+	ipc_events_req q = {.since = UINT64_MAX - 1, .wait_ms = 0, .max = 1};
+	nng_msg *req = NULL, *reply = NULL;
+	ipc_frame f;
+	ipc_events ev;
+	int rc = ipc_pack_events_req(&req, &q);
+	if (!rc)
+		rc = ctl_request(url, 5000, req, &reply);
+	if (!rc)
+		rc = ipc_decode_msg(reply, IPC_MAX_CTL_FRAME, &f);
+	if (rc)
+		return rc;
+	rc = ipc_unpack_events(&f, &ev);
+	ipc_frame_fini(&f);
+	if (!rc) {
+		*last = ev.last;
+		ipc_events_free(&ev);
+	}
+	return rc;
+}
+
+static int cmd_command(const char *rundir, const ipc_cmd *cmd, int quiet,
+                       int json)
+{
+	static follower fw;
+	pthread_t th;
+	int following = 0;
+	if (rundir_url(rundir, "control", fw.url, sizeof fw.url) != 0)
+		return EXIT_USAGE;
+	int rc = events_last(fw.url, &fw.since);
+	if (rc) {
+		log_plain("no corral answered at %s: %s", fw.url,
+		          corral_strerror(rc));
+		return EXIT_NOCONN;
+	}
+	fw.json = json;
+	if (!quiet && pthread_create(&th, NULL, follow_steps, &fw) == 0)
+		following = 1;
+	nng_msg *req = NULL, *reply = NULL;
+	ipc_frame f;
+	ipc_cmd_result r;
+	rc = ipc_pack_cmd(&req, cmd);
+	/* A rollout takes as long as it takes: no deadline of ours. */
+	if (!rc)
+		rc = ctl_request(fw.url, UINT32_MAX, req, &reply);
+	if (!rc)
+		rc = ipc_decode_msg(reply, IPC_MAX_CTL_FRAME, &f);
+	if (!rc) {
+		if (f.type == IPC_ERROR) {
+			ipc_error e;
+			rc = ipc_unpack_error(&f, &e);
+			r = (ipc_cmd_result){.ok = 0, .code = rc ? rc : e.code};
+			snprintf(r.msg, sizeof r.msg, "%s", rc ? "bad reply"
+			                                       : e.msg);
+			rc = 0;
+		} else {
+			rc = ipc_unpack_cmd_result(&f, &r);
+		}
+		ipc_frame_fini(&f);
+	}
+	if (following) {
+		usleep(250 * 1000); /* the last steps' events */
+		atomic_store(&fw.stop, 1);
+		pthread_join(th, NULL);
+	}
+	if (rc) {
+		log_plain("%s: no answer from %s: %s", cmd->cmd, fw.url,
+		          corral_strerror(rc));
+		return EXIT_NOCONN;
+	}
+	fprintf(r.ok ? stdout : stderr, "%s\n", r.msg);
+	return r.ok ? 0 : EXIT_CMDFAIL;
+}
+
 static int cmd_call(const char *url, uint64_t timeout_ms, const char *arg)
 {
 	static char buf[IPC_MAX_PAYLOAD + 1];
@@ -174,75 +312,101 @@ int main(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"follow", no_argument, NULL, 'f'},
 		{"since", required_argument, NULL, 's'},
+		{"plugin", required_argument, NULL, 'P'},
+		{"config", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *name = "corral", *rundir_opt = NULL, *url_opt = NULL;
+	const char *plugin_opt = NULL, *config_opt = NULL;
 	char rundir[PATH_MAX];
 	uint64_t timeout_ms = 0, since = 0;
 	int json = 0, follow = 0, c;
 
 	log_set_prog("corralctl");
 	signal(SIGPIPE, SIG_IGN);
-	/* Options may come before or after the command. */
-	while ((c = getopt_long(argc, argv, "n:fh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			name = optarg;
+	/* Options before the command, then the command's own after it
+	 * (so that `scale -1` is an argument, not an option). */
+	int cmd_at = 0, pos_at = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		int pc = pass ? argc - cmd_at : argc;
+		char **pv = pass ? argv + cmd_at : argv;
+		if (pass && (cmd_at >= argc || !strcmp(argv[cmd_at], "scale")))
 			break;
-		case 'r':
-			rundir_opt = optarg;
-			break;
-		case 'u':
-			url_opt = optarg;
-			break;
-		case 't':
-			if (parse_duration_ms(optarg, &timeout_ms) != 0 ||
-			    timeout_ms == 0) {
-				log_plain("bad --timeout %s (500ms, 2s, 1m)", optarg);
+		optind = 0;
+		while ((c = getopt_long(pc, pv, pass ? "n:f" : "+n:fh", opts,
+		                        NULL)) != -1) {
+			switch (c) {
+			case 'n':
+				name = optarg;
+				break;
+			case 'r':
+				rundir_opt = optarg;
+				break;
+			case 'u':
+				url_opt = optarg;
+				break;
+			case 't':
+				if (parse_duration_ms(optarg, &timeout_ms) != 0 ||
+				    timeout_ms == 0) {
+					log_plain("bad --timeout %s (500ms, 2s, 1m)", optarg);
+					return EXIT_USAGE;
+				}
+				break;
+			case 'j':
+				json = 1;
+				break;
+			case 'f':
+				follow = 1;
+				break;
+			case 's': {
+				char *end;
+				since = strtoull(optarg, &end, 10);
+				if (*end || !*optarg) {
+					log_plain("bad --since %s (an event number)",
+					          optarg);
+					return EXIT_USAGE;
+				}
+				break;
+			}
+			case 'P':
+				plugin_opt = optarg;
+				break;
+			case 'C':
+				config_opt = optarg;
+				break;
+			case 'h':
+				usage(stdout);
+				return 0;
+			case 'V':
+				printf("corralctl %s\n", PACKAGE_VERSION);
+				return 0;
+			default:
+				usage(stderr);
 				return EXIT_USAGE;
 			}
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'f':
-			follow = 1;
-			break;
-		case 's': {
-			char *end;
-			since = strtoull(optarg, &end, 10);
-			if (*end || !*optarg) {
-				log_plain("bad --since %s (an event number)",
-				          optarg);
-				return EXIT_USAGE;
-			}
-			break;
 		}
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("corralctl %s\n", PACKAGE_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
+		if (!pass)
+			cmd_at = optind;
+		else
+			pos_at = cmd_at + optind; /* getopt put them last */
 	}
-	if (optind >= argc) {
+	if (cmd_at >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (!pos_at)
+		pos_at = cmd_at + 1; /* scale: no options after it */
 	if (rundir_opt)
 		snprintf(rundir, sizeof rundir, "%s", rundir_opt);
 	else if (rundir_default(name, rundir, sizeof rundir) != 0) {
 		log_plain("name too long");
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[optind];
-	int nargs = argc - optind - 1;
+	const char *cmd = argv[cmd_at];
+	char **args = argv + pos_at;
+	int nargs = argc - pos_at;
 	if (strcmp(cmd, "status") == 0 && nargs == 0)
 		return cmd_status(rundir, timeout_ms ? timeout_ms : 5000, json);
 	if (strcmp(cmd, "events") == 0 && nargs == 0)
@@ -258,10 +422,44 @@ int main(int argc, char **argv)
 			snprintf(url, sizeof url, "%s", url_opt);
 		else if (rundir_url(rundir, "jobs", url, sizeof url) != 0)
 			return EXIT_USAGE;
-		return cmd_call(url, timeout_ms, argv[optind + 1]);
+		return cmd_call(url, timeout_ms, args[0]);
+	}
+	if (!strcmp(cmd, "reload") || !strcmp(cmd, "restart") ||
+	    !strcmp(cmd, "scale") || !strcmp(cmd, "stop")) {
+		static ipc_cmd cm;
+		snprintf(cm.cmd, sizeof cm.cmd, "%s", cmd);
+		const char *paths[2][2] = {{"plugin", plugin_opt},
+		                           {"config", config_opt}};
+		for (int k = 0; k < 2; k++) {
+			char path[PATH_MAX];
+			if (!paths[k][1])
+				continue;
+			if (strcmp(cmd, "reload") != 0) {
+				log_plain("--%s is for reload", paths[k][0]);
+				return EXIT_USAGE;
+			}
+			if (!realpath(paths[k][1], path)) {
+				log_plain("reload --%s %s: %s", paths[k][0],
+				          paths[k][1], strerror(errno));
+				return EXIT_USAGE;
+			}
+			snprintf(cm.args[cm.nargs++], IPC_ARG_LEN, "%s=%.4000s",
+			         paths[k][0], path);
+		}
+		int bad = (!strcmp(cmd, "scale") && nargs != 1) ||
+		          ((!strcmp(cmd, "reload") || !strcmp(cmd, "stop")) &&
+		           nargs != 0) ||
+		          nargs > IPC_MAX_ARGS;
+		for (int i = 0; !bad && i < nargs; i++)
+			snprintf(cm.args[cm.nargs++], IPC_ARG_LEN, "%s", args[i]);
+		if (bad) {
+			log_plain("%s: bad arguments (see corralctl --help)", cmd);
+			return EXIT_USAGE;
+		}
+		return cmd_command(rundir, &cm, 0, json);
 	}
 	if (nargs > 0 && (!strcmp(cmd, "status") || !strcmp(cmd, "events")))
-		log_plain("%s: unexpected argument %s", cmd, argv[optind + 1]);
+		log_plain("%s: unexpected argument %s", cmd, args[0]);
 	else
 		log_plain("unknown command '%s'", cmd);
 	usage(stderr);

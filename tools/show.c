@@ -175,6 +175,11 @@ int show_status_json(FILE *f, const ipc_status *st)
 		rc |= jset(root, "bad_frames",
 		           json_integer((json_int_t)st->bad_frames));
 		rc |= jset(root, "jobs_url", jstr(st->jobs_url));
+		rc |= jset(root, "gen", json_integer(st->gen));
+		rc |= jset(root, "plugin", jstr(st->plugin));
+		rc |= jset(root, "plugin_id", jstr(st->plugin_id));
+		rc |= jset(root, "op", jstr(st->op));
+		rc |= jset(root, "last_op", jstr(st->last_op));
 		rc |= jset(root, "listener_heals",
 		           json_integer((json_int_t)st->heals));
 		rc |= jfields(jobs, ipc_jobstat_fields, ipc_jobstat_nfields,
@@ -282,8 +287,13 @@ void show_status_table(FILE *f, const ipc_status *st)
 	column c[MAXCOLS];
 	unsigned n = columns(c);
 	char buf[64];
-	fprintf(f, "%s: supervisor pid %" PRId64 ", %s, %u worker(s)\n",
-	        st->name, st->pid, st->state, st->nworkers);
+	fprintf(f, "%s: supervisor pid %" PRId64 ", %s, %u worker(s), "
+	        "generation %u (%s, %s)\n", st->name, st->pid, st->state,
+	        st->nworkers, st->gen, st->plugin, st->plugin_id);
+	if (st->op[0])
+		fprintf(f, "in progress: %s\n", st->op);
+	else if (st->last_op[0])
+		fprintf(f, "last command: %s\n", st->last_op);
 	for (unsigned k = 0; k < n; k++) {
 		c[k].width = (int)strlen(c[k].f->col);
 		for (uint32_t i = 0; i < st->nworkers; i++) {
