@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/exitdesc.h"
 #include "common/log.h"
 #include "corral_base.h"
 #include "master/slot.h"
@@ -295,21 +296,11 @@ void slot_on_msg(ipc_chan *ch, nng_msg *msg, void *arg)
 		sl->hooks->bad_frame(sl->owner, sl, rc);
 }
 
-static const char *signame(int sig, char *buf, size_t len)
-{
-	const char *abbrev = sigabbrev_np(sig);
-	if (abbrev)
-		snprintf(buf, len, "SIG%s", abbrev);
-	else
-		snprintf(buf, len, "signal %d", sig);
-	return buf;
-}
-
 /* The proc's exit callback: record the facts, nothing else. */
 void slot_exited(void *owner, int64_t status, int term_signal)
 {
 	slot *sl = owner;
-	char desc[256], sb[32];
+	char desc[256];
 	uint64_t up_ms = sl->ready_us ? (uv_hrtime() / 1000u - sl->ready_us) /
 	                                    1000u
 	                              : 0;
@@ -319,14 +310,11 @@ void slot_exited(void *owner, int64_t status, int term_signal)
 	sl->exit_signal = term_signal;
 	sl->exit_code = term_signal ? -1 : (int)status;
 	sl->failed = term_signal || status != 0;
-	if (term_signal)
-		snprintf(desc, sizeof desc, "killed by signal %s%s%s%s",
-		         signame(term_signal, sb, sizeof sb),
-		         sl->killed ? " (" : "",
-		         sl->killed ? sl->kill_reason : "",
-		         sl->killed ? ")" : "");
-	else
-		snprintf(desc, sizeof desc, "exited with code %d", (int)status);
+	exit_desc((int)status, term_signal, desc, sizeof desc);
+	if (term_signal && sl->killed) {
+		size_t n = strlen(desc);
+		snprintf(desc + n, sizeof desc - n, " (%s)", sl->kill_reason);
+	}
 	if (sl->state == SLOT_STOPPING) {
 		if (sl->failed)
 			sl->unclean_stop = 1;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/exitdesc.h"
 #include "common/log.h"
 #include "common/rundir.h"
 #include "corral_base.h"
@@ -22,11 +23,14 @@ const char *standby_state_name(standby_state st)
 
 static void set_state(standby *sb, standby_state to, const char *why)
 {
-	if (sb->state != to)
-		log_debug("standby %d pid %" PRId64 ": %s -> %s: %s", sb->id,
-		          sb->pid, standby_state_name(sb->state),
-		          standby_state_name(to), why);
+	standby_state from = sb->state;
+	if (from == to)
+		return;
+	log_debug("standby %d pid %" PRId64 ": %s -> %s: %s", sb->id, sb->pid,
+	          standby_state_name(from), standby_state_name(to), why);
 	sb->state = to;
+	if (sb->pool->hooks->changed)
+		sb->pool->hooks->changed(sb->pool->owner, sb, from, why);
 }
 
 static void dirty(standby *sb)
@@ -73,12 +77,9 @@ static void on_timer(uv_timer_t *t)
 static void on_exit_cb(void *owner, int64_t status, int term_signal)
 {
 	standby *sb = owner;
-	if (term_signal)
-		log_msg("standby pid %" PRId64 ": killed by signal %d", sb->pid,
-		        term_signal);
-	else
-		log_msg("standby pid %" PRId64 ": exited with code %d", sb->pid,
-		        (int)status);
+	char desc[64];
+	log_msg("standby pid %" PRId64 ": %s", sb->pid,
+	        exit_desc((int)status, term_signal, desc, sizeof desc));
 	sb->proc = NULL; /* gone; the proc frees itself */
 	sb->exited = 1;
 	sb->exit_fatal = !term_signal && status == CORRAL_EXIT_FATAL;
@@ -174,14 +175,14 @@ static void spawn_one(standby *sb, const worker_spec *spec, unsigned gen,
 	set_state(sb, SB_STARTING, "spawned");
 }
 
-static void stop_one(standby *sb, uint64_t stop_ms)
+static void stop_one(standby *sb, uint64_t stop_ms, const char *why)
 {
 	nng_msg *msg = NULL;
 	ipc_stop stop = {.timeout_ms = stop_ms};
 	int rc = ipc_pack_stop(&msg, &stop);
 	if (!rc)
 		rc = ipc_chan_send(sb->chan, msg);
-	set_state(sb, SB_STOPPING, "shutdown");
+	set_state(sb, SB_STOPPING, why);
 	if (rc) {
 		sb->late = 1; /* cannot tell it: kill it */
 	} else {
@@ -210,12 +211,12 @@ void standby_reconcile(standby_pool *p, standby_want want, int kill_now,
 		    (sb->gen != gen || strcmp(sb->plugin_id, plugin_id) != 0)) {
 			log_msg("standby pid %" PRId64 ": retired (generation %u, "
 			        "or its plugin file changed)", sb->pid, sb->gen);
-			stop_one(sb, stop_ms);
+			stop_one(sb, stop_ms, "retired");
 			continue;
 		}
 		if (want == SB_WANT_NONE) {
 			if (sb->proc && sb->state != SB_STOPPING)
-				stop_one(sb, stop_ms);
+				stop_one(sb, stop_ms, "shutdown");
 			else if (sb->state == SB_RETRY) {
 				uv_timer_stop(&sb->timer);
 				set_state(sb, SB_EMPTY, "shutdown");

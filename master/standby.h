@@ -61,6 +61,9 @@ typedef struct standby {
 typedef struct standby_hooks {
 	void (*dirty)(void *owner);        /* reconcile on this loop turn */
 	void (*bad_frame)(void *owner, int code);
+	/* a standby moved from one state to another (the event log) */
+	void (*changed)(void *owner, const standby *sb, standby_state from,
+	                const char *why);
 } standby_hooks;
 
 typedef struct standby_pool {

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/exitdesc.h"
 #include "common/log.h"
 #include "common/ratelog.h"
 #include "common/rundir.h"
@@ -135,9 +136,19 @@ static const slot_hooks slot_cbs = {
 	.bad_frame = hook_slot_bad_frame,
 };
 
+static void hook_standby_changed(void *owner, const standby *sb,
+                                 standby_state from, const char *why)
+{
+	sup *s = owner;
+	evlog_add(&s->events, "standby", -1, sb->pid, sb->gen,
+	          standby_state_name(from), standby_state_name(sb->state), "%s",
+	          why);
+}
+
 static const standby_hooks standby_cbs = {
 	.dirty = hook_dirty,
 	.bad_frame = hook_bad_frame,
+	.changed = hook_standby_changed,
 };
 
 /* To the worker on lane: the slot's current one, or its outgoing one
@@ -201,8 +212,8 @@ static const int sup_signums[SUP_NSIGNALS] = {
 
 static const char *signame(int sig)
 {
-	const char *ab = sigabbrev_np(sig);
-	return ab ? ab : "?";
+	static char buf[32];
+	return sig_name(sig, buf, sizeof buf);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -258,7 +269,7 @@ static void handle_other_signals(sup *s)
 			        "to reopen");
 			break;
 		default: /* HUP, TTIN, TTOU */
-			log_msg("received SIG%s", signame(sig));
+			log_msg("received %s", signame(sig));
 			sup_op_signal(s, sig);
 			break;
 		}
@@ -304,7 +315,7 @@ static void reconcile_sup(sup *s)
 		int sig = s->kill_sig;
 		s->kill_sig = s->stop_sig = 0;
 		s->fast_stop = 1;
-		log_msg("received SIG%s again: killing remaining workers now",
+		log_msg("received %s again: killing remaining workers now",
 		        signame(sig));
 		broker_abort(s->broker);
 		for (unsigned i = 0; i < s->nslots; i++) {
@@ -323,10 +334,10 @@ static void reconcile_sup(sup *s)
 		int sig = s->stop_sig;
 		s->stop_sig = 0;
 		log_msg("%s%s: stopping %u worker(s), grace %" PRIu64 " ms",
-		        sig > 0 ? "received SIG" : "corralctl stop",
+		        sig > 0 ? "received " : "corralctl stop",
 		        sig > 0 ? signame(sig) : "", s->nslots,
 		        s->cfg->shutdown_timeout_ms);
-		set_state(s, SUP_DRAINING, "%s%s", sig > 0 ? "SIG" : "",
+		set_state(s, SUP_DRAINING, "%s",
 		          sig > 0 ? signame(sig) : "corralctl stop");
 		sup_op_abort(s, "the supervisor is stopping");
 		/* First the jobs: no new ones, the accepted ones finish. */
@@ -447,7 +458,8 @@ static void reconcile_slot(sup *s, slot *sl)
 			start_slot(s, sl);
 		break;
 	case SLOT_STOPPED:
-		if (may_start(s, sl))
+	case SLOT_FAILED: /* FAILED and wanted up: revived by the operator */
+		if (may_start(s, sl) && !sl->proc)
 			start_slot(s, sl);
 		break;
 	case SLOT_STARTING:

@@ -105,6 +105,7 @@ typedef struct sup_op {
 	gen_spec *from;          /* ...and the one they leave (rollback) */
 	int back;                /* rolling back to `from` */
 	char error[512];         /* why it rolls back */
+	char back_error[512];    /* why the rollback itself failed */
 	unsigned next;           /* the next slot to consider */
 	unsigned char *pick;     /* restart: the slots named (NULL: all) */
 	unsigned scale_to;

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/exitdesc.h"
 #include "common/log.h"
 #include "corral_base.h"
 #include "master/sup.h"
@@ -466,6 +467,13 @@ static int picked(const sup *s, unsigned i)
 	return !s->op.pick || (i < s->nslots && s->op.pick[i]);
 }
 
+/* Where a failure of the rollout's current direction is written: the
+ * forward error starts the rollback; the rollback's own ends it. */
+static char *op_err(sup *s)
+{
+	return s->op.back ? s->op.back_error : s->op.error;
+}
+
 /* Starts an incoming worker of the target generation for sl. */
 static void start_incoming(sup *s, slot *sl)
 {
@@ -473,7 +481,7 @@ static void start_incoming(sup *s, slot *sl)
 	gen_spec *g = s->op.back ? s->op.from : s->op.target;
 	unsigned lane = sl->lane ^ 1;
 	if (sup_slot_url(s, sl, url, sizeof url) != 0) {
-		snprintf(s->op.error, sizeof s->op.error, "slot %d: run "
+		snprintf(op_err(s), sizeof s->op.error, "slot %d: run "
 		         "directory path too long", sl->id);
 		return;
 	}
@@ -482,7 +490,7 @@ static void start_incoming(sup *s, slot *sl)
 	                  sizeof why);
 	if (rc) {
 		sl->in = NULL;
-		snprintf(s->op.error, sizeof s->op.error, "slot %d: %.480s",
+		snprintf(op_err(s), sizeof s->op.error, "slot %d: %.480s",
 		         sl->id, why);
 		return;
 	}
@@ -502,7 +510,7 @@ static void swap(sup *s, slot *sl)
 	                       sl->chan, sl->pid, s->timeouts.shutdown_ms,
 	                       &xw_cbs, s);
 	if (!out) {
-		snprintf(s->op.error, sizeof s->op.error, "slot %d: out of "
+		snprintf(op_err(s), sizeof s->op.error, "slot %d: out of "
 		         "memory at the swap", sl->id);
 		return;
 	}
@@ -525,22 +533,25 @@ static void swap(sup *s, slot *sl)
 static void check_incoming(sup *s, slot *sl)
 {
 	xworker *in = sl->in;
-	char why[300] = "";
+	char why[300] = "", desc[64];
+	char *err = op_err(s);
+	int64_t pid = in->pid;
 	uint64_t now = uv_now(s->loop);
 	if (in->exited) {
-		if (!s->op.error[0])
+		if (!err[0])
 			snprintf(why, sizeof why, "its new worker pid %" PRId64
-			         " %s %s (exit code %d%s)", in->pid,
-			         in->exit_signal ? "was killed" : "exited",
+			         " %s %s%s", in->pid,
+			         exit_desc(in->exit_code, in->exit_signal, desc,
+			                   sizeof desc),
 			         in->phase == XW_STARTING ? "before it was READY"
 			                                  : "during the gate",
-			         in->exit_code, in->fatal ? ": fatal plugin "
-			                                    "error" : "");
+			         in->fatal ? ": fatal plugin error" : "");
 		broker_worker_gone(s->broker, in->lane);
 		xw_free(in);
 		sl->in = NULL;
-	} else if (s->op.error[0]) {
-		xw_kill(in); /* the rollout failed: back to the old ones */
+		in = NULL;
+	} else if (err[0]) {
+		xw_kill(in); /* this direction failed: stop what it started */
 	} else if (in->phase == XW_STARTING && in->late) {
 		snprintf(why, sizeof why, "its new worker pid %" PRId64 " was "
 		         "not READY within %" PRIu64 " ms", in->pid,
@@ -571,11 +582,9 @@ static void check_incoming(sup *s, slot *sl)
 			swap(s, sl);
 		}
 	}
-	if (why[0] && !s->op.error[0]) {
-		snprintf(s->op.error, sizeof s->op.error, "slot %d: %s", sl->id,
-		         why);
-		op_event(s, sl->id, in ? in->pid : 0, 0, "", "failed", "%s",
-		         s->op.error);
+	if (why[0] && !err[0]) {
+		snprintf(err, sizeof s->op.error, "slot %d: %s", sl->id, why);
+		op_event(s, sl->id, pid, 0, "", "failed", "%s", err);
 	}
 }
 
@@ -618,8 +627,11 @@ static int to_move(const sup *s, const slot *sl)
 	const gen_spec *g = s->op.back ? s->op.from : s->op.target;
 	if (!picked(s, (unsigned)sl->id) || sl->in)
 		return 0;
-	if (sl->state == SLOT_STARTING || sl->out)
-		return sl->gen != g->gen ? -1 : 0;
+	/* One on its way up is waited for: the operation is done when
+	 * every slot it names runs (or has failed). */
+	if (sl->state == SLOT_SPAWNING || sl->state == SLOT_STARTING ||
+	    sl->out)
+		return -1;
 	if (sl->state != SLOT_RUNNING || !sl->proc)
 		return 0; /* restarts with the wanted generation anyway */
 	if (s->op.kind == OP_RESTART)
@@ -654,6 +666,26 @@ static void rollout(sup *s)
 			op_end(s, 0, CORRAL_EPLUGIN, msg);
 			return;
 		}
+	}
+	if (s->op.back && s->op.back_error[0]) {
+		/* The old code failed to come back too: stop, and say
+		 * which slots are left on the new generation. */
+		if (busy)
+			return;
+		char msg[1500], left[200] = "";
+		size_t n = 0;
+		for (unsigned i = 0; i < s->nslots && n < sizeof left - 8; i++)
+			if (s->slots[i]->gen != s->gen->gen)
+				n += (size_t)snprintf(left + n, sizeof left - n,
+				                      " %u", i);
+		snprintf(msg, sizeof msg, "%s failed: %s; the rollback to "
+		         "generation %u failed too: %s; slots still on the new "
+		         "code:%s", s->op.what, s->op.error, s->gen->gen,
+		         s->op.back_error, left[0] ? left : " none");
+		for (unsigned i = 0; i < s->nslots; i++)
+			s->slots[i]->moved = 0;
+		op_end(s, 0, CORRAL_EPLUGIN, msg);
+		return;
 	}
 	int waiting = 0;
 	for (unsigned k = 0; k < s->nslots; k++) {

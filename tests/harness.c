@@ -349,6 +349,11 @@ void h_cleanup(harness *h)
 		close(h->errfd);
 		h->errfd = -1;
 	}
+	/* CORRAL_TEST_LOG=1: the supervisor's log of every test, for
+	 * whoever is chasing a failure. */
+	const char *dump = getenv("CORRAL_TEST_LOG");
+	if (dump && *dump == '1')
+		h_dump(h);
 	if (h->dir[0]) {
 		char cmd[128];
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", h->dir);

@@ -397,7 +397,7 @@ START_TEST(queued_connections_of_a_killed_worker_are_answered)
 	}
 	ck_assert_int_eq(kill(pids[0], SIGKILL), 0);
 	ck_assert_int_eq(h_wait_pid_gone(pids[0], 2000), 0);
-	EXPECT("slot 0|killed by signal SIGKILL", 3000);
+	EXPECT("slot 0|killed by SIGKILL", 3000);
 	ck_assert_int_eq(kill(pids[1], SIGCONT), 0);
 	for (int i = 0; i < NCONN; i++) {
 		ck_assert_int_eq(read_response(fds[i], buf, sizeof buf, NULL),
@@ -436,7 +436,7 @@ START_TEST(sigkill_under_load_costs_only_the_held_connections)
 	long held = -1;
 	ck_assert_int_eq(fscanf(f, "%ld", &held), 1);
 	fclose(f);
-	EXPECT("killed by signal SIGKILL", 3000);
+	EXPECT("killed by SIGKILL", 3000);
 	long errs = r.read_err + r.write_err + r.timeouts;
 	fprintf(stderr, "killed worker held %ld connection(s); wrk: %ld "
 	        "requests, errors connect %ld read %ld write %ld timeout %ld\n",
@@ -799,7 +799,7 @@ START_TEST(privilege_drop_to_nobody_on_a_low_port)
 	ck_assert_int_eq(st.st_mode & 0777, 0600);
 	/* A restarted worker switches too. */
 	kill(pids[0], SIGKILL);
-	EXPECT("slot 0|killed by signal SIGKILL", 3000);
+	EXPECT("slot 0|killed by SIGKILL", 3000);
 	pid_t again = h_line_pid(EXPECT("slot 0|-> running", 5000));
 	proc_ids(again, "Uid:", ids, sizeof ids);
 	ck_assert_str_eq(ids, exp_uid);

@@ -252,7 +252,7 @@ START_TEST(sigkilled_worker_is_replaced)
 	char f[128];
 	ck_assert_int_eq(kill(a, SIGKILL), 0);
 	snprintf(f, sizeof f, "kind=slot slot=0 pid=%d from=running to=exited "
-	         "why~killed by signal SIGKILL", (int)a);
+	         "why~killed by SIGKILL", (int)a);
 	EVENT(f, WAIT_MS);
 	EVENT("kind=slot slot=0 from=exited to=backoff why~restarting in 0 ms",
 	      WAIT_MS);
@@ -338,7 +338,7 @@ START_TEST(crash_loop_fails_slot_with_growing_delays)
 	LOG_EVENTS_EQ("kind=slot slot=0 from=exited to=failed "
 	              "why~crash loop", 1);
 	LOG_EVENTS_EQ("kind=slot to=exited "
-	              "why~killed by signal SIGSEGV", 4);
+	              "why~killed by SIGSEGV", 4);
 	LOG_EVENTS_EQ("kind=slot to=spawning", 4);
 }
 END_TEST
@@ -385,7 +385,7 @@ START_TEST(failed_spawn_leaves_the_other_slots_supervised)
 	ck_assert_int_eq(kill(p1, SIGKILL), 0);
 	char f[128];
 	snprintf(f, sizeof f, "kind=slot slot=1 pid=%d from=running to=exited "
-	         "why~killed by signal SIGKILL", (int)p1);
+	         "why~killed by SIGKILL", (int)p1);
 	EVENT(f, WAIT_MS);
 	EVENT("kind=slot slot=1 from=exited to=failed", WAIT_MS);
 	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 3);
@@ -412,7 +412,7 @@ START_TEST(hung_worker_is_killed_after_heartbeat_timeout)
 	pid_t w = expect_running(0);
 	char f[160];
 	snprintf(f, sizeof f, "kind=slot slot=0 pid=%d from=running to=exited "
-	         "why~killed by signal SIGKILL (hung: no health report for "
+	         "why~killed by SIGKILL (hung: no health report for "
 	         "1000 ms) after ", (int)w);
 	const ipc_event *e = EVENT(f, WAIT_MS);
 	const char *up = strstr(e->why, ") after ");
@@ -623,7 +623,7 @@ START_TEST(poison_job_is_quarantined_after_max_attempts)
 	/* The verdict comes as the third death is settled, after that
 	 * death's event: all three are in the event log now. */
 	ck_assert_int_eq(h_event_count(&H, "kind=slot to=exited "
-	                               "why~killed by signal SIGSEGV"), 3);
+	                               "why~killed by SIGSEGV"), 3);
 	/* Others are unaffected, and no slot ends FAILED over one job. */
 	calls_start(c, 10, "fine", 5000);
 	calls_join(c, 10);
@@ -1011,7 +1011,7 @@ START_TEST(worker_ignoring_stop_is_killed_at_deadline)
 	/* log: events are not readable once corral has exited */
 	char f[160];
 	snprintf(f, sizeof f, "kind=slot slot=0 pid=%d from=stopping "
-	         "to=stopped why~killed by signal SIGKILL (did not stop "
+	         "to=stopped why~killed by SIGKILL (did not stop "
 	         "within 500 ms)", (int)w);
 	LOG_EVENTS_EQ(f, 1);
 }
@@ -1037,7 +1037,7 @@ START_TEST(second_signal_skips_the_grace_period)
 	for (int i = 0; i < 2; i++) {
 		char f[160];
 		snprintf(f, sizeof f, "kind=slot slot=%d pid=%d from=stopping "
-		         "to=stopped why~killed by signal SIGKILL (second "
+		         "to=stopped why~killed by SIGKILL (second "
 		         "shutdown signal)", i, (int)p[i]);
 		LOG_EVENTS_EQ(f, 1);
 	}
