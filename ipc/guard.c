@@ -47,8 +47,8 @@
 #define RETRY_MS 20      /* a heal that could not complete */
 /* A handshake ends within this after the OS accepted the connection: a
  * local one at once, a remote one after a round trip or two. */
-#define SETTLE_IPC_MS 30
-#define SETTLE_TCP_MS 200
+#define SETTLE_IPC_MS 100 /* generous: a loaded or sanitized build is slow */
+#define SETTLE_TCP_MS 250
 #define BACKSTOP_MS 1000 /* every guard looked at, at most this often */
 
 /* After an accept: when to look at the counter, in ms from the last look. */
@@ -70,10 +70,11 @@ struct ipc_guard {
 	ino_t ino;        /* our socket file's inode (ipc) */
 	atomic_int fd;    /* the listening descriptor, -1 if unknown */
 	atomic_ulong os_accepts; /* connections the OS gave nng (the hook) */
+	atomic_uint_least64_t os_last_ms; /* ...the last one's uv_hrtime ms,
+	                                     stored before the count */
 	unsigned long os_base;   /* ...when the listener was adopted */
 	uint64_t seen_base;      /* its accounted connections then */
 	uint64_t seen_last;      /* ...at the last look */
-	uint64_t last_accept;    /* loop time of the last hook wake-up */
 	unsigned checks;  /* looks left after the last accept */
 	int heal_pending; /* a heal failed: the timer retries it */
 	int closing;
@@ -145,6 +146,8 @@ static void accepted_on(int fd)
 	pthread_mutex_lock(&reg_mu);
 	for (int i = 0; i < MAX_GUARDS; i++)
 		if (reg[i] && atomic_load(&reg[i]->fd) == fd) {
+			/* The time first: whoever sees the count sees it. */
+			atomic_store(&reg[i]->os_last_ms, uv_hrtime() / 1000000u);
 			atomic_fetch_add(&reg[i]->os_accepts, 1);
 			uv_async_send(&reg[i]->accepted);
 		}
@@ -406,10 +409,14 @@ static void heal(ipc_guard *g, const char *why)
  * loop stopped (a handshake that failed with "closed" stops it). */
 static int look(ipc_guard *g)
 {
-	uint64_t now = uv_now(g->loop);
-	g->last_look = now;
+	g->last_look = uv_now(g->loop);
 	uint64_t seen = accounted(g->l);
 	unsigned long given = atomic_load(&g->os_accepts) - g->os_base;
+	/* The hook's own clock, read after the count: a connection the
+	 * count includes is one whose time we see (not the loop's cached
+	 * time, nor when its wake-up got here -- a look can come first). */
+	uint64_t last = atomic_load(&g->os_last_ms);
+	uint64_t now = uv_hrtime() / 1000000u;
 	if (seen == UINT64_MAX || seen < g->seen_base)
 		return 0;
 	log_debug("listener for %s: %lu connection(s), %" PRIu64
@@ -417,8 +424,8 @@ static int look(ipc_guard *g)
 	/* Dead: some not accounted for, none accounted since the last look
 	 * (a live one under a burst keeps going), and handshakes had time. */
 	int stuck = given > seen - g->seen_base && seen == g->seen_last &&
-	            now - g->last_accept >=
-	                (g->ipc ? SETTLE_IPC_MS : SETTLE_TCP_MS);
+	            now >= last &&
+	            now - last >= (g->ipc ? SETTLE_IPC_MS : SETTLE_TCP_MS);
 	g->seen_last = seen;
 	if (!stuck)
 		return 0;
@@ -449,7 +456,6 @@ static void on_accepted(uv_async_t *h)
 	log_debug("listener for %s accepted a connection", g->url);
 	if (g->closing || g->heal_pending)
 		return;
-	g->last_accept = uv_now(g->loop);
 	g->checks = NCHECKS - 1;
 	uv_timer_start(&g->timer, on_timer, check_after[0], 0);
 }
@@ -482,6 +488,7 @@ int ipc_guard_listen(ipc_guard **out, uv_loop_t *loop, nng_socket s,
 	g->sock = s;
 	g->o = *o;
 	atomic_init(&g->fd, -1);
+	atomic_init(&g->os_last_ms, 0);
 	snprintf(g->url, sizeof g->url, "%s", url);
 	g->ipc = strncmp(url, "ipc://", 6) == 0;
 	if (g->ipc) {

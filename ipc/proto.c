@@ -1068,10 +1068,12 @@ void ipc_events_free(ipc_events *m)
 int ipc_pack_cmd(nng_msg **out, const ipc_cmd *m)
 {
 	msgpack_packer pk;
-	int rc = pk_begin(out, &pk, IPC_CMD, 2);
+	int rc = pk_begin(out, &pk, IPC_CMD, m->id ? 3 : 2);
 	if (rc)
 		return pk_end(out, rc);
 	rc |= pk_kstr(&pk, "cmd", m->cmd);
+	if (m->id)
+		rc |= pk_u64(&pk, "id", m->id);
 	rc |= pk_str(&pk, "args") | msgpack_pack_array(&pk, m->nargs);
 	for (uint32_t i = 0; i < m->nargs && i < IPC_MAX_ARGS; i++)
 		rc |= pk_str(&pk, m->args[i]);
@@ -1087,6 +1089,9 @@ int ipc_unpack_cmd(const ipc_frame *f, ipc_cmd *m)
 	if (!rc && !(a = mp_get(&f->body, "args")))
 		rc = CORRAL_EMISSING;
 	if (rc)
+		return rc;
+	m->id = 0;
+	if (mp_get(&f->body, "id") && (rc = get_u64(&f->body, "id", &m->id)))
 		return rc;
 	if (a->type != MSGPACK_OBJECT_ARRAY)
 		return CORRAL_EFIELD;

@@ -320,6 +320,10 @@ typedef struct ipc_cmd {
 	char cmd[IPC_CMD_LEN];
 	uint32_t nargs;
 	char args[IPC_MAX_ARGS][IPC_ARG_LEN];
+	/* The client's own id for this command, 0 for none: nng's REQ
+	 * resends a request whose connection closed, and a resent reload
+	 * must join the one in progress, not be refused by it. */
+	uint64_t id;
 } ipc_cmd;
 
 typedef struct ipc_cmd_result {

@@ -120,6 +120,13 @@ int config_set(config *c, const char *key, const char *v, char *err,
 			c->pool_drain_cancel = 1;
 		else
 			expect = "run or cancel";
+	} else if (strcmp(key, "kill_mode") == 0) {
+		if (strcmp(v, "group") == 0)
+			c->kill_process_only = 0;
+		else if (strcmp(v, "process") == 0)
+			c->kill_process_only = 1;
+		else
+			expect = "group or process";
 	} else if (strcmp(key, "jobs") == 0) {
 		if (set_path(c->jobs_url, sizeof c->jobs_url, v))
 			expect = "a shorter URL";

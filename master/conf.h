@@ -54,6 +54,8 @@ typedef struct config {
 	uint64_t reload_gate_ms; /* healthy this long after READY: in */
 	unsigned reload_parallel; /* slots a rollout replaces at once */
 	char group[64];    /* "" = the user's primary group */
+	int kill_process_only; /* kill_mode=process: a worker's children
+	                          outlive it (systemd's KillMode=process) */
 } config;
 
 /* One row per key: name, value syntax, default, help. */
@@ -87,7 +89,8 @@ typedef struct config {
 	X(user, "USER", "", "run workers as USER (corral starts as root)")    \
 	X(group, "GROUP", "", "workers' group (default: USER's)")             \
 	X(reload_gate, "DUR", "2s", "a new worker stays healthy this long")   \
-	X(reload_parallel, "N", "1", "slots replaced at once by a reload")
+	X(reload_parallel, "N", "1", "slots replaced at once by a reload")  \
+	X(kill_mode, "group|process", "group", "what dies with a worker")
 
 void config_defaults(config *c);
 void config_free(config *c);

@@ -17,6 +17,7 @@
 #include "common/rundir.h"
 #include "master/listen.h"
 #include "master/privdrop.h"
+#include "master/procenv.h"
 #include "master/rundir.h"
 #include "master/sup.h"
 
@@ -64,6 +65,8 @@ static void usage(FILE *f)
 "                               NAME=tcp://[IPV6]:PORT, NAME=unix:/PATH\n"
 "      --user USER              run workers as USER (corral starts as root)\n"
 "      --group GROUP            workers' group (default: USER's)\n"
+"      --kill-mode group|process  when a worker ends, kill what it started\n"
+"                               too (group, the default) or not (process)\n"
 "  -s, --set KEY=VALUE          plugin setting, as in [plugin]\n"
 "  -h, --help                   this text\n"
 "      --version                print the version\n"
@@ -116,6 +119,7 @@ static const struct option long_opts[] = {
 	{"listen", required_argument, NULL, 2000},
 	{"user", required_argument, NULL, 2000},
 	{"group", required_argument, NULL, 2000},
+	{"kill-mode", required_argument, NULL, 2000},
 	{NULL, 0, NULL, 0},
 };
 
@@ -272,8 +276,9 @@ int main(int argc, char **argv)
 	static sup s;
 	static listen_set listeners;
 	static priv_user user;
-	char err[1024], rundir[PATH_MAX], worker[PATH_MAX];
-	int ch, rc;
+	static uv_loop_t loop;
+	char err[1024], rundir[PATH_MAX], worker[PATH_MAX], room[512];
+	int ch, rc, lockfd = -1;
 
 	log_set_prog("corral");
 	const char *lv = getenv("CORRAL_LOG_LEVEL");
@@ -281,6 +286,15 @@ int main(int argc, char **argv)
 	if (lv && log_level_parse(lv, &level) == 0)
 		log_set_level(level);
 	config_defaults(&cfg);
+	/* Before anything is opened or spawned: what we inherited stays
+	 * ours, and what the workers start stays our descendants. */
+	if (procenv_cloexec_inherited() != 0)
+		log_warn("cannot mark inherited descriptors close-on-exec: %s",
+		         strerror(errno));
+	if (procenv_subreaper() != 0)
+		log_warn("cannot become a child subreaper: %s (processes "
+		         "started by workers may escape corral)",
+		         strerror(errno));
 
 	/* First: --help, --version, and options getopt cannot parse. */
 	g_argc = argc;
@@ -325,8 +339,17 @@ int main(int argc, char **argv)
 		rc = opt_error("run directory path too long");
 		goto out;
 	}
-	if (rundir_prepare(rundir, err, sizeof err) != 0) {
+	if (rundir_prepare(rundir, err, sizeof err) != 0 ||
+	    rundir_lock(rundir, &lockfd, err, sizeof err) != 0) {
 		log_plain("%s", err);
+		rc = CORRAL_EXIT_ERROR;
+		goto out;
+	}
+	unsigned want = cfg.workers ? cfg.workers : uv_available_parallelism();
+	unsigned fit = procenv_fd_room(want, cfg.standby + cfg.reload_parallel,
+	                               room, sizeof room);
+	if (fit == 0) {
+		log_plain("cannot start: %s", room);
 		rc = CORRAL_EXIT_ERROR;
 		goto out;
 	}
@@ -342,11 +365,18 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
-	uv_loop_t *loop = uv_default_loop();
+	if ((rc = uv_loop_init(&loop)) != 0) {
+		log_plain("cannot start: cannot create the event loop: %s",
+		          uv_strerror(rc));
+		rc = CORRAL_EXIT_ERROR;
+		goto out;
+	}
 	sup_params sp = {.worker_bin = worker, .rundir = rundir,
 	                 .listeners = &listeners, .user = &user,
-	                 .reread = reread};
-	if ((rc = sup_init(&s, loop, &cfg, &sp)) != 0) {
+	                 .reread = reread,
+	                 .max_slots = fit < want ? fit : 0,
+	                 .cap_reason = room};
+	if ((rc = sup_init(&s, &loop, &cfg, &sp)) != 0) {
 		if (rc == CORRAL_EBUSY)
 			log_plain("another corral is already running in %s "
 			          "(control socket in use)", rundir);
@@ -356,9 +386,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rc = sup_run(&s);
-	if (uv_loop_close(loop) != 0)
+	if (uv_loop_close(&loop) != 0)
 		log_msg("warning: event loop closed with handles still open");
 out:
+	rundir_release(rundir, lockfd);
 	listen_close(&listeners);
 	config_free(&cfg);
 	return rc;

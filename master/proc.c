@@ -6,15 +6,28 @@
  * when the spec names a user, the user to switch to (--user/--uid/--gid,
  * master/privdrop.h; the socket it dials is chowned to that user just
  * before the spawn).  Nothing else: every other descriptor of the
- * supervisor is close-on-exec.
+ * supervisor is close-on-exec (main.c marks even the inherited ones).
+ *
+ * Each worker leads its own session and process group (setsid, libuv's
+ * UV_PROCESS_DETACHED), so what a plugin starts can be found and killed
+ * with it: kill_mode = group (the default) SIGKILLs what is left of the
+ * group the moment the worker is reaped.  The supervisor is a child
+ * subreaper, so whatever escapes the group still ends up as our child:
+ * proc_reap_strays() reaps those (and, as PID 1 of a container, every
+ * orphan), telling them from workers by the table of live procs below.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "corral.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "master/proc.h"
 
@@ -37,12 +50,23 @@ struct proc {
 	int slot_id; /* -1 while a standby */
 	int64_t pid;
 	int open; /* handles not yet closed */
+	int pipes_open; /* of them, output pipes */
+	int exited; /* reaped by libuv */
+	int kill_group; /* kill_mode = group */
+	list_node node; /* on procs from spawn until freed */
 };
+
+/* Every proc not yet freed: the workers (and standbys) we spawned, told
+ * apart from strays by pid, and the pipes to close at the very end. */
+static list_head procs = LIST_INIT(procs);
 
 static void proc_release(proc *p)
 {
-	if (--p->open == 0)
+	if (--p->open == 0) {
+		if (list_linked(&p->node))
+			list_remove(&p->node);
 		free(p);
+	}
 }
 
 static void process_closed(uv_handle_t *h)
@@ -53,6 +77,7 @@ static void process_closed(uv_handle_t *h)
 static void pipe_closed(uv_handle_t *h)
 {
 	outpipe *o = h->data;
+	o->p->pipes_open--;
 	proc_release(o->p);
 }
 
@@ -102,6 +127,14 @@ static void on_exit_cb(uv_process_t *ph, int64_t status, int term_signal)
 	proc *p = ph->data;
 	proc_exit_fn fn = p->on_exit;
 	void *owner = p->owner;
+	p->exited = 1;
+	/* Now, not on the next reconcile: the group id stays ours only
+	 * while something is in the group, and every moment it is empty
+	 * the pid may be handed out again.  */
+	if (p->kill_group && kill(-(pid_t)p->pid, SIGKILL) == 0)
+		log_msg("%s pid %" PRId64 ": killed what was left of its "
+		        "process group (kill_mode = group)",
+		        p->slot_id >= 0 ? "worker" : "standby", p->pid);
 	/* The owner lets go now: it must not touch p after this call. */
 	p->on_exit = NULL;
 	p->owner = NULL;
@@ -241,13 +274,16 @@ int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
 	/* Plain pipes; libuv makes our ends close-on-exec. */
 	if ((rc = uv_pipe_init(loop, &p->out.pipe, 0)))
 		goto done;
+	list_node_init(&p->node);
 	p->open = 1;
+	p->pipes_open = 1;
 	if ((rc = uv_pipe_init(loop, &p->err.pipe, 0))) {
 		uv_close((uv_handle_t *)&p->out.pipe, pipe_closed);
 		p = NULL;
 		goto done;
 	}
 	p->open = 3;
+	p->pipes_open = 2;
 
 	stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
 	stdio[1] = (uv_stdio_container_t){
@@ -269,6 +305,7 @@ int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
 		.env = env,
 		.stdio_count = 3 + (int)nl,
 		.stdio = stdio,
+		.flags = UV_PROCESS_DETACHED, /* setsid: a group of its own */
 	};
 	rc = uv_spawn(loop, &p->process, &opt);
 	if (rc) {
@@ -280,6 +317,8 @@ int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
 		goto done;
 	}
 	p->pid = p->process.pid;
+	p->kill_group = !c->kill_process_only;
+	list_push_back(&procs, &p->node);
 	uv_read_start((uv_stream_t *)&p->out.pipe, on_alloc, on_read);
 	uv_read_start((uv_stream_t *)&p->err.pipe, on_alloc, on_read);
 	*out = p;
@@ -312,3 +351,97 @@ int proc_kill(proc *p, int signum)
 	return uv_process_kill(&p->process, signum);
 }
 
+
+static int live_proc(pid_t pid)
+{
+	for (list_node *n = procs.next; n != &procs; n = n->next) {
+		proc *p = list_entry(n, proc, node);
+		if (!p->exited && p->pid == pid)
+			return 1;
+	}
+	return 0;
+}
+
+/* Calls fn for each pid in /proc/self/task/TID/children (every thread:
+ * an orphan is handed to any thread of its subreaper).  -1 when /proc
+ * cannot tell. */
+static int each_child(void (*fn)(pid_t, void *), void *arg)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return -1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char path[64], buf[4096];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%.20s/children",
+		         e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* A list longer than buf loses its tail this time; the
+		 * next SIGCHLD comes back for it. */
+		for (char *s = buf, *end; *s; s = end) {
+			long pid = strtol(s, &end, 10);
+			if (end == s)
+				break;
+			fn((pid_t)pid, arg);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+typedef struct stray_pass {
+	int kill;
+	unsigned reaped, killed;
+} stray_pass;
+
+static void one_child(pid_t pid, void *arg)
+{
+	stray_pass *sp = arg;
+	int st;
+	if (pid <= 0 || live_proc(pid))
+		return; /* a worker: libuv reaps it, by pid */
+	if (sp->kill && kill(pid, SIGKILL) == 0)
+		sp->killed++;
+	if (waitpid(pid, &st, WNOHANG) == pid)
+		sp->reaped++;
+}
+
+unsigned proc_reap_strays(int kill_them, unsigned *killed)
+{
+	stray_pass sp = {.kill = kill_them};
+	(void)each_child(one_child, &sp);
+	if (killed)
+		*killed = sp.killed;
+	return sp.reaped;
+}
+
+unsigned proc_pipes_held(void)
+{
+	unsigned n = 0;
+	for (list_node *x = procs.next; x != &procs; x = x->next) {
+		proc *p = list_entry(x, proc, node);
+		n += p->exited && p->pipes_open > 0;
+	}
+	return n;
+}
+
+void proc_close_pipes(void)
+{
+	for (list_node *n = procs.next, *next; n != &procs; n = next) {
+		next = n->next; /* the last close may free p */
+		proc *p = list_entry(n, proc, node);
+		if (!p->exited)
+			continue;
+		if (!uv_is_closing((uv_handle_t *)&p->out.pipe))
+			uv_close((uv_handle_t *)&p->out.pipe, pipe_closed);
+		if (!uv_is_closing((uv_handle_t *)&p->err.pipe))
+			uv_close((uv_handle_t *)&p->err.pipe, pipe_closed);
+	}
+}

@@ -45,4 +45,18 @@ int proc_kill(proc *p, int signum);
 /* Gives the process to a new owner (a slot adopting a standby). */
 void proc_adopt(proc *p, int slot_id, proc_exit_fn fn, void *owner);
 
+/* Reaps our children that are not live workers: what escaped a worker's
+ * process group, and, as PID 1, every orphan.  With kill_them, SIGKILLs
+ * them first (the end of a shutdown under kill_mode = group); *killed
+ * says how many.  Returns how many were reaped.  Loop thread; a worker is
+ * never touched (libuv reaps those by pid). */
+unsigned proc_reap_strays(int kill_them, unsigned *killed);
+
+/* The end of a shutdown: the output pipes of exited workers are closed
+ * even if something they started (kill_mode = process) still holds
+ * them, so that the loop can finish. */
+void proc_close_pipes(void);
+/* Exited workers whose output pipes are still open. */
+unsigned proc_pipes_held(void);
+
 #endif

@@ -1,8 +1,11 @@
 /* rundir.c - see rundir.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,4 +85,99 @@ int rundir_prepare(const char *path, char *err, size_t errlen)
 		}
 	}
 	return ensure_dir(path, err, errlen);
+}
+
+/* The pid written in a lock file, or 0. */
+static long lock_holder(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+/* Removes socket files left in dir by an instance that was killed: only
+ * sockets, only at the top level; the rest is not ours to judge. */
+static void clear_stale(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	struct stat st;
+	while ((e = readdir(d))) {
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISSOCK(st.st_mode))
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
+
+int rundir_lock(const char *dir, int *fd, char *err, size_t errlen)
+{
+	char path[4200];
+	if (snprintf(path, sizeof path, "%s/lock", dir) >= (int)sizeof path) {
+		snprintf(err, errlen, "run directory path too long");
+		return CORRAL_EINVAL;
+	}
+	/* Locked, and still the file at path: the one who held it before
+	 * may have unlinked it between our open and our flock. */
+	for (int tries = 0; tries < 100; tries++) {
+		int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		             0600);
+		if (f < 0) {
+			snprintf(err, errlen, "cannot open %s: %s", path,
+			         strerror(errno));
+			return CORRAL_ESYS;
+		}
+		if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+			int e = errno;
+			long pid = e == EWOULDBLOCK ? lock_holder(f) : 0;
+			close(f);
+			if (e != EWOULDBLOCK) {
+				snprintf(err, errlen, "cannot lock %s: %s", path,
+				         strerror(e));
+				return CORRAL_ESYS;
+			}
+			if (pid > 0)
+				snprintf(err, errlen, "already running as pid %ld "
+				         "(run directory %s)", pid, dir);
+			else
+				snprintf(err, errlen, "already running (run "
+				         "directory %s is locked)", dir);
+			return CORRAL_EBUSY;
+		}
+		struct stat a, b;
+		if (fstat(f, &a) != 0 || stat(path, &b) != 0 ||
+		    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+			close(f);
+			continue;
+		}
+		char pid[32];
+		int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+		if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)n, 0) != n) {
+			snprintf(err, errlen, "cannot write %s: %s", path,
+			         strerror(errno));
+			close(f);
+			return CORRAL_ESYS;
+		}
+		clear_stale(dir);
+		*fd = f;
+		return 0;
+	}
+	snprintf(err, errlen, "cannot lock %s: it keeps being replaced", path);
+	return CORRAL_ESYS;
+}
+
+void rundir_release(const char *dir, int fd)
+{
+	char path[4200];
+	if (fd < 0)
+		return;
+	snprintf(path, sizeof path, "%s/lock", dir);
+	(void)unlink(path);
+	close(fd);
+	(void)rmdir(dir); /* only if empty: other files are not ours */
 }

@@ -35,6 +35,7 @@
 
 #define EVENTS_KEPT 4096
 #define STALL_MS 250 /* poll overran its timeout by this much: a stall */
+#define PIPE_GRACE_MS 1000 /* the end: held output pipes, then closed */
 #define STALL_WARN_MS 2000 /* ...and this much is worth a warning */
 
 static uint64_t now_ms(void)
@@ -216,9 +217,19 @@ static const char *signame(int sig)
 	return sig_name(sig, buf, sizeof buf);
 }
 
+static const char *const sup_sigmeanings[SUP_NSIGNALS] = {
+#define X(sig, what) what,
+	SUP_SIGNALS(X)
+#undef X
+};
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	sup *s = h->data;
+	char name[32];
+	evlog_add(&s->events, "signal", -1, getpid(), s->gen ? s->gen->gen : 0,
+	          "", sig_name(signum, name, sizeof name), "%s",
+	          sup_sigmeanings[h - s->sigs]);
 	if (signum == SIGTERM || signum == SIGINT || signum == SIGQUIT) {
 		if (!s->stop_seen) {
 			s->stop_seen = 1;
@@ -227,8 +238,8 @@ static void on_signal(uv_signal_t *h, int signum)
 			s->kill_seen = 1;
 			s->kill_sig = signum;
 		} else {
-			log_msg("received SIG%s: already stopping as fast as "
-			        "it can", sigabbrev_np(signum));
+			log_msg("received %s: already stopping as fast as it "
+			        "can", name);
 		}
 	} else {
 		s->pending_signals[h - s->sigs]++;
@@ -545,9 +556,25 @@ static void check_done(sup *s)
 	teardown(s);
 }
 
+/* Our children that are not workers (subreaper, or PID 1): reaped here,
+ * so that no zombie piles up under a long-lived supervisor. */
+static void reap_strays(sup *s)
+{
+	if (!s->chld_pending)
+		return;
+	s->chld_pending = 0;
+	unsigned n = proc_reap_strays(0, NULL);
+	if (n) {
+		s->strays_reaped += n;
+		log_debug("reaped %u process(es) that were not workers (%lu "
+		          "so far)", n, s->strays_reaped);
+	}
+}
+
 static void reconcile(sup *s)
 {
 	handle_other_signals(s);
+	reap_strays(s);
 	reconcile_sup(s);
 	for (unsigned i = 0; i < s->nslots; i++)
 		reconcile_slot(s, s->slots[i]);
@@ -603,9 +630,51 @@ static void on_after_poll(uv_check_t *h)
 
 /* ---- start-up and teardown ---- */
 
+static void on_sigchld(uv_signal_t *h, int signum)
+{
+	sup *s = h->data;
+	(void)signum;
+	s->chld_pending = 1;
+	sup_dirty(s);
+}
+
+static void on_pipe_timer(uv_timer_t *t)
+{
+	uv_close((uv_handle_t *)t, NULL);
+	((sup *)t->data)->pipe_timer_on = 0;
+	log_warn("output of exited workers still held open by what they "
+	         "started (kill_mode = process); not waiting for it");
+	proc_close_pipes();
+}
+
+/* What the workers started, at the very end: killed under kill_mode =
+ * group (nothing corral starts outlives it), left under process; their
+ * hold on the workers' output pipes is waited on briefly, never for
+ * good. */
+static void end_children(sup *s)
+{
+	unsigned killed = 0;
+	proc_reap_strays(!s->cfg->kill_process_only, &killed);
+	if (killed)
+		log_msg("killed %u process(es) the workers had started "
+		        "(kill_mode = group)", killed);
+	if (!proc_pipes_held())
+		return;
+	if (uv_timer_init(s->loop, &s->pipe_timer) == 0) {
+		s->pipe_timer_on = 1;
+		s->pipe_timer.data = s;
+		uv_timer_start(&s->pipe_timer, on_pipe_timer, PIPE_GRACE_MS, 0);
+		uv_unref((uv_handle_t *)&s->pipe_timer);
+	} else {
+		proc_close_pipes();
+	}
+}
+
 static void teardown(sup *s)
 {
 	s->dirty = 0;
+	end_children(s);
+	uv_close((uv_handle_t *)&s->sigchld, NULL);
 	control_close(s->ctl);
 	s->ctl = NULL;
 	broker_close(s->broker);
@@ -662,6 +731,12 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const sup_params *p)
 	                              .shutdown_ms = cfg->shutdown_timeout_ms};
 	srand((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
 	s->nslots = cfg->workers ? cfg->workers : uv_available_parallelism();
+	if (p->max_slots && s->nslots > p->max_slots) {
+		log_warn("running degraded, %u worker(s) instead of %u: %s",
+		         p->max_slots, s->nslots,
+		         p->cap_reason ? p->cap_reason : "limit");
+		s->nslots = p->max_slots;
+	}
 	if (s->nslots > SUP_MAX_SLOTS)
 		s->nslots = SUP_MAX_SLOTS;
 
@@ -718,6 +793,13 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const sup_params *p)
 	uv_check_start(&s->after_poll, on_after_poll);
 	uv_unref((uv_handle_t *)&s->before_poll);
 	uv_unref((uv_handle_t *)&s->after_poll);
+	if (uv_signal_init(loop, &s->sigchld) != 0 ||
+	    uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD) != 0) {
+		rc = CORRAL_ESYS;
+		goto fail_control; /* cannot happen on a valid loop */
+	}
+	s->sigchld.data = s;
+	uv_unref((uv_handle_t *)&s->sigchld);
 	for (int k = 0; k < SUP_NSIGNALS; k++) {
 		uv_signal_t *h = &s->sigs[k];
 		if (uv_signal_init(loop, h) != 0 ||
@@ -760,7 +842,7 @@ static void remove_sockets(sup *s)
 		snprintf(path, sizeof path, "%s/jobs", s->rundir);
 		unlink(path);
 	}
-	rmdir(s->rundir); /* only if empty: other files are not ours */
+	/* The directory and its lock are main's (rundir_release). */
 }
 
 int sup_run(sup *s)
@@ -769,6 +851,10 @@ int sup_run(sup *s)
 	        (long)getpid(), s->nslots, s->cfg->plugin, s->rundir);
 	sup_dirty(s);
 	uv_run(s->loop, UV_RUN_DEFAULT);
+	if (s->pipe_timer_on) {
+		uv_close((uv_handle_t *)&s->pipe_timer, NULL);
+		uv_run(s->loop, UV_RUN_NOWAIT);
+	}
 	int stuck = ipc_chan_wait_closed(2000);
 	if (stuck)
 		log_warn("%d socket(s) still closing inside nng; exiting "

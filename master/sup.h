@@ -85,6 +85,9 @@ typedef struct sup_params {
 	const priv_user *user;       /* may be NULL */
 	sup_reread_fn reread;        /* NULL: reload re-reads nothing */
 	void *reread_arg;
+	unsigned max_slots;          /* 0: no cap; else the open-file limit's
+	                                (procenv_fd_room) */
+	const char *cap_reason;      /* why, when it caps */
 } sup_params;
 
 typedef enum sup_op_kind {
@@ -106,6 +109,7 @@ typedef struct sup_op {
 	int back;                /* rolling back to `from` */
 	char error[512];         /* why it rolls back */
 	char back_error[512];    /* why the rollback itself failed */
+	uint64_t cmd_id;         /* the client's id for it (ipc_cmd.id) */
 	unsigned next;           /* the next slot to consider */
 	unsigned char *pick;     /* restart: the slots named (NULL: all) */
 	unsigned scale_to;
@@ -144,6 +148,10 @@ typedef struct sup {
 	int drain_late;      /* shutdown_timeout passed while draining */
 	unsigned pending_signals[SUP_NSIGNALS]; /* others, to log and act on */
 	ipc_req *stop_req;   /* a `corralctl stop` to answer at the end */
+	uint64_t stop_id;    /* ...its ipc_cmd.id */
+	uint64_t cmd_now;    /* the id of the command being handled now */
+	uint64_t done_id;    /* the last command answered, and its answer: */
+	ipc_cmd_result done; /* ...for a resend that arrives after that */
 
 	int fast_stop;       /* second signal: SIGKILL everything left */
 	int unclean;         /* a worker was SIGKILLed, or crashed, during
@@ -161,6 +169,11 @@ typedef struct sup {
 	int64_t poll_timeout_ms;
 	uv_signal_t sigs[SUP_NSIGNALS];
 	int nsigs;
+	uv_signal_t sigchld; /* a stray child (subreaper) may need reaping */
+	int chld_pending;
+	unsigned long strays_reaped;
+	uv_timer_t pipe_timer; /* the end: stop waiting on held pipes */
+	int pipe_timer_on;
 } sup;
 
 const char *sup_state_name(sup_state st);

@@ -92,8 +92,48 @@ void sup_op_answer(sup *s, ipc_req *req, int ok, int code, const char *fmt,
 	else
 		log_warn("%s", r.msg);
 	snprintf(s->last_op, sizeof s->last_op, "%.500s", r.msg);
+	uint64_t id = req && req == s->op.req     ? s->op.cmd_id
+	              : req && req == s->stop_req ? s->stop_id
+	                                          : s->cmd_now;
+	if (req && id) {
+		s->done_id = id;
+		s->done = r;
+	}
 	if (req)
 		control_answer(req, &r);
+}
+
+/*
+ * nng's REQ sends a request again when its connection closed before the
+ * answer (a listener healed, a network blip): the same command, same id,
+ * on a new connection.  It joins the command in progress (whose answer
+ * goes to the new connection), or gets the answer already given; it is
+ * never run twice.  1 when cmd was such a resend and is dealt with.
+ */
+static int resent(sup *s, ipc_req *req, const ipc_cmd *cmd)
+{
+	ipc_req **where = NULL;
+	if (!cmd->id)
+		return 0;
+	if (s->op.kind != OP_NONE && s->op.req && cmd->id == s->op.cmd_id)
+		where = &s->op.req;
+	else if (s->stop_req && cmd->id == s->stop_id)
+		where = &s->stop_req;
+	if (where) {
+		ipc_cmd_result r = {.ok = 0, .code = CORRAL_ECANCELED};
+		snprintf(r.msg, sizeof r.msg, "answered on the client's new "
+		         "connection");
+		control_answer(*where, &r); /* its connection is gone */
+		*where = req;
+		log_debug("%s: resent by its client; answering the new request",
+		          cmd->cmd);
+		return 1;
+	}
+	if (cmd->id == s->done_id) {
+		control_answer(req, &s->done);
+		return 1;
+	}
+	return 0;
 }
 
 static void op_event(sup *s, int id, int64_t pid, unsigned gen,
@@ -286,7 +326,7 @@ static void start_reload(sup *s, ipc_req *req, const char *config_path,
 		return;
 	}
 	s->last_gen++;
-	s->op = (sup_op){.kind = OP_RELOAD, .req = req,
+	s->op = (sup_op){.kind = OP_RELOAD, .req = req, .cmd_id = s->cmd_now,
 	                 .started_ms = now_ms(), .target = g,
 	                 .from = s->gen};
 	snprintf(s->op.what, sizeof s->op.what, "reload to generation %u "
@@ -327,7 +367,7 @@ static void start_restart(sup *s, ipc_req *req, const ipc_cmd *cmd)
 			pick[n] = 1;
 		}
 	}
-	s->op = (sup_op){.kind = OP_RESTART, .req = req,
+	s->op = (sup_op){.kind = OP_RESTART, .req = req, .cmd_id = s->cmd_now,
 	                 .started_ms = now_ms(), .target = s->gen,
 	                 .from = s->gen, .pick = pick};
 	snprintf(s->op.what, sizeof s->op.what, "restart of %s",
@@ -384,8 +424,8 @@ static void start_scale(sup *s, ipc_req *req, const char *arg)
 		for (unsigned i = (unsigned)to; i < from; i++)
 			s->slots[i]->want = WANT_DOWN;
 	}
-	s->op = (sup_op){.kind = OP_SCALE, .req = req, .started_ms = now_ms(),
-	                 .scale_to = (unsigned)to};
+	s->op = (sup_op){.kind = OP_SCALE, .req = req, .cmd_id = s->cmd_now,
+	                 .started_ms = now_ms(), .scale_to = (unsigned)to};
 	snprintf(s->op.what, sizeof s->op.what, "scale from %u to %ld "
 	         "worker(s)", from, to);
 	op_event(s, -1, 0, s->gen->gen, "", "started", "%s", s->op.what);
@@ -395,12 +435,16 @@ static void start_scale(sup *s, ipc_req *req, const char *arg)
 
 void sup_op_command(sup *s, ipc_req *req, const ipc_cmd *cmd)
 {
+	if (resent(s, req, cmd))
+		return;
+	s->cmd_now = cmd->id;
 	if (strcmp(cmd->cmd, "stop") == 0) {
 		if (s->stop_req || s->state >= SUP_STOPPING) {
 			sup_op_answer(s, req, 1, 0, "already stopping");
 			return;
 		}
 		s->stop_req = req;
+		s->stop_id = cmd->id;
 		if (!s->stop_seen) {
 			s->stop_seen = 1;
 			s->stop_sig = -1; /* corralctl stop */
@@ -454,6 +498,7 @@ void sup_op_signal(sup *s, int signum)
 		         signum == SIGHUP ? "reload" : "scale", s->op.what);
 		return;
 	}
+	s->cmd_now = 0;
 	if (signum == SIGHUP)
 		start_reload(s, NULL, NULL, NULL);
 	else

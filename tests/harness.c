@@ -277,9 +277,13 @@ int h_wait_pid_gone(pid_t pid, int timeout_ms)
 			return -1;
 		}
 		if (pfd >= 0) {
-			/* Readable when the process exits. */
+			/* Readable when the process exits; a zombie (someone
+			 * else's to reap) stays readable: then poll gently. */
 			struct pollfd p = {.fd = pfd, .events = POLLIN};
-			poll(&p, 1, (int)(deadline - now));
+			if (poll(&p, 1, (int)(deadline - now)) > 0) {
+				struct timespec ts = {0, 2000000};
+				nanosleep(&ts, NULL);
+			}
 		} else {
 			struct timespec ts = {0, 2000000};
 			nanosleep(&ts, NULL);

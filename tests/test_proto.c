@@ -197,6 +197,27 @@ START_TEST(stop_and_error_roundtrip)
 }
 END_TEST
 
+START_TEST(command_roundtrip_with_and_without_id)
+{
+	ipc_cmd c = {.cmd = "restart", .nargs = 2, .args = {"0", "2"},
+	             .id = 0x123456789abcdefULL}, c2;
+	nng_msg *m;
+	ipc_frame f;
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(ipc_pack_cmd(&m, &c), 0);
+		ck_assert_int_eq(decode_msg(m, &f), 0);
+		memset(&c2, 0xff, sizeof c2);
+		ck_assert_int_eq(ipc_unpack_cmd(&f, &c2), 0);
+		ck_assert_str_eq(c2.cmd, "restart");
+		ck_assert_uint_eq(c2.nargs, 2);
+		ck_assert_str_eq(c2.args[1], "2");
+		ck_assert(c2.id == c.id); /* an old client's: 0 */
+		ipc_frame_fini(&f);
+		c.id = 0;
+	}
+}
+END_TEST
+
 START_TEST(status_roundtrip)
 {
 	ipc_worker_status ws[2];
@@ -611,6 +632,7 @@ Suite *proto_suite(void)
 	tcase_add_test(tc, ready_and_status_req_roundtrip);
 	tcase_add_test(tc, health_roundtrip);
 	tcase_add_test(tc, stop_and_error_roundtrip);
+	tcase_add_test(tc, command_roundtrip_with_and_without_id);
 	tcase_add_test(tc, status_roundtrip);
 	tcase_add_test(tc, every_table_field_roundtrips);
 	tcase_add_test(tc, job_messages_roundtrip);

@@ -150,9 +150,15 @@ int control_open(control **out, uv_loop_t *loop, const char *url,
 	return 0;
 }
 void control_close(control *c) { (void)c; }
+static struct {
+	ipc_req *req;
+	ipc_cmd_result r;
+} g_answers[8];
+static int g_nanswers;
 void control_answer(ipc_req *req, const ipc_cmd_result *r)
 {
-	(void)req, (void)r;
+	if (g_nanswers < 8)
+		g_answers[g_nanswers++] = (typeof(g_answers[0])){req, *r};
 }
 
 int standby_pool_init(standby_pool *p, uv_loop_t *loop, unsigned n,
@@ -201,6 +207,7 @@ static void setup(void)
 	memset(g_up, 0, sizeof g_up);
 	g_broker_empty = 1;
 	g_aborts = 0;
+	g_nanswers = 0;
 	ck_assert_int_eq(uv_loop_init(&L), 0);
 	config_defaults(&C);
 	C.workers = 2;
@@ -506,6 +513,50 @@ START_TEST(hung_worker_is_killed_and_restarted)
 }
 END_TEST
 
+/* nng's REQ resends a command whose connection closed: it joins the
+ * one in progress (answered on the new request), and after the answer it
+ * gets that answer again; the command never runs twice. */
+START_TEST(a_resent_command_runs_once)
+{
+	start();
+	turn();
+	ready(0);
+	ready(1);
+	ipc_cmd cmd = {.cmd = "scale", .nargs = 1, .args = {"+1"}, .id = 77};
+	int r1, r2, r3, other;
+	sup_op_command(&S, (ipc_req *)&r1, &cmd);
+	turn();
+	sup_op_command(&S, (ipc_req *)&r2, &cmd); /* the resend */
+	turn();
+	ck_assert_int_eq(S.nslots, 3);
+	ck_assert_int_eq(g_nanswers, 1); /* r1: moved to r2 */
+	ck_assert_ptr_eq(g_answers[0].req, (ipc_req *)&r1);
+	ready(2);
+	turn();
+	ck_assert_int_eq(g_nanswers, 2);
+	ck_assert_ptr_eq(g_answers[1].req, (ipc_req *)&r2);
+	ck_assert(g_answers[1].r.ok);
+	sup_op_command(&S, (ipc_req *)&r3, &cmd); /* late: the answer */
+	ck_assert_int_eq(g_nanswers, 3);
+	ck_assert_ptr_eq(g_answers[2].req, (ipc_req *)&r3);
+	ck_assert_str_eq(g_answers[2].r.msg, g_answers[1].r.msg);
+	ck_assert_int_eq(S.nslots, 3);
+	/* Another id is another command. */
+	cmd.id = 78;
+	sup_op_command(&S, (ipc_req *)&other, &cmd);
+	turn();
+	ck_assert_int_eq(S.nslots, 4);
+	ready(3);
+	raise(SIGTERM);
+	while (S.state != SUP_STOPPING)
+		uv_run(&L, UV_RUN_ONCE);
+	for (int i = 0; i < 4; i++)
+		dies(i, 0, 0);
+	turn();
+	ck_assert_int_eq(finish(), CORRAL_EXIT_OK);
+}
+END_TEST
+
 Suite *sup_suite(void);
 Suite *sup_suite(void)
 {
@@ -523,6 +574,7 @@ Suite *sup_suite(void)
 	tcase_add_test(tc, second_signal_kills_and_never_restarts);
 	tcase_add_test(tc, worker_dying_while_jobs_drain_is_not_replaced);
 	tcase_add_test(tc, hung_worker_is_killed_and_restarted);
+	tcase_add_test(tc, a_resent_command_runs_once);
 	suite_add_tcase(s, tc);
 	return s;
 }

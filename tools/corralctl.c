@@ -12,8 +12,10 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/duration.h"
@@ -428,6 +430,10 @@ int main(int argc, char **argv)
 	    !strcmp(cmd, "scale") || !strcmp(cmd, "stop")) {
 		static ipc_cmd cm;
 		snprintf(cm.cmd, sizeof cm.cmd, "%s", cmd);
+		/* Ours alone, so that a resend is known for one. */
+		if (getrandom(&cm.id, sizeof cm.id, 0) != sizeof cm.id)
+			cm.id = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+		cm.id |= 1; /* never 0, "none" */
 		const char *paths[2][2] = {{"plugin", plugin_opt},
 		                           {"config", config_opt}};
 		for (int k = 0; k < 2; k++) {
