@@ -52,6 +52,8 @@ typedef struct config {
 	size_t nlisten;
 	char user[64];     /* "" = workers keep corral's user */
 	char group[64];    /* "" = the user's primary group */
+	char log_file[PATH_MAX]; /* "" = stderr; reopened on SIGUSR1 */
+	int log_json;      /* log_format = json: one JSON object per line */
 } config;
 
 /* One row per key: name, value syntax, default, help. */
@@ -83,7 +85,9 @@ typedef struct config {
 	X(max_lag, "DUR", "500ms", "lag p99 that marks a worker degraded")  \
 	X(listen, "NAME=URL", "", "listener, repeatable (master/listen.h)")   \
 	X(user, "USER", "", "run workers as USER (corral starts as root)")    \
-	X(group, "GROUP", "", "workers' group (default: USER's)")
+	X(group, "GROUP", "", "workers' group (default: USER's)")              \
+	X(log_file, "PATH", "", "log here, not stderr; reopened on SIGUSR1")  \
+	X(log_format, "text|json", "text", "log lines as text or JSON objects")
 
 void config_defaults(config *c);
 void config_free(config *c);

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/rundir.h"
 #include "master/listen.h"
+#include "master/logsink.h"
 #include "master/privdrop.h"
 #include "master/rundir.h"
 #include "master/sup.h"
@@ -27,7 +28,8 @@ static void usage(FILE *f)
 "\n"
 "Runs one corral-worker process per slot, each loading PLUGIN.so, and keeps\n"
 "them running: restarts with backoff, hang detection, graceful shutdown on\n"
-"SIGTERM/SIGINT (a second signal kills at once).  Logs to stderr.\n"
+"SIGTERM/SIGINT (a second signal kills at once).  Logs to stderr, or to\n"
+"--log-file; `corralctl logs` reads its last lines.\n"
 "\n"
 "Options (each is also a key in the config file's [corral] section):\n"
 "  -w, --workers N|auto         worker processes (auto: usable CPUs)\n"
@@ -61,6 +63,10 @@ static void usage(FILE *f)
 "                               NAME=tcp://[IPV6]:PORT, NAME=unix:/PATH\n"
 "      --user USER              run workers as USER (corral starts as root)\n"
 "      --group GROUP            workers' group (default: USER's)\n"
+"      --log-file PATH          log there instead of stderr (workers' output\n"
+"                               too); SIGUSR1 reopens it (logrotate)\n"
+"      --log-format text|json   log lines as text (default) or one JSON\n"
+"                               object per line\n"
 "  -s, --set KEY=VALUE          plugin setting, as in [plugin]\n"
 "  -h, --help                   this text\n"
 "      --version                print the version\n"
@@ -111,6 +117,8 @@ static const struct option long_opts[] = {
 	{"listen", required_argument, NULL, 2000},
 	{"user", required_argument, NULL, 2000},
 	{"group", required_argument, NULL, 2000},
+	{"log-file", required_argument, NULL, 2000},
+	{"log-format", required_argument, NULL, 2000},
 	{NULL, 0, NULL, 0},
 };
 
@@ -246,6 +254,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	snprintf(cfg.plugin, sizeof cfg.plugin, "%s", plugin);
+	/* From here on every line goes to the log ring (corralctl logs) and
+	 * to log_file when there is one. */
+	if (logsink_open(cfg.log_file, cfg.log_json, err, sizeof err) != 0) {
+		log_plain("%s", err);
+		rc = CORRAL_EXIT_ERROR;
+		goto out;
+	}
 	if (find_worker(worker, sizeof worker) != 0) {
 		log_plain("cannot find an executable corral-worker (%s); set "
 		          "CORRAL_WORKER", worker);
@@ -292,5 +307,6 @@ int main(int argc, char **argv)
 out:
 	listen_close(&listeners);
 	config_free(&cfg);
+	logsink_close();
 	return rc;
 }

@@ -30,6 +30,8 @@
 #include "common/ratelog.h"
 #include "common/rundir.h"
 #include "corral_base.h"
+#include "master/decision.h" /* tools: explain's decision records */
+#include "master/logsink.h"  /* tools: log ring, log_reopen */
 #include "master/sup.h"
 
 #define EVENTS_KEPT 4096
@@ -175,6 +177,7 @@ static int control_status(void *ctx, nng_msg **reply)
 static const control_ops control_cbs = {
 	.status = control_status,
 	.bad_frame = hook_bad_frame,
+	.logs = logsink_ring_cb, /* tools: LOGS requests (corralctl logs) */
 };
 
 /* ---- signals: record, then reconcile ---- */
@@ -240,8 +243,7 @@ static void handle_other_signals(sup *s)
 			log_summary(s);
 			break;
 		case SIGUSR1:
-			log_msg("received SIGUSR1: logging to stderr, nothing "
-			        "to reopen");
+			log_reopen(); /* tools: reopens log_file (logsink.h) */
 			break;
 		default: /* HUP, TTIN, TTOU */
 			log_warn("received SIG%s (%s): not supported by this "
@@ -414,12 +416,14 @@ static void reconcile_slot(sup *s, slot *sl)
 	if (sl->kill_wanted && sl->proc && !sl->killed) {
 		if (sl->state == SLOT_STOPPING)
 			s->unclean = 1;
+		decision_note(s, sl); /* tools: the kill, for explain */
 		slot_kill_now(sl);
 	}
 	switch (sl->state) {
 	case SLOT_EXITED:
 		if (!sl->reap)
 			decide(s, sl);
+		decision_note(s, sl); /* tools: what decide() chose, and why */
 		break;
 	case SLOT_BACKOFF:
 		if (!may_start(s, sl))
