@@ -1125,10 +1125,12 @@ int ipc_unpack_logs_req(const ipc_frame *f, ipc_logs_req *m)
 int ipc_pack_logs(nng_msg **out, const ipc_logs *m)
 {
 	msgpack_packer pk;
-	int rc = pk_begin(out, &pk, IPC_LOGS, 2);
+	int rc = pk_begin(out, &pk, IPC_LOGS, 3);
 	if (rc)
 		return pk_end(out, rc);
 	rc |= pk_u64(&pk, "next", m->next);
+	rc |= pk_str(&pk, "end") |
+	      (m->end ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
 	rc |= pk_str(&pk, "l") | msgpack_pack_array(&pk, m->n);
 	for (uint32_t i = 0; i < m->n; i++) {
 		const ipc_logline *l = &m->lines[i];
@@ -1180,6 +1182,11 @@ int ipc_unpack_logs(const ipc_frame *f, ipc_logs *m)
 	int rc = want_type(f, IPC_LOGS);
 	if (!rc)
 		rc = get_u64(&f->body, "next", &m->next);
+	const msgpack_object *end = rc ? NULL : mp_get(&f->body, "end");
+	if (!rc && !end)
+		rc = CORRAL_EMISSING;
+	if (!rc)
+		rc = obj_bool(end, &m->end);
 	if (rc)
 		return rc;
 	const msgpack_object *o = mp_get(&f->body, "l");

@@ -402,6 +402,8 @@ typedef struct ipc_logs_req {
 
 typedef struct ipc_logs {
 	uint64_t next;       /* the `since` of the next request */
+	int end;             /* the supervisor is closing its control socket:
+	                      * nothing follows these lines */
 	uint32_t n;
 	ipc_logline *lines;  /* owned; ipc_logs_free(); msgs in the frame */
 } ipc_logs;

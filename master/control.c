@@ -89,7 +89,7 @@ static void reply_events(control *c, ipc_req *req, uint64_t since,
 static void reply_logs(control *c, ipc_req *req, const ipc_logs_req *q)
 {
 	static ipc_logline buf[IPC_MAX_LOGLINES]; /* loop thread only */
-	ipc_logs m = {.lines = buf};
+	ipc_logs m = {.lines = buf, .end = c->closing};
 	m.n = logring_copy(c->logs, q, buf, q->max, &m.next);
 	nng_msg *reply = NULL;
 	int rc = ipc_pack_logs(&reply, &m);
@@ -296,6 +296,9 @@ void control_close(control *c)
 	c->ev->on_add = NULL;
 	if (c->logs)
 		logring_set_notify(c->logs, NULL, NULL);
+	/* From here on every answer is a last one (LOGS says so: a
+	 * follower stops instead of waiting on a socket that is gone). */
+	c->closing = 1;
 	list_node *n, *tmp;
 	list_foreach_safe(n, tmp, &c->waiters) {
 		waiter *w = list_entry(n, waiter, node);
@@ -306,7 +309,6 @@ void control_close(control *c)
 	}
 	c->nwaiters = 0;
 	if (c->answered_ms && uv_now(c->loop) - c->answered_ms < RECENT_MS) {
-		c->closing = 1;
 		uv_ref((uv_handle_t *)&c->timer);
 		uv_timer_start(&c->timer, on_linger, LINGER_MS, 0);
 		return;

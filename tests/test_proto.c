@@ -262,9 +262,11 @@ static void bad_decision(msgpack_packer *pk)
 
 static void logs_level_9(msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 2);
+	msgpack_pack_map(pk, 3);
 	pk_key(pk, "next");
 	msgpack_pack_uint64(pk, 1);
+	pk_key(pk, "end");
+	msgpack_pack_false(pk);
 	pk_key(pk, "l");
 	msgpack_pack_array(pk, 1);
 	msgpack_pack_array(pk, 6);
@@ -278,9 +280,11 @@ static void logs_level_9(msgpack_packer *pk)
 
 static void logs_short_tuple(msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 2);
+	msgpack_pack_map(pk, 3);
 	pk_key(pk, "next");
 	msgpack_pack_uint64(pk, 1);
+	pk_key(pk, "end");
+	msgpack_pack_false(pk);
 	pk_key(pk, "l");
 	msgpack_pack_array(pk, 1);
 	msgpack_pack_array(pk, 5);
@@ -292,9 +296,11 @@ static void logs_long_line(msgpack_packer *pk)
 {
 	static char big[IPC_MAX_LOGLINE + 1];
 	memset(big, 'x', sizeof big);
-	msgpack_pack_map(pk, 2);
+	msgpack_pack_map(pk, 3);
 	pk_key(pk, "next");
 	msgpack_pack_uint64(pk, 1);
+	pk_key(pk, "end");
+	msgpack_pack_false(pk);
 	pk_key(pk, "l");
 	msgpack_pack_array(pk, 1);
 	msgpack_pack_array(pk, 6);
@@ -368,11 +374,12 @@ START_TEST(logs_roundtrip_and_requests_are_checked)
 		 .pid = 0, .msg = "supervisor says", .len = 15},
 		{.seq = 9, .t_ms = 1700000000002ull, .level = 2, .slot = 4,
 		 .pid = 777, .msg = raw, .len = sizeof raw - 1}};
-	ipc_logs in = {.next = 9, .n = 2, .lines = l}, out;
+	ipc_logs in = {.next = 9, .end = 1, .n = 2, .lines = l}, out;
 	ck_assert_int_eq(ipc_pack_logs(&m, &in), 0);
 	ck_assert_int_eq(decode_msg(m, &f), 0);
 	ck_assert_int_eq(ipc_unpack_logs(&f, &out), 0);
 	ck_assert_uint_eq(out.next, 9);
+	ck_assert_int_eq(out.end, 1);
 	ck_assert_uint_eq(out.n, 2);
 	for (int i = 0; i < 2; i++) {
 		ck_assert_uint_eq(out.lines[i].seq, l[i].seq);

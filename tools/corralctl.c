@@ -127,18 +127,21 @@ static int cmd_events(const char *rundir, uint64_t timeout_ms, int follow,
 			fprintf(stderr, "corralctl: %" PRIu64 " event(s) were "
 			        "dropped before they could be read\n",
 			        ev.first - since - 1);
+		int done = 0;
 		for (uint32_t i = 0; i < ev.n; i++) {
 			if (json)
 				show_event_json(stdout, &ev.ev[i]);
 			else
 				show_event_line(stdout, &ev.ev[i]);
 			since = ev.ev[i].seq;
+			done |= strcmp(ev.ev[i].kind, "supervisor") == 0 &&
+			        strcmp(ev.ev[i].to, "done") == 0;
 		}
 		fflush(stdout);
 		int more = ev.n == IPC_MAX_EVENTS;
 		ipc_events_free(&ev);
-		if (!follow && !more)
-			return 0;
+		if ((!follow || done) && !more)
+			return 0; /* all there is, or the supervisor's end */
 	}
 }
 
@@ -206,14 +209,14 @@ static int cmd_logs(const char *rundir, uint64_t timeout_ms, int follow,
 				show_logline(stdout, &lg.lines[i]);
 		}
 		fflush(stdout);
-		int more = lg.n == IPC_MAX_LOGLINES;
+		int more = lg.n == IPC_MAX_LOGLINES, end = lg.end;
 		since = lg.next;
 		tail = 0;
 		skip = 0;
 		ipc_logs_free(&lg);
 		ipc_frame_fini(&f); /* the lines pointed into it */
-		if (!follow && !more)
-			return 0;
+		if ((!follow || end) && !more)
+			return 0; /* all there is, or the supervisor's last */
 	}
 }
 
