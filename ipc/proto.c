@@ -151,16 +151,21 @@ static int pk_metrics(msgpack_packer *pk, const ipc_metric *m, uint32_t n)
 #define ROW_JOBSTAT(name, type, key, json, col, fmt)                          \
 	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
 	 offsetof(ipc_job_stats, name)},
+#define ROW_DECISION(name, type, key, json, col, fmt)                         \
+	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
+	 offsetof(ipc_decision, name)},
 #define COUNT(...) +1
 
 const ipc_field ipc_pool_fields[] = {IPC_POOL_FIELDS(ROW_POOL)};
 const ipc_field ipc_health_fields[] = {IPC_HEALTH_FIELDS(ROW_HEALTH)};
 const ipc_field ipc_slot_fields[] = {IPC_SLOT_FIELDS(ROW_SLOT)};
 const ipc_field ipc_jobstat_fields[] = {IPC_JOBSTAT_FIELDS(ROW_JOBSTAT)};
+const ipc_field ipc_decision_fields[] = {IPC_DECISION_FIELDS(ROW_DECISION)};
 const unsigned ipc_pool_nfields = 0 IPC_POOL_FIELDS(COUNT);
 const unsigned ipc_health_nfields = 0 IPC_HEALTH_FIELDS(COUNT);
 const unsigned ipc_slot_nfields = 0 IPC_SLOT_FIELDS(COUNT);
 const unsigned ipc_jobstat_nfields = 0 IPC_JOBSTAT_FIELDS(COUNT);
+const unsigned ipc_decision_nfields = 0 IPC_DECISION_FIELDS(COUNT);
 
 /* The fields of one table, as key/value pairs of the map being packed. */
 static int pk_fields(msgpack_packer *pk, const ipc_field *f, unsigned n,
@@ -981,7 +986,7 @@ int ipc_pack_events(nng_msg **out, const ipc_events *m)
 	rc |= pk_str(&pk, "ev") | msgpack_pack_array(&pk, m->n);
 	for (uint32_t i = 0; i < m->n; i++) {
 		const ipc_event *e = &m->ev[i];
-		rc |= msgpack_pack_array(&pk, 9);
+		rc |= msgpack_pack_array(&pk, e->has_decision ? 10 : 9);
 		rc |= msgpack_pack_uint64(&pk, e->seq);
 		rc |= msgpack_pack_uint64(&pk, e->t_ms);
 		rc |= pk_str(&pk, e->kind);
@@ -991,11 +996,16 @@ int ipc_pack_events(nng_msg **out, const ipc_events *m)
 		rc |= pk_str(&pk, e->from);
 		rc |= pk_str(&pk, e->to);
 		rc |= pk_str(&pk, e->why);
+		if (e->has_decision) {
+			rc |= msgpack_pack_map(&pk, ipc_decision_nfields);
+			rc |= pk_fields(&pk, ipc_decision_fields,
+			                ipc_decision_nfields, &e->dec);
+		}
 	}
 	return pk_end(out, rc);
 }
 
-static int unpack_event(const msgpack_object *t, ipc_event *e)
+static int unpack_event(const msgpack_object *t, uint32_t n, ipc_event *e)
 {
 	uint64_t gen = 0;
 	int rc = obj_u64(&t[0], &e->seq);
@@ -1018,6 +1028,14 @@ static int unpack_event(const msgpack_object *t, ipc_event *e)
 		rc = obj_str(&t[7], e->to, sizeof e->to);
 	if (!rc)
 		rc = obj_str(&t[8], e->why, sizeof e->why);
+	e->has_decision = 0;
+	if (!rc && n == 10) {
+		if (t[9].type != MSGPACK_OBJECT_MAP)
+			return CORRAL_EFIELD;
+		rc = get_fields(&t[9], ipc_decision_fields,
+		                ipc_decision_nfields, &e->dec);
+		e->has_decision = !rc;
+	}
 	return rc;
 }
 
@@ -1043,10 +1061,12 @@ int ipc_unpack_events(const ipc_frame *f, ipc_events *m)
 		return CORRAL_ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
 		const msgpack_object *t = &o->via.array.ptr[i];
-		if (t->type != MSGPACK_OBJECT_ARRAY || t->via.array.size != 9)
+		if (t->type != MSGPACK_OBJECT_ARRAY ||
+		    (t->via.array.size != 9 && t->via.array.size != 10))
 			rc = CORRAL_EFIELD;
 		else
-			rc = unpack_event(t->via.array.ptr, &m->ev[i]);
+			rc = unpack_event(t->via.array.ptr, t->via.array.size,
+			                  &m->ev[i]);
 		if (rc) {
 			ipc_events_free(m);
 			return rc;
@@ -1131,6 +1151,144 @@ int ipc_unpack_cmd_result(const ipc_frame *f, ipc_cmd_result *m)
 	if (!rc)
 		rc = get_str(&f->body, "msg", m->msg, sizeof m->msg);
 	return rc;
+}
+
+/* ---- LOGS_REQ, LOGS ---- */
+
+int ipc_pack_logs_req(nng_msg **out, const ipc_logs_req *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_LOGS_REQ, 5);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_u64(&pk, "since", m->since);
+	rc |= pk_u64(&pk, "wait", m->wait_ms);
+	rc |= pk_u64(&pk, "max", m->max);
+	rc |= pk_i64(&pk, "slot", m->slot);
+	rc |= pk_u64(&pk, "tail", m->tail);
+	return pk_end(out, rc);
+}
+
+int ipc_unpack_logs_req(const ipc_frame *f, ipc_logs_req *m)
+{
+	uint64_t max = 0, tail = 0;
+	int rc = want_type(f, IPC_LOGS_REQ);
+	if (!rc)
+		rc = get_u64(&f->body, "since", &m->since);
+	if (!rc)
+		rc = get_u64(&f->body, "wait", &m->wait_ms);
+	if (!rc)
+		rc = get_u64(&f->body, "max", &max);
+	if (!rc && (max == 0 || max > IPC_MAX_LOGLINES))
+		rc = CORRAL_EFIELD;
+	if (!rc)
+		rc = get_i32(&f->body, "slot", -1, &m->slot);
+	if (!rc)
+		rc = get_u64(&f->body, "tail", &tail);
+	if (!rc && tail > UINT32_MAX)
+		rc = CORRAL_EFIELD;
+	m->max = (uint32_t)max;
+	m->tail = (uint32_t)tail;
+	return rc;
+}
+
+int ipc_pack_logs(nng_msg **out, const ipc_logs *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_LOGS, 3);
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_u64(&pk, "next", m->next);
+	rc |= pk_str(&pk, "end") |
+	      (m->end ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+	rc |= pk_str(&pk, "l") | msgpack_pack_array(&pk, m->n);
+	for (uint32_t i = 0; i < m->n; i++) {
+		const ipc_logline *l = &m->lines[i];
+		uint32_t len = l->len > IPC_MAX_LOGLINE ? IPC_MAX_LOGLINE
+		                                        : l->len;
+		rc |= msgpack_pack_array(&pk, 6);
+		rc |= msgpack_pack_uint64(&pk, l->seq);
+		rc |= msgpack_pack_uint64(&pk, l->t_ms);
+		rc |= msgpack_pack_uint32(&pk, l->level);
+		rc |= msgpack_pack_int32(&pk, l->slot);
+		rc |= msgpack_pack_int64(&pk, l->pid);
+		rc |= msgpack_pack_str(&pk, len) |
+		      msgpack_pack_str_body(&pk, l->msg, len);
+	}
+	return pk_end(out, rc);
+}
+
+static int unpack_logline(const msgpack_object *t, ipc_logline *l)
+{
+	uint64_t level = 0;
+	const uint8_t *msg = NULL;
+	int rc = obj_u64(&t[0], &l->seq);
+	if (!rc)
+		rc = obj_u64(&t[1], &l->t_ms);
+	if (!rc)
+		rc = obj_u64(&t[2], &level);
+	if (!rc && level > 3)
+		rc = CORRAL_EFIELD;
+	l->level = (uint32_t)level;
+	if (!rc)
+		rc = obj_i32(&t[3], &l->slot);
+	if (!rc && l->slot < -1)
+		rc = CORRAL_EFIELD;
+	if (!rc)
+		rc = obj_i64(&t[4], &l->pid);
+	if (!rc && t[5].type != MSGPACK_OBJECT_STR)
+		rc = CORRAL_EFIELD;
+	if (!rc)
+		rc = obj_bytes(&t[5], &msg, &l->len);
+	if (!rc && l->len > IPC_MAX_LOGLINE)
+		rc = CORRAL_ETOOLONG;
+	l->msg = (const char *)msg;
+	return rc;
+}
+
+int ipc_unpack_logs(const ipc_frame *f, ipc_logs *m)
+{
+	memset(m, 0, sizeof *m);
+	int rc = want_type(f, IPC_LOGS);
+	if (!rc)
+		rc = get_u64(&f->body, "next", &m->next);
+	const msgpack_object *end = rc ? NULL : mp_get(&f->body, "end");
+	if (!rc && !end)
+		rc = CORRAL_EMISSING;
+	if (!rc)
+		rc = obj_bool(end, &m->end);
+	if (rc)
+		return rc;
+	const msgpack_object *o = mp_get(&f->body, "l");
+	if (!o)
+		return CORRAL_EMISSING;
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return CORRAL_EFIELD;
+	uint32_t n = o->via.array.size;
+	if (n > IPC_MAX_LOGLINES)
+		return CORRAL_ETOOMANY;
+	if (n && !(m->lines = calloc(n, sizeof *m->lines)))
+		return CORRAL_ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		const msgpack_object *t = &o->via.array.ptr[i];
+		if (t->type != MSGPACK_OBJECT_ARRAY || t->via.array.size != 6)
+			rc = CORRAL_EFIELD;
+		else
+			rc = unpack_logline(t->via.array.ptr, &m->lines[i]);
+		if (rc) {
+			ipc_logs_free(m);
+			return rc;
+		}
+	}
+	m->n = n;
+	return 0;
+}
+
+void ipc_logs_free(ipc_logs *m)
+{
+	free(m->lines);
+	m->lines = NULL;
+	m->n = 0;
 }
 
 /* ---- STATUS ---- */

@@ -50,7 +50,9 @@
 	X(EVENTS_REQ, 19, "client -> supervisor: events after a sequence")  \
 	X(EVENTS, 20, "supervisor -> client: those events")                  \
 	X(CMD, 21, "client -> supervisor: reload, restart, scale, stop")     \
-	X(CMD_RESULT, 22, "supervisor -> client: how the command ended")
+	X(CMD_RESULT, 22, "supervisor -> client: how the command ended")     \
+	X(LOGS_REQ, 23, "client -> supervisor: log lines after a sequence")  \
+	X(LOGS, 24, "supervisor -> client: those lines")
 
 typedef enum ipc_type {
 #define X(name, num, what) IPC_##name = num,
@@ -122,7 +124,9 @@ typedef enum ipc_fmt {
 	X(oldest_running_ms, U64, "old", "oldest_running_ms", NULL, NONE)
 
 /* What a worker reports about itself in every HEALTH (besides its custom
- * metrics and its pool); lags and utilisation are over the interval. */
+ * metrics and its pool); lags and utilisation are over the interval.
+ * jobs: held by the plugin now; jobs_done: answered since it started (a
+ * counter: `corralctl top` shows its rate). */
 #define IPC_HEALTH_FIELDS(X)                                                  \
 	X(pid, I64, "pid", NULL, NULL, NONE)                                  \
 	X(uptime_ms, U64, "up", NULL, NULL, NONE)                             \
@@ -132,10 +136,12 @@ typedef enum ipc_fmt {
 	X(lag_p99_us, U64, "lag99", "lag_p99_us", "LAG P99", US_AS_MS)        \
 	X(lag_max_us, U64, "lagmax", "lag_max_us", NULL, NONE)                \
 	X(util, F64, "util", "utilization", NULL, NONE)                       \
-	X(jobs, U64, "jobs", "plugin_jobs", NULL, NONE)
+	X(jobs, U64, "jobs", "plugin_jobs", NULL, NONE)                       \
+	X(jobs_done, U64, "jdone", "plugin_jobs_done", NULL, NONE)
 
 /* What the supervisor knows of a slot (STATUS), shown before its health.
- * exit_code is -1 and exit_signal "" when it has not exited. */
+ * gen is the generation of its worker; exit_code is -1 and exit_signal ""
+ * when it has not exited. */
 #define IPC_SLOT_FIELDS(X)                                                    \
 	X(slot, I32, "slot", "slot", "SLOT", INT)                             \
 	X(pid, I64, "pid", "pid", "PID", INT)                                 \
@@ -295,18 +301,63 @@ typedef struct ipc_status {
 	ipc_worker_status *workers; /* owned; ipc_status_free() */
 } ipc_status;
 
+/*
+ * What a decision about a slot was taken on (an event of kind "decision",
+ * `corralctl explain`): the action, the exit it followed, the restart
+ * policy's arithmetic (the delay chosen, the delay before jitter, how many
+ * restarts in a row, the policy's figures), the restart budget used in the
+ * window, the figure that triggered it if one did (a kill: "silent_ms",
+ * "starting_ms", "stopping_ms" against its limit), and the worker's last
+ * health report.  exit_code -1 and exit_signal "": no exit; figure "": no
+ * trigger; health_age_ms UINT64_MAX: no report from that worker.
+ */
+#define IPC_DECISION_FIELDS(X)                                                \
+	X(action, STR, "act", "action", NULL, NONE)                           \
+	X(exit_code, I32, "xcode", "exit_code", NULL, NONE)                   \
+	X(exit_signal, STR, "xsig", "exit_signal", NULL, NONE)                \
+	X(uptime_ms, U64, "up", "uptime_ms", NULL, NONE)                      \
+	X(backoff_ms, U64, "delay", "backoff_ms", NULL, NONE)                 \
+	X(backoff_base_ms, U64, "base", "backoff_base_ms", NULL, NONE)        \
+	X(consecutive, U32, "consec", "restarts_in_a_row", NULL, NONE)        \
+	X(restart_delay_ms, U64, "rdelay", "policy.restart_delay_ms", NULL, NONE) \
+	X(restart_delay_max_ms, U64, "rdmax", "policy.restart_delay_max_ms",  \
+	  NULL, NONE)                                                         \
+	X(min_uptime_ms, U64, "minup", "policy.min_uptime_ms", NULL, NONE)    \
+	X(restarts_used, U32, "used", "restarts_in_window", NULL, NONE)       \
+	X(max_restarts, U32, "maxr", "policy.max_restarts", NULL, NONE)       \
+	X(window_ms, U64, "win", "policy.restart_window_ms", NULL, NONE)      \
+	X(figure, STR, "fig", "trigger.figure", NULL, NONE)                   \
+	X(value, F64, "val", "trigger.value", NULL, NONE)                     \
+	X(limit, F64, "lim", "trigger.limit", NULL, NONE)                     \
+	X(health_age_ms, U64, "hage", "health.age_ms", NULL, NONE)            \
+	X(lag_p99_us, U64, "lag99", "health.lag_p99_us", NULL, NONE)          \
+	X(rss_bytes, U64, "rss", "health.rss_bytes", NULL, NONE)              \
+	X(cpu_pct, F64, "cpu", "health.cpu_pct", NULL, NONE)
+
+typedef struct ipc_decision {
+	IPC_DECISION_FIELDS(IPC_FIELD_DECL)
+} ipc_decision;
+
+extern const ipc_field ipc_decision_fields[];
+extern const unsigned ipc_decision_nfields;
+
 /* One thing that happened in the supervisor: a state change of a slot, a
- * standby or the supervisor itself, or an action it took.  seq counts up
- * from 1 without gaps. */
+ * standby or the supervisor itself, an action it took, or a decision about
+ * a slot with its inputs.  seq counts up from 1 without gaps.  On the wire
+ * an event is a 9-item array, and a 10th item (a map) for a decision. */
 typedef struct ipc_event {
 	uint64_t seq;
 	uint64_t t_ms;              /* wall clock, ms since the epoch */
-	char kind[IPC_STATE_LEN];   /* "slot", "supervisor", "action" */
+	char kind[IPC_STATE_LEN];   /* "slot", "supervisor", "action",
+	                             * "decision" */
 	int32_t slot;               /* -1 when not about a slot */
 	int64_t pid;                /* 0 when none */
 	uint32_t gen;               /* generation of the worker */
-	char from[IPC_STATE_LEN], to[IPC_STATE_LEN];
+	char from[IPC_STATE_LEN], to[IPC_STATE_LEN]; /* a decision: the
+	                             * slot's state and the action */
 	char why[256];
+	int has_decision;           /* dec holds a decision's inputs */
+	ipc_decision dec;
 } ipc_event;
 
 #define IPC_MAX_EVENTS 256 /* per EVENTS reply */
@@ -346,6 +397,44 @@ typedef struct ipc_events {
 	uint32_t n;
 	ipc_event *ev;  /* owned; ipc_events_free() */
 } ipc_events;
+
+/* One line of the supervisor's log ring (`corralctl logs`): a line the
+ * supervisor logged itself (slot -1, pid 0) or one a worker wrote to its
+ * stdout or stderr (its slot, or -1 for a standby, and its pid).  msg is
+ * the line without the supervisor's prefixes, len bytes, not
+ * NUL-terminated; it points into the ring when packing and into the frame
+ * once unpacked. */
+typedef struct ipc_logline {
+	uint64_t seq;
+	uint64_t t_ms;   /* wall clock, ms since the epoch */
+	uint32_t level;  /* 0 error, 1 warn, 2 info, 3 debug */
+	int32_t slot;
+	int64_t pid;
+	const char *msg;
+	uint32_t len;
+} ipc_logline;
+
+#define IPC_MAX_LOGLINES 256   /* per LOGS reply */
+#define IPC_MAX_LOGLINE 4096   /* bytes of one line */
+
+/* Lines with seq > since, of every source (slot -1) or of slot N's
+ * workers; with tail > 0 only the last tail of them.  Answered as soon as
+ * there is one, or after wait_ms with none. */
+typedef struct ipc_logs_req {
+	uint64_t since;
+	uint64_t wait_ms;
+	uint32_t max;   /* 1..IPC_MAX_LOGLINES */
+	int32_t slot;   /* -1: all */
+	uint32_t tail;  /* 0: all */
+} ipc_logs_req;
+
+typedef struct ipc_logs {
+	uint64_t next;       /* the `since` of the next request */
+	int end;             /* the supervisor is closing its control socket:
+	                      * nothing follows these lines */
+	uint32_t n;
+	ipc_logline *lines;  /* owned; ipc_logs_free(); msgs in the frame */
+} ipc_logs;
 
 /* A decoded frame: the envelope checked, body still a msgpack object. */
 typedef struct ipc_frame {
@@ -410,5 +499,11 @@ int ipc_pack_cmd_result(nng_msg **out, const ipc_cmd_result *m);
 int ipc_unpack_cmd_result(const ipc_frame *f, ipc_cmd_result *m);
 int ipc_unpack_events(const ipc_frame *f, ipc_events *m);
 void ipc_events_free(ipc_events *m);
+int ipc_pack_logs_req(nng_msg **out, const ipc_logs_req *m);
+int ipc_unpack_logs_req(const ipc_frame *f, ipc_logs_req *m);
+int ipc_pack_logs(nng_msg **out, const ipc_logs *m);
+/* The lines' msg point into f: keep f until they are used. */
+int ipc_unpack_logs(const ipc_frame *f, ipc_logs *m);
+void ipc_logs_free(ipc_logs *m);
 
 #endif

@@ -174,6 +174,16 @@ int config_set(config *c, const char *key, const char *v, char *err,
 		dur = &c->start_timeout_ms;
 	} else if (strcmp(key, "listen") == 0) {
 		return listen_add_spec(&c->listen, &c->nlisten, v, err, errlen);
+	} else if (strcmp(key, "log_file") == 0) {
+		if (set_path(c->log_file, sizeof c->log_file, v))
+			expect = "a shorter path";
+	} else if (strcmp(key, "log_format") == 0) {
+		if (strcmp(v, "text") == 0)
+			c->log_json = 0;
+		else if (strcmp(v, "json") == 0)
+			c->log_json = 1;
+		else
+			expect = "text or json";
 	} else if (strcmp(key, "user") == 0 || strcmp(key, "group") == 0) {
 		if (set_path(key[0] == 'u' ? c->user : c->group, sizeof c->user,
 		             v))

@@ -56,6 +56,8 @@ typedef struct config {
 	char group[64];    /* "" = the user's primary group */
 	int kill_process_only; /* kill_mode=process: a worker's children
 	                          outlive it (systemd's KillMode=process) */
+	char log_file[PATH_MAX]; /* "" = stderr; reopened on SIGUSR1 */
+	int log_json;      /* log_format = json: one JSON object per line */
 } config;
 
 /* One row per key: name, value syntax, default, help. */
@@ -90,7 +92,9 @@ typedef struct config {
 	X(group, "GROUP", "", "workers' group (default: USER's)")             \
 	X(reload_gate, "DUR", "2s", "a new worker stays healthy this long")   \
 	X(reload_parallel, "N", "1", "slots replaced at once by a reload")  \
-	X(kill_mode, "group|process", "group", "what dies with a worker")
+	X(kill_mode, "group|process", "group", "what dies with a worker")     \
+	X(log_file, "PATH", "", "log here, not stderr; reopened on SIGUSR1")  \
+	X(log_format, "text|json", "text", "log lines as text or JSON objects")
 
 void config_defaults(config *c);
 void config_free(config *c);

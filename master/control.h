@@ -13,6 +13,7 @@
 
 #include "ipc/srv.h"
 #include "master/events.h"
+#include "master/logring.h"
 
 typedef struct control control;
 
@@ -24,10 +25,15 @@ typedef struct control_ops {
 	void (*command)(void *ctx, ipc_req *req, const ipc_cmd *cmd);
 	/* A malformed request arrived. */
 	void (*bad_frame)(void *ctx, int code);
+	/* The log ring LOGS requests read (asked once, at open; it must
+	 * outlive the control socket).  NULL, or returning NULL: LOGS
+	 * requests get CORRAL_ETYPE. */
+	logring *(*logs)(void *ctx);
 } control_ops;
 
 /* Listens on url; answers EVENTS requests from ev (and wakes waiting ones
- * when ev grows: it takes ev->on_add). */
+ * when ev grows: it takes ev->on_add) and LOGS requests from ops->logs's
+ * ring (the same way: it takes the ring's notify). */
 int control_open(control **out, uv_loop_t *loop, const char *url,
                  const control_ops *ops, void *ctx, evlog *ev);
 /* Answers a command request (see control_ops.command). */

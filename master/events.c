@@ -24,9 +24,10 @@ void evlog_free(evlog *l)
 	l->ring = NULL;
 }
 
-void evlog_add(evlog *l, const char *kind, int32_t slot, int64_t pid,
-               uint32_t gen, const char *from, const char *to,
-               const char *fmt, ...)
+static void evlog_vadd(evlog *l, const char *kind, int32_t slot,
+                       int64_t pid, uint32_t gen, const char *from,
+                       const char *to, const ipc_decision *d,
+                       const char *fmt, va_list ap)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
@@ -40,12 +41,45 @@ void evlog_add(evlog *l, const char *kind, int32_t slot, int64_t pid,
 	e->gen = gen;
 	snprintf(e->from, sizeof e->from, "%s", from ? from : "");
 	snprintf(e->to, sizeof e->to, "%s", to ? to : "");
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(e->why, sizeof e->why, fmt, ap);
-	va_end(ap);
+	if (d) {
+		e->has_decision = 1;
+		e->dec = *d;
+	}
 	if (l->on_add)
 		l->on_add(l->arg);
+}
+
+void evlog_add(evlog *l, const char *kind, int32_t slot, int64_t pid,
+               uint32_t gen, const char *from, const char *to,
+               const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	evlog_vadd(l, kind, slot, pid, gen, from, to, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void evlog_add_decision(evlog *l, int32_t slot, int64_t pid, uint32_t gen,
+                        const char *from, const char *to,
+                        const ipc_decision *d, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	evlog_vadd(l, "decision", slot, pid, gen, from, to, d, fmt, ap);
+	va_end(ap);
+}
+
+const ipc_event *evlog_latest(const evlog *l, const char *kind, int32_t slot,
+                              uint32_t look)
+{
+	uint64_t first = evlog_first(l);
+	for (uint64_t seq = l->last; seq >= first && seq > 0 && look--; seq--) {
+		const ipc_event *e = &l->ring[(seq - 1) % l->cap];
+		if (e->slot == slot && strcmp(e->kind, kind) == 0)
+			return e;
+	}
+	return NULL;
 }
 
 uint64_t evlog_first(const evlog *l)

@@ -27,6 +27,16 @@ void evlog_free(evlog *l);
 void evlog_add(evlog *l, const char *kind, int32_t slot, int64_t pid,
                uint32_t gen, const char *from, const char *to,
                const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+/* Records a decision about a slot (kind "decision"): from is the slot's
+ * state, to the action, d what it was taken on (master/decision.h). */
+void evlog_add_decision(evlog *l, int32_t slot, int64_t pid, uint32_t gen,
+                        const char *from, const char *to,
+                        const ipc_decision *d, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+/* The newest event of kind about slot among the last `look` events, or
+ * NULL. */
+const ipc_event *evlog_latest(const evlog *l, const char *kind, int32_t slot,
+                              uint32_t look);
 
 /* The oldest seq still held (last + 1 when empty). */
 uint64_t evlog_first(const evlog *l);

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/rundir.h"
 #include "master/listen.h"
+#include "master/logsink.h"
 #include "master/privdrop.h"
 #include "master/procenv.h"
 #include "master/rundir.h"
@@ -28,7 +29,8 @@ static void usage(FILE *f)
 "\n"
 "Runs one corral-worker process per slot, each loading PLUGIN.so, and keeps\n"
 "them running: restarts with backoff, hang detection, graceful shutdown on\n"
-"SIGTERM/SIGINT (a second signal kills at once).  Logs to stderr.\n"
+"SIGTERM/SIGINT (a second signal kills at once).  Logs to stderr, or to\n"
+"--log-file; `corralctl logs` reads its last lines.\n"
 "\n"
 "Options (each is also a key in the config file's [corral] section):\n"
 "  -w, --workers N|auto         worker processes (auto: usable CPUs)\n"
@@ -67,6 +69,10 @@ static void usage(FILE *f)
 "      --group GROUP            workers' group (default: USER's)\n"
 "      --kill-mode group|process  when a worker ends, kill what it started\n"
 "                               too (group, the default) or not (process)\n"
+"      --log-file PATH          log there instead of stderr (workers' output\n"
+"                               too); SIGUSR1 reopens it (logrotate)\n"
+"      --log-format text|json   log lines as text (default) or one JSON\n"
+"                               object per line\n"
 "  -s, --set KEY=VALUE          plugin setting, as in [plugin]\n"
 "  -h, --help                   this text\n"
 "      --version                print the version\n"
@@ -120,6 +126,8 @@ static const struct option long_opts[] = {
 	{"user", required_argument, NULL, 2000},
 	{"group", required_argument, NULL, 2000},
 	{"kill-mode", required_argument, NULL, 2000},
+	{"log-file", required_argument, NULL, 2000},
+	{"log-format", required_argument, NULL, 2000},
 	{NULL, 0, NULL, 0},
 };
 
@@ -327,6 +335,13 @@ int main(int argc, char **argv)
 		}
 		goto out;
 	}
+	/* From here on every line goes to the log ring (corralctl logs) and
+	 * to log_file when there is one. */
+	if (logsink_open(cfg.log_file, cfg.log_json, err, sizeof err) != 0) {
+		log_plain("%s", err);
+		rc = CORRAL_EXIT_ERROR;
+		goto out;
+	}
 	if (find_worker(worker, sizeof worker) != 0) {
 		log_plain("cannot find an executable corral-worker (%s); set "
 		          "CORRAL_WORKER", worker);
@@ -392,5 +407,6 @@ out:
 	rundir_release(rundir, lockfd);
 	listen_close(&listeners);
 	config_free(&cfg);
+	logsink_close();
 	return rc;
 }

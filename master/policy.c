@@ -62,3 +62,16 @@ int crashloop_record(const restart_policy *p, restart_track *t,
 	t->count++;
 	return 0;
 }
+
+unsigned crashloop_count(const restart_policy *p, const restart_track *t,
+                         uint64_t now_ms)
+{
+	unsigned n = 0;
+	for (unsigned k = 0; k < t->count; k++) {
+		uint64_t at = t->times[(t->head + t->cap - 1 - k) % t->cap];
+		if (now_ms - at >= p->window_ms)
+			break; /* older ones are older still */
+		n++;
+	}
+	return n;
+}

@@ -47,4 +47,9 @@ uint64_t backoff_next(const restart_policy *p, restart_track *t,
 int crashloop_record(const restart_policy *p, restart_track *t,
                      uint64_t now_ms);
 
+/* Restarts recorded within the window that ends at now_ms (changes
+ * nothing): the budget used, for `corralctl explain`. */
+unsigned crashloop_count(const restart_policy *p, const restart_track *t,
+                         uint64_t now_ms);
+
 #endif

@@ -81,14 +81,36 @@ static void pipe_closed(uv_handle_t *h)
 	proc_release(o->p);
 }
 
+/* The level a worker's line was logged at, from the prefixes its log.c
+ * and corral_log() write ("corral-worker: warning: ..."); a plugin's own
+ * output is info. */
+static log_level line_level(const char *s, size_t n)
+{
+	static const struct {
+		const char *prefix;
+		log_level lv;
+	} levels[] = {{"error: ", LOG_ERROR}, {"warning: ", LOG_WARN},
+	              {"warn: ", LOG_WARN},   {"info: ", LOG_INFO},
+	              {"debug: ", LOG_DEBUG}};
+	static const char prog[] = "corral-worker: ";
+	if (n < sizeof prog - 1 || memcmp(s, prog, sizeof prog - 1) != 0)
+		return LOG_INFO;
+	s += sizeof prog - 1;
+	n -= sizeof prog - 1;
+	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+		size_t k = strlen(levels[i].prefix);
+		if (n >= k && memcmp(s, levels[i].prefix, k) == 0)
+			return levels[i].lv;
+	}
+	return LOG_INFO;
+}
+
+/* One line of the worker's output into the supervisor's log (and so into
+ * its log ring and log file: common/log.h). */
 static void emit(outpipe *o)
 {
-	if (o->p->slot_id >= 0)
-		log_msg("slot %d pid %" PRId64 ": %.*s", o->p->slot_id,
-		        o->p->pid, (int)o->len, o->line);
-	else
-		log_msg("standby pid %" PRId64 ": %.*s", o->p->pid,
-		        (int)o->len, o->line);
+	log_relay(line_level(o->line, o->len), o->p->slot_id, o->p->pid,
+	          o->line, o->len);
 	o->len = 0;
 }
 

@@ -31,6 +31,8 @@
 #include "common/ratelog.h"
 #include "common/rundir.h"
 #include "corral_base.h"
+#include "master/decision.h" /* tools: explain's decision records */
+#include "master/logsink.h"  /* tools: log ring, log_reopen */
 #include "master/sup.h"
 
 #define EVENTS_KEPT 4096
@@ -201,6 +203,7 @@ static const control_ops control_cbs = {
 	.status = control_status,
 	.command = control_command,
 	.bad_frame = hook_bad_frame,
+	.logs = logsink_ring_cb, /* tools: LOGS requests (corralctl logs) */
 };
 
 /* ---- signals: record, then reconcile ---- */
@@ -276,8 +279,7 @@ static void handle_other_signals(sup *s)
 			log_summary(s);
 			break;
 		case SIGUSR1:
-			log_msg("received SIGUSR1: logging to stderr, nothing "
-			        "to reopen");
+			log_reopen(); /* tools: reopens log_file (logsink.h) */
 			break;
 		default: /* HUP, TTIN, TTOU */
 			log_msg("received %s", signame(sig));
@@ -454,12 +456,14 @@ static void reconcile_slot(sup *s, slot *sl)
 	if (sl->kill_wanted && sl->proc && !sl->killed) {
 		if (sl->state == SLOT_STOPPING)
 			s->unclean = 1;
+		decision_note(s, sl); /* tools: the kill, for explain */
 		slot_kill_now(sl);
 	}
 	switch (sl->state) {
 	case SLOT_EXITED:
 		if (!sl->reap)
 			decide(s, sl);
+		decision_note(s, sl); /* tools: what decide() chose, and why */
 		break;
 	case SLOT_BACKOFF:
 		if (!may_start(s, sl))

@@ -174,6 +174,227 @@ START_TEST(every_table_field_roundtrips)
 }
 END_TEST
 
+START_TEST(events_roundtrip_with_and_without_decision)
+{
+	ipc_event ev[2];
+	memset(ev, 0, sizeof ev);
+	ev[0] = (ipc_event){.seq = 1, .t_ms = 1700000000123ull, .slot = 2,
+	                    .pid = 4242, .gen = 3};
+	strcpy(ev[0].kind, "slot");
+	strcpy(ev[0].from, "running");
+	strcpy(ev[0].to, "exited");
+	strcpy(ev[0].why, "killed by signal SIGKILL");
+	ev[1] = ev[0];
+	ev[1].seq = 2;
+	strcpy(ev[1].kind, "decision");
+	strcpy(ev[1].to, "restart");
+	ev[1].has_decision = 1;
+	fill_fields(ipc_decision_fields, ipc_decision_nfields, &ev[1].dec, 5);
+	ipc_events in = {.first = 1, .last = 2, .n = 2, .ev = ev}, out;
+	nng_msg *m;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_pack_events(&m, &in), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_events(&f, &out), 0);
+	ipc_frame_fini(&f);
+	ck_assert_uint_eq(out.n, 2);
+	ck_assert_int_eq(out.ev[0].has_decision, 0);
+	ck_assert_str_eq(out.ev[0].why, "killed by signal SIGKILL");
+	ck_assert_uint_eq(out.ev[0].gen, 3);
+	ck_assert_int_eq(out.ev[1].has_decision, 1);
+	ck_assert_str_eq(out.ev[1].kind, "decision");
+	same_fields(ipc_decision_fields, ipc_decision_nfields, &ev[1].dec,
+	            &out.ev[1].dec);
+	ipc_events_free(&out);
+	for (unsigned i = 0; i < ipc_decision_nfields; i++)
+		for (unsigned j = i + 1; j < ipc_decision_nfields; j++)
+			ck_assert_str_ne(ipc_decision_fields[i].key,
+			                 ipc_decision_fields[j].key);
+}
+END_TEST
+
+/* [1, type, body] with body packed by fn. */
+static nng_msg *frame_of(int type, void (*fn)(msgpack_packer *pk))
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_int(&pk, 1);
+	msgpack_pack_int(&pk, type);
+	fn(&pk);
+	nng_msg *m;
+	ck_assert_int_eq(nng_msg_alloc(&m, 0), 0);
+	ck_assert_int_eq(nng_msg_append(m, sb.data, sb.size), 0);
+	msgpack_sbuffer_destroy(&sb);
+	return m;
+}
+
+static void pk_key(msgpack_packer *pk, const char *k)
+{
+	msgpack_pack_str(pk, strlen(k));
+	msgpack_pack_str_body(pk, k, strlen(k));
+}
+
+/* An event as a 10-item array whose 10th is not a map. */
+static void bad_decision(msgpack_packer *pk)
+{
+	msgpack_pack_map(pk, 3);
+	pk_key(pk, "first");
+	msgpack_pack_uint64(pk, 1);
+	pk_key(pk, "last");
+	msgpack_pack_uint64(pk, 1);
+	pk_key(pk, "ev");
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, 10);
+	msgpack_pack_uint64(pk, 1);
+	msgpack_pack_uint64(pk, 2);
+	pk_key(pk, "decision");
+	msgpack_pack_int32(pk, 0);
+	msgpack_pack_int64(pk, 1);
+	msgpack_pack_uint32(pk, 0);
+	pk_key(pk, "exited");
+	pk_key(pk, "restart");
+	pk_key(pk, "why");
+	msgpack_pack_uint64(pk, 7);
+}
+
+static void logs_level_9(msgpack_packer *pk)
+{
+	msgpack_pack_map(pk, 3);
+	pk_key(pk, "next");
+	msgpack_pack_uint64(pk, 1);
+	pk_key(pk, "end");
+	msgpack_pack_false(pk);
+	pk_key(pk, "l");
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, 6);
+	msgpack_pack_uint64(pk, 1);
+	msgpack_pack_uint64(pk, 2);
+	msgpack_pack_uint32(pk, 9);
+	msgpack_pack_int32(pk, 0);
+	msgpack_pack_int64(pk, 1);
+	pk_key(pk, "x");
+}
+
+static void logs_short_tuple(msgpack_packer *pk)
+{
+	msgpack_pack_map(pk, 3);
+	pk_key(pk, "next");
+	msgpack_pack_uint64(pk, 1);
+	pk_key(pk, "end");
+	msgpack_pack_false(pk);
+	pk_key(pk, "l");
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, 5);
+	for (int i = 0; i < 5; i++)
+		msgpack_pack_uint64(pk, 1);
+}
+
+static void logs_long_line(msgpack_packer *pk)
+{
+	static char big[IPC_MAX_LOGLINE + 1];
+	memset(big, 'x', sizeof big);
+	msgpack_pack_map(pk, 3);
+	pk_key(pk, "next");
+	msgpack_pack_uint64(pk, 1);
+	pk_key(pk, "end");
+	msgpack_pack_false(pk);
+	pk_key(pk, "l");
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, 6);
+	msgpack_pack_uint64(pk, 1);
+	msgpack_pack_uint64(pk, 2);
+	msgpack_pack_uint32(pk, 2);
+	msgpack_pack_int32(pk, 0);
+	msgpack_pack_int64(pk, 1);
+	msgpack_pack_str(pk, sizeof big);
+	msgpack_pack_str_body(pk, big, sizeof big);
+}
+
+START_TEST(events_and_logs_reject_damage)
+{
+	struct {
+		int type;
+		void (*fn)(msgpack_packer *pk);
+		int code;
+	} cases[] = {{IPC_EVENTS, bad_decision, CORRAL_EFIELD},
+	             {IPC_LOGS, logs_level_9, CORRAL_EFIELD},
+	             {IPC_LOGS, logs_short_tuple, CORRAL_EFIELD},
+	             {IPC_LOGS, logs_long_line, CORRAL_ETOOLONG}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ipc_frame f;
+		ipc_events ev;
+		ipc_logs lg;
+		ck_assert_int_eq(decode_msg(frame_of(cases[i].type, cases[i].fn),
+		                            &f), 0);
+		int rc = cases[i].type == IPC_EVENTS
+		             ? ipc_unpack_events(&f, &ev)
+		             : ipc_unpack_logs(&f, &lg);
+		ck_assert_msg(rc == cases[i].code, "case %zu: %s", i,
+		              corral_errname(rc));
+		ipc_frame_fini(&f);
+	}
+}
+END_TEST
+
+START_TEST(logs_roundtrip_and_requests_are_checked)
+{
+	ipc_logs_req q = {.since = 41, .wait_ms = 30000, .max = 256,
+	                  .slot = 3, .tail = 10}, q2;
+	nng_msg *m;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_pack_logs_req(&m, &q), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(f.type, IPC_LOGS_REQ);
+	ck_assert_int_eq(ipc_unpack_logs_req(&f, &q2), 0);
+	ipc_frame_fini(&f);
+	ck_assert_uint_eq(q2.since, 41);
+	ck_assert_uint_eq(q2.wait_ms, 30000);
+	ck_assert_uint_eq(q2.max, 256);
+	ck_assert_int_eq(q2.slot, 3);
+	ck_assert_uint_eq(q2.tail, 10);
+	/* max 0 or past the limit, a slot below -1: refused. */
+	ipc_logs_req bad[] = {{.max = 0, .slot = -1},
+	                      {.max = IPC_MAX_LOGLINES + 1, .slot = -1},
+	                      {.max = 1, .slot = -2}};
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(ipc_pack_logs_req(&m, &bad[i]), 0);
+		ck_assert_int_eq(decode_msg(m, &f), 0);
+		ck_assert_int_eq(ipc_unpack_logs_req(&f, &q2), CORRAL_EFIELD);
+		ipc_frame_fini(&f);
+	}
+
+	/* Lines: bytes kept as they are (not text-checked: a worker may
+	 * write anything), pointing into the frame. */
+	static const char raw[] = "caf\xc3\xa9 \xff bytes";
+	ipc_logline l[2] = {
+		{.seq = 7, .t_ms = 1700000000001ull, .level = 1, .slot = -1,
+		 .pid = 0, .msg = "supervisor says", .len = 15},
+		{.seq = 9, .t_ms = 1700000000002ull, .level = 2, .slot = 4,
+		 .pid = 777, .msg = raw, .len = sizeof raw - 1}};
+	ipc_logs in = {.next = 9, .end = 1, .n = 2, .lines = l}, out;
+	ck_assert_int_eq(ipc_pack_logs(&m, &in), 0);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(ipc_unpack_logs(&f, &out), 0);
+	ck_assert_uint_eq(out.next, 9);
+	ck_assert_int_eq(out.end, 1);
+	ck_assert_uint_eq(out.n, 2);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_uint_eq(out.lines[i].seq, l[i].seq);
+		ck_assert_uint_eq(out.lines[i].t_ms, l[i].t_ms);
+		ck_assert_uint_eq(out.lines[i].level, l[i].level);
+		ck_assert_int_eq(out.lines[i].slot, l[i].slot);
+		ck_assert_int_eq(out.lines[i].pid, l[i].pid);
+		ck_assert_uint_eq(out.lines[i].len, l[i].len);
+		ck_assert(memcmp(out.lines[i].msg, l[i].msg, l[i].len) == 0);
+	}
+	ipc_logs_free(&out);
+	ipc_frame_fini(&f);
+}
+END_TEST
+
 START_TEST(stop_and_error_roundtrip)
 {
 	ipc_stop s = {.timeout_ms = 10000}, s2;
@@ -638,6 +859,8 @@ Suite *proto_suite(void)
 	tcase_add_test(tc, job_messages_roundtrip);
 	tcase_add_test(tc, call_from_a_foreign_client_is_checked);
 	tcase_add_test(tc, call_batches_roundtrip_and_are_checked);
+	tcase_add_test(tc, events_roundtrip_with_and_without_decision);
+	tcase_add_test(tc, logs_roundtrip_and_requests_are_checked);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("malformed");
 	tcase_add_test(tc, rejects_truncated);
@@ -650,6 +873,7 @@ Suite *proto_suite(void)
 	tcase_add_test(tc, rejects_oversize_frame);
 	tcase_add_test(tc, codes_are_distinct_and_named);
 	tcase_add_test(tc, fuzz_single_byte_corruption);
+	tcase_add_test(tc, events_and_logs_reject_damage);
 	suite_add_tcase(s, tc);
 	return s;
 }

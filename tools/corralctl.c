@@ -25,6 +25,7 @@
 #include "ipc/proto.h"
 #include "tools/ctlreq.h"
 #include "tools/show.h"
+#include "tools/top.h"
 
 enum { EXIT_USAGE = 2, EXIT_NOCONN = 1, EXIT_JOBFAIL = 3, EXIT_CMDFAIL = 4 };
 
@@ -37,10 +38,26 @@ static void usage(FILE *f)
 "\n"
 "Commands:\n"
 "  status [--json]   workers, their state, restarts, memory, CPU, lag\n"
+"  top [--once] [--interval DUR]\n"
+"                    a live view: one row per slot (state, pid, generation,\n"
+"                    CPU, memory, lag, utilisation, jobs/s, restarts) and\n"
+"                    totals, redrawn every second; q quits.  --once prints\n"
+"                    one frame as plain text (two samples DUR apart, 1s)\n"
+"  logs [-f] [--slot N] [-n LINES] [--json]\n"
+"                    the last lines the workers wrote and the supervisor\n"
+"                    logged (each slot keeps its last 1000 lines or 256 KiB,\n"
+"                    the supervisor as much); --slot N: slot N's workers\n"
+"                    only; -n: the last LINES only; -f keeps following them\n"
+"                    until the supervisor stops; --json: one object a line\n"
+"  explain SLOT [--json] [-n N]\n"
+"                    why the slot is as it is: its state changes and the\n"
+"                    supervisor's decisions about it (restart, delay, give\n"
+"                    up, kill), each with its inputs: exit, uptime, backoff\n"
+"                    and why, restart budget used and left, health figures\n"
 "  events [-f] [--json] [--since SEQ]\n"
-"                    state changes and actions of the supervisor, one per\n"
-"                    line (--json: one JSON object per line); -f keeps\n"
-"                    following them until the supervisor stops\n"
+"                    state changes, actions and decisions of the supervisor,\n"
+"                    one per line (--json: one JSON object per line); -f\n"
+"                    keeps following them until the supervisor stops\n"
 "  call PAYLOAD|-    send one job (the payload, or stdin for -) to the\n"
 "                    jobs front end (--url, default ipc://RUNDIR/jobs)\n"
 "                    and print the reply; --timeout bounds the job\n"
@@ -57,6 +74,8 @@ static void usage(FILE *f)
 "  stop              the graceful shutdown of SIGTERM\n"
 "\n"
 "reload, restart, scale and stop answer when the command has finished.\n"
+"After the command, -n is LINES (logs, explain); before it, NAME.\n"
+"\n"
 "Exit codes: 0 ok, 1 no supervisor answered, 2 usage error,\n"
 "3 the job failed (the reason is printed), 4 the command failed or was\n"
 "refused (the reason is printed).\n");
@@ -81,6 +100,26 @@ static int cmd_status(const char *rundir, uint64_t timeout_ms, int json)
 	return 0;
 }
 
+/* One EVENTS request.  On 0, free ev with ipc_events_free(). */
+static int fetch_events(const char *url, uint64_t timeout_ms, uint64_t since,
+                        uint64_t wait_ms, ipc_events *ev)
+{
+	ipc_events_req q = {.since = since, .wait_ms = wait_ms,
+	                    .max = IPC_MAX_EVENTS};
+	nng_msg *req = NULL, *reply = NULL;
+	ipc_frame f;
+	int rc = ipc_pack_events_req(&req, &q);
+	if (!rc)
+		rc = ctl_request(url, wait_ms + timeout_ms, req, &reply);
+	if (!rc)
+		rc = ipc_decode_msg(reply, IPC_MAX_CTL_FRAME, &f);
+	if (rc)
+		return rc;
+	rc = ipc_unpack_events(&f, ev);
+	ipc_frame_fini(&f);
+	return rc;
+}
+
 /* Prints the events after `since`; with follow, keeps asking (each
  * request waits on the supervisor until there is news) until it stops. */
 static int cmd_events(const char *rundir, uint64_t timeout_ms, int follow,
@@ -91,13 +130,73 @@ static int cmd_events(const char *rundir, uint64_t timeout_ms, int follow,
 		return EXIT_USAGE;
 	int seen_any = 0;
 	for (;;) {
-		ipc_events_req q = {.since = since,
-		                    .wait_ms = follow ? 30000 : 0,
-		                    .max = IPC_MAX_EVENTS};
+		ipc_events ev;
+		int rc = fetch_events(url, timeout_ms, since,
+		                      follow ? 30000 : 0, &ev);
+		if (rc) {
+			if (seen_any)
+				return 0; /* it stopped while we followed */
+			log_plain("no corral answered at %s: %s", url,
+			          corral_strerror(rc));
+			return EXIT_NOCONN;
+		}
+		seen_any = 1;
+		if (since && ev.first > since + 1)
+			fprintf(stderr, "corralctl: %" PRIu64 " event(s) were "
+			        "dropped before they could be read\n",
+			        ev.first - since - 1);
+		int done = 0;
+		for (uint32_t i = 0; i < ev.n; i++) {
+			if (json)
+				show_event_json(stdout, &ev.ev[i]);
+			else
+				show_event_line(stdout, &ev.ev[i]);
+			since = ev.ev[i].seq;
+			done |= strcmp(ev.ev[i].kind, "supervisor") == 0 &&
+			        strcmp(ev.ev[i].to, "done") == 0;
+		}
+		fflush(stdout);
+		int more = ev.n == IPC_MAX_EVENTS;
+		ipc_events_free(&ev);
+		if ((!follow || done) && !more)
+			return 0; /* all there is, or the supervisor's end */
+	}
+}
+
+/* The ERROR a supervisor answered instead (an older one, without LOGS). */
+static int error_reply(const ipc_frame *f)
+{
+	ipc_error e;
+	if (f->type != IPC_ERROR)
+		return 0;
+	if (ipc_unpack_error(f, &e) != 0)
+		return CORRAL_EFIELD;
+	log_plain("the supervisor refused: %s", e.msg);
+	return e.code ? e.code : CORRAL_EFIELD;
+}
+
+/* Prints the log ring's lines (the last `lines` of them when lines > 0;
+ * none of the old ones when lines is 0 and follow); with follow, then
+ * what comes, until the supervisor stops. */
+static int cmd_logs(const char *rundir, uint64_t timeout_ms, int follow,
+                    int json, int slot, long lines)
+{
+	char url[PATH_MAX + 16];
+	if (rundir_url(rundir, "control", url, sizeof url) != 0)
+		return EXIT_USAGE;
+	uint64_t since = 0;
+	uint32_t tail = lines > 0 ? (uint32_t)lines : lines == 0 ? 1 : 0;
+	int seen_any = 0, skip = lines == 0;
+	for (;;) {
+		ipc_logs_req q = {.since = since, .wait_ms = follow ? 30000 : 0,
+		                  .max = IPC_MAX_LOGLINES, .slot = slot,
+		                  .tail = tail};
 		nng_msg *req = NULL, *reply = NULL;
 		ipc_frame f;
-		ipc_events ev;
-		int rc = ipc_pack_events_req(&req, &q);
+		ipc_logs lg;
+		if (skip)
+			q.wait_ms = 0;
+		int rc = ipc_pack_logs_req(&req, &q);
 		if (!rc)
 			rc = ctl_request(url, q.wait_ms + timeout_ms, req,
 			                 &reply);
@@ -110,30 +209,125 @@ static int cmd_events(const char *rundir, uint64_t timeout_ms, int follow,
 			          corral_strerror(rc));
 			return EXIT_NOCONN;
 		}
-		rc = ipc_unpack_events(&f, &ev);
-		ipc_frame_fini(&f);
+		if ((rc = error_reply(&f)) != 0) {
+			ipc_frame_fini(&f);
+			return EXIT_NOCONN;
+		}
+		rc = ipc_unpack_logs(&f, &lg);
 		if (rc) {
+			ipc_frame_fini(&f);
 			log_plain("bad reply: %s", corral_strerror(rc));
 			return EXIT_NOCONN;
 		}
 		seen_any = 1;
-		if (since && ev.first > since + 1)
-			fprintf(stderr, "corralctl: %" PRIu64 " event(s) were "
-			        "dropped before they could be read\n",
-			        ev.first - since - 1);
-		for (uint32_t i = 0; i < ev.n; i++) {
+		for (uint32_t i = 0; i < lg.n && !skip; i++) {
 			if (json)
-				show_event_json(stdout, &ev.ev[i]);
+				show_logline_json(stdout, &lg.lines[i]);
 			else
-				show_event_line(stdout, &ev.ev[i]);
-			since = ev.ev[i].seq;
+				show_logline(stdout, &lg.lines[i]);
 		}
 		fflush(stdout);
+		int more = lg.n == IPC_MAX_LOGLINES, end = lg.end;
+		since = lg.next;
+		tail = 0;
+		skip = 0;
+		ipc_logs_free(&lg);
+		ipc_frame_fini(&f); /* the lines pointed into it */
+		if ((!follow || end) && !more)
+			return 0; /* all there is, or the supervisor's last */
+	}
+}
+
+/* The events about one slot (state changes, actions, decisions), with
+ * its status for a heading. */
+static int cmd_explain(const char *rundir, uint64_t timeout_ms,
+                       const char *arg, int json, long lines)
+{
+	char url[PATH_MAX + 16], *end;
+	long slot = strtol(arg, &end, 10);
+	if (*end || !*arg || slot < 0 || slot > INT32_MAX) {
+		log_plain("explain wants a slot number, not '%s'", arg);
+		return EXIT_USAGE;
+	}
+	if (rundir_url(rundir, "control", url, sizeof url) != 0)
+		return EXIT_USAGE;
+	ipc_status st;
+	int rc = ctl_status(rundir, timeout_ms, &st);
+	if (rc) {
+		log_plain("no corral answered at %s: %s", url,
+		          corral_strerror(rc));
+		return EXIT_NOCONN;
+	}
+	const ipc_worker_status *w = NULL;
+	for (uint32_t i = 0; i < st.nworkers; i++)
+		if (st.workers[i].slot == slot)
+			w = &st.workers[i];
+	if (!w) {
+		log_plain("no slot %ld: this supervisor has slots 0 to %d", slot,
+		          (int)st.nworkers - 1);
+		ipc_status_free(&st);
+		return EXIT_USAGE;
+	}
+	ipc_event *mine = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t since = 0;
+	for (;;) {
+		ipc_events ev;
+		if ((rc = fetch_events(url, timeout_ms, since, 0, &ev)) != 0)
+			break;
+		for (uint32_t i = 0; i < ev.n; i++) {
+			since = ev.ev[i].seq;
+			if (ev.ev[i].slot != slot)
+				continue;
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 64;
+				ipc_event *ne = realloc(mine, nc * sizeof *ne);
+				if (!ne) {
+					rc = CORRAL_ENOMEM;
+					break;
+				}
+				mine = ne;
+				cap = nc;
+			}
+			mine[n++] = ev.ev[i];
+		}
 		int more = ev.n == IPC_MAX_EVENTS;
 		ipc_events_free(&ev);
-		if (!follow && !more)
-			return 0;
+		if (rc || !more)
+			break;
 	}
+	if (rc) {
+		log_plain("could not read the events: %s", corral_strerror(rc));
+		free(mine);
+		ipc_status_free(&st);
+		return EXIT_NOCONN;
+	}
+	const ipc_event *from = mine;
+	if (lines > 0 && n > (size_t)lines) {
+		from = mine + (n - (size_t)lines);
+		n = (size_t)lines;
+	}
+	if (json) {
+		if (show_explain_json(stdout, (int)slot, w, from, n) != 0)
+			log_plain("out of memory for the JSON");
+	} else {
+		char last[32];
+		size_t ndec = 0;
+		show_last_exit(w, last, sizeof last);
+		printf("slot %ld: %s, pid %" PRId64 ", gen %u, %u restart(s), "
+		       "last exit %s\n", slot, w->state, w->pid, w->gen,
+		       w->restarts, last);
+		for (size_t i = 0; i < n; i++)
+			ndec += from[i].has_decision;
+		printf("%zu event(s) about it still held, oldest first; %zu "
+		       "decision(s) with their inputs:\n", n, ndec);
+		for (size_t i = 0; i < n; i++)
+			show_explain_event(stdout, &from[i]);
+	}
+	fflush(stdout);
+	free(mine);
+	ipc_status_free(&st);
+	return 0;
 }
 
 /* ---- commands: sent, then each step printed until the answer ---- */
@@ -304,6 +498,59 @@ static int cmd_call(const char *url, uint64_t timeout_ms, const char *arg)
 	                                                 : EXIT_JOBFAIL;
 }
 
+/* After the command word, "-n" is logs' and explain's LINES, not NAME:
+ * rewritten to --lines before getopt sees it.  Returns the index of the
+ * command word (argc if none). */
+static int lines_after_command(int argc, char **argv)
+{
+	static const char *const with_arg[] = {"-n", "--name", "--rundir",
+	                                       "--url", "--timeout", "--since",
+	                                       "--slot", "--lines",
+	                                       "--interval", NULL};
+	int cmd = argc;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return argc;
+		if (argv[i][0] != '-') {
+			cmd = i;
+			break;
+		}
+		for (int k = 0; with_arg[k]; k++)
+			if (strcmp(argv[i], with_arg[k]) == 0) {
+				i++;
+				break;
+			}
+	}
+	if (cmd == argc || (strcmp(argv[cmd], "logs") != 0 &&
+	                    strcmp(argv[cmd], "explain") != 0))
+		return cmd;
+	for (int i = cmd + 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "-n") == 0) {
+			argv[i] = "--lines";
+		} else if (strncmp(argv[i], "-n", 2) == 0) {
+			/* -n20: the number glued on */
+			static char glued[64];
+			snprintf(glued, sizeof glued, "--lines=%s", argv[i] + 2);
+			argv[i] = glued;
+		}
+	}
+	return cmd;
+}
+
+static int parse_count(const char *what, const char *s, long *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*end || !*s || v < 0 || v > INT32_MAX) {
+		log_plain("bad %s %s (a number)", what, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -316,6 +563,10 @@ int main(int argc, char **argv)
 		{"since", required_argument, NULL, 's'},
 		{"plugin", required_argument, NULL, 'P'},
 		{"config", required_argument, NULL, 'C'},
+		{"slot", required_argument, NULL, 'S'},
+		{"lines", required_argument, NULL, 'L'},
+		{"once", no_argument, NULL, 'O'},
+		{"interval", required_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -323,11 +574,13 @@ int main(int argc, char **argv)
 	const char *name = "corral", *rundir_opt = NULL, *url_opt = NULL;
 	const char *plugin_opt = NULL, *config_opt = NULL;
 	char rundir[PATH_MAX];
-	uint64_t timeout_ms = 0, since = 0;
-	int json = 0, follow = 0, c;
+	uint64_t timeout_ms = 0, since = 0, interval_ms = 1000;
+	long slot = -1, lines = -1;
+	int json = 0, follow = 0, once = 0, c;
 
 	log_set_prog("corralctl");
 	signal(SIGPIPE, SIG_IGN);
+	lines_after_command(argc, argv);
 	/* Options before the command, then the command's own after it
 	 * (so that `scale -1` is an argument, not an option). */
 	int cmd_at = 0, pos_at = 0;
@@ -384,6 +637,25 @@ int main(int argc, char **argv)
 			case 'V':
 				printf("corralctl %s\n", PACKAGE_VERSION);
 				return 0;
+			case 'I':
+				if (parse_duration_ms(optarg, &interval_ms) != 0 ||
+				    interval_ms == 0) {
+					log_plain("bad --interval %s (500ms, 2s, "
+					          "1m)", optarg);
+					return EXIT_USAGE;
+				}
+				break;
+			case 'O':
+				once = 1;
+				break;
+			case 'S':
+				if (parse_count("--slot", optarg, &slot) != 0)
+					return EXIT_USAGE;
+				break;
+			case 'L':
+				if (parse_count("-n", optarg, &lines) != 0)
+					return EXIT_USAGE;
+				break;
 			default:
 				usage(stderr);
 				return EXIT_USAGE;
@@ -409,11 +681,19 @@ int main(int argc, char **argv)
 	const char *cmd = argv[cmd_at];
 	char **args = argv + pos_at;
 	int nargs = argc - pos_at;
+	uint64_t tmo = timeout_ms ? timeout_ms : 5000;
 	if (strcmp(cmd, "status") == 0 && nargs == 0)
-		return cmd_status(rundir, timeout_ms ? timeout_ms : 5000, json);
+		return cmd_status(rundir, tmo, json);
 	if (strcmp(cmd, "events") == 0 && nargs == 0)
-		return cmd_events(rundir, timeout_ms ? timeout_ms : 5000,
-		                  follow, json, since);
+		return cmd_events(rundir, tmo, follow, json, since);
+	if (strcmp(cmd, "logs") == 0 && nargs == 0)
+		return cmd_logs(rundir, tmo, follow, json, (int)slot, lines);
+	if (strcmp(cmd, "explain") == 0 && nargs == 1)
+		return cmd_explain(rundir, tmo, args[0], json, lines);
+	if (strcmp(cmd, "top") == 0 && nargs == 0)
+		/* A slow answer must not hold up q for long. */
+		return top_main(rundir, timeout_ms ? timeout_ms : 1000,
+		                interval_ms, once);
 	if (strcmp(cmd, "call") == 0) {
 		char url[PATH_MAX + 16];
 		if (nargs != 1) {
@@ -464,7 +744,11 @@ int main(int argc, char **argv)
 		}
 		return cmd_command(rundir, &cm, 0, json);
 	}
-	if (nargs > 0 && (!strcmp(cmd, "status") || !strcmp(cmd, "events")))
+	if (strcmp(cmd, "explain") == 0)
+		log_plain("explain wants one SLOT");
+	else if (nargs > 0 && (!strcmp(cmd, "status") ||
+	                       !strcmp(cmd, "events") || !strcmp(cmd, "logs") ||
+	                       !strcmp(cmd, "top")))
 		log_plain("%s: unexpected argument %s", cmd, args[0]);
 	else
 		log_plain("unknown command '%s'", cmd);

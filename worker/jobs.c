@@ -41,6 +41,7 @@ struct jobs {
 	uv_prepare_t flush;
 	corral_job *inflight; /* doubly linked, unordered */
 	uint32_t ninflight;
+	uint64_t ndone;       /* answered since the worker started */
 	corral_job *free_head, *free_tail; /* FIFO: oldest reused first */
 	uint32_t nfree;
 	ipc_reply pend[IPC_MAX_BATCH];
@@ -149,6 +150,7 @@ static int reply(corral_job *job, int code, const void *data, size_t len)
 	                                  .data = copy, .len = (uint32_t)len};
 	j->pend_bytes += len;
 	job->replied = 1;
+	j->ndone++;
 	job_retire(j, job);
 	if (!uv_is_active((uv_handle_t *)&j->flush))
 		uv_prepare_start(&j->flush, on_flush);
@@ -252,6 +254,11 @@ void jobs_on_cancel(jobs *j, const ipc_frame *f)
 uint32_t jobs_inflight(const jobs *j)
 {
 	return j ? j->ninflight : 0;
+}
+
+uint64_t jobs_done(const jobs *j)
+{
+	return j ? j->ndone : 0;
 }
 
 void jobs_flush(jobs *j)

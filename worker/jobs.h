@@ -21,6 +21,8 @@ void jobs_on_message(jobs *j, const ipc_frame *f);
 void jobs_on_cancel(jobs *j, const ipc_frame *f);
 /* Jobs held by the plugin, not yet replied to. */
 uint32_t jobs_inflight(const jobs *j);
+/* Jobs answered (replied to or failed) since the worker started. */
+uint64_t jobs_done(const jobs *j);
 /* Sends what is pending now (before the channel closes). */
 void jobs_flush(jobs *j);
 void jobs_free(jobs *j);

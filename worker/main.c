@@ -88,6 +88,7 @@ static void send_health(corral_worker *w)
 		.oldest_running_ms = ps.oldest_running_ms,
 	};
 	h.jobs = jobs_inflight(w->jobs);
+	h.jobs_done = jobs_done(w->jobs);
 	h.nmetrics = w->nmetrics;
 	memcpy(h.metrics, w->metrics, w->nmetrics * sizeof h.metrics[0]);
 	int rc = ipc_pack_health(&msg, &h);
