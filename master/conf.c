@@ -430,7 +430,9 @@ static void shorten_line(ini_ctx *x, const char *s, size_t n, char *out,
 	memcpy(out + o, s + o, keep);
 	o += keep;
 	const char *r = x->rest;
-	if (r[0] == ';' || r[0] == '#') {
+	if (x->rest_len == 0) {
+		o = 0; /* blanks only: a blank line */
+	} else if (r[0] == ';' || r[0] == '#') {
 		out[o++] = ';';
 	} else if (r[0] == '[') {
 		/* inih keeps 49 bytes of a section name anyway. */
@@ -444,12 +446,14 @@ static void shorten_line(ini_ctx *x, const char *s, size_t n, char *out,
 		if (close < x->rest_len && r[close] == ']')
 			out[o++] = ']';
 	} else {
+		/* The key ends at '=' or ':', unless a comment comes first. */
 		size_t sep = span_find(r, x->rest_len, "=:");
-		if (sep < x->rest_len && o + sep + 1 <= room) {
+		int has_sep = sep < x->rest_len && (r[sep] == '=' || r[sep] == ':');
+		if (has_sep && o + sep + 1 <= room) {
 			memcpy(out + o, r, sep + 1);
 			o += sep + 1;
 			x->sep = (long)sep;
-		} else if (sep < x->rest_len) {
+		} else if (has_sep) {
 			char shown[ECHO_MAX + 4];
 			size_t kl = sep;
 			while (kl && isspace((unsigned char)r[kl - 1]))
@@ -508,12 +512,14 @@ static char *long_value(const ini_ctx *x, const char *standin)
 	const char *v = x->rest;
 	size_t n = x->rest_len;
 	if (x->sep >= 0 && strcmp(standin, "x") == 0) {
-		/* key = value: the value after the separator. */
+		/* key = value: the value after the separator, up to an
+		 * inline comment. */
 		v += x->sep + 1;
 		n -= (size_t)x->sep + 1;
+		n = span_find(v, n, NULL);
 	}
-	/* else a continuation line: all of it is the value. */
-	n = span_find(v, n, NULL);
+	/* else a continuation line: all of it is the value (inih 55 keeps
+	 * a " ;" in a continuation). */
 	while (n && isspace((unsigned char)*v)) {
 		v++;
 		n--;

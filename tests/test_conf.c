@@ -345,6 +345,18 @@ START_TEST(long_lines_in_every_position)
 	ck_assert_str_eq(c.settings[1].key, "big");
 	ck_assert_str_eq(c.settings[1].value, val);
 	ck_assert_str_eq(c.settings[2].value, "1");
+	/* " ;" starts a comment after a key, not in a continuation line
+	 * (as inih does it with short lines) */
+	config_free(&c);
+	snprintf(text, sizeof text, "[plugin]\nbig = %s ; c\n  %s ; c\n"
+	         "small = 1 ; c\n  2 ; c\n", val, val);
+	ck_assert_msg(config_load_buffer(&c, "t.ini", text, strlen(text), err,
+	                                 sizeof err) == 0, "got: %s", err);
+	ck_assert_uint_eq(c.nsettings, 4);
+	ck_assert_str_eq(c.settings[0].value, val);
+	ck_assert_uint_eq(strlen(c.settings[1].value), 1004);
+	ck_assert_str_eq(c.settings[2].value, "1");
+	ck_assert_str_eq(c.settings[3].value, "2 ; c");
 	/* a long key: refused with its line and limit */
 	snprintf(text, sizeof text, "[plugin]\n%s = 1\n", val);
 	ck_assert_int_eq(config_load_buffer(&c, "t.ini", text, strlen(text),
@@ -363,6 +375,12 @@ START_TEST(long_lines_in_every_position)
 	                                    err, sizeof err), CORRAL_ECONFIG);
 	ck_assert_msg(strncmp(err, "t.ini:3: unknown section [vvv", 29) == 0,
 	              "got: %s", err);
+	/* a long line of blanks is a blank line */
+	snprintf(text, sizeof text, "workers = 1\n%s\nworkers = 2\n%s",
+	         repeat(' ', 300), repeat('\t', 300));
+	ck_assert_int_eq(config_load_buffer(&c, "t.ini", text, strlen(text),
+	                                    err, sizeof err), 0);
+	ck_assert_uint_eq(c.workers, 2);
 	/* a NUL byte */
 	ck_assert_int_eq(config_load_buffer(&c, "t.ini", "workers = 1\na\0b\n",
 	                                    16, err, sizeof err),

@@ -4,6 +4,11 @@
  * the first byte) and as a duration.  Properties: no crash, no leak, no
  * read outside the input; a failed config_set leaves the config as it
  * was; errors are corral_errs with a "NAME:LINE: " message.
+ *
+ * And one differential property for lines longer than inih's buffer: the
+ * text with PAD blanks appended to every line (which inih strips, and
+ * which makes every line take the long-line path) must give the same
+ * config, or the same error, as the text itself.
  */
 #include "corral.h"
 #include "common/duration.h"
@@ -25,6 +30,73 @@ static int same_config(const config *a, const config *b)
 	return d == 0;
 }
 
+#define PAD 250
+
+/* data with PAD blanks before every '\n' and at the end; malloc()ed. */
+static char *pad_lines(const uint8_t *data, size_t size, size_t *len)
+{
+	size_t lines = 1;
+	for (size_t i = 0; i < size; i++)
+		lines += data[i] == '\n';
+	char *out = malloc(size + lines * PAD);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i <= size; i++) {
+		if (i == size || data[i] == '\n') {
+			memset(out + o, ' ', PAD);
+			o += PAD;
+		}
+		if (i < size)
+			out[o++] = (char)data[i];
+	}
+	*len = o;
+	return out;
+}
+
+/* Same keys, same values, same plugin settings in the same order. */
+static int same_settings(const config *a, const config *b)
+{
+	if (a->nsettings != b->nsettings)
+		return 0;
+	for (size_t i = 0; i < a->nsettings; i++)
+		if (strcmp(a->settings[i].key, b->settings[i].key) ||
+		    strcmp(a->settings[i].value, b->settings[i].value))
+			return 0;
+	return 1;
+}
+
+static void check_padded_same(const config *c, int rc, const char *err,
+                              const uint8_t *data, size_t size)
+{
+	static config p, x, y;
+	char perr[1024];
+	size_t plen;
+	if (size > 16384)
+		return;
+	char *padded = pad_lines(data, size, &plen);
+	if (!padded)
+		return;
+	config_defaults(&p);
+	int prc = config_load_buffer(&p, "f.ini", padded, plen, perr,
+	                             sizeof perr);
+	free(padded);
+	if (prc == CORRAL_ENOMEM || rc == CORRAL_ENOMEM) {
+		config_free(&p);
+		return;
+	}
+	if (prc != rc || (rc && strcmp(err, perr) != 0)) {
+		fprintf(stderr, "plain: %d %s\npadded: %d %s\n", rc,
+		        rc ? err : "", prc, prc ? perr : "");
+		FUZZ_CHECK(!"padding lines changed the outcome");
+	}
+	x = *c;
+	y = p;
+	x.settings = y.settings = NULL;
+	FUZZ_CHECK(same_config(&x, &y) && same_settings(c, &p));
+	config_free(&p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static config defaults, c;
@@ -39,6 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                            sizeof err);
 	FUZZ_CHECK(rc == 0 || rc == CORRAL_ECONFIG || rc == CORRAL_ENOMEM);
 	FUZZ_CHECK(rc == 0 || strncmp(err, "f.ini:", 6) == 0);
+	check_padded_same(&c, rc, err, data, size);
 	config_free(&c);
 
 	/* One value for one key: the first byte picks it (past the end of
