@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,6 +152,37 @@ EXPORT void *realloc(void *old, size_t n)
 	else if (old && !p && n == 0)
 		atomic_fetch_sub(&live, 1); /* realloc(p, 0) freed it */
 	return p;
+}
+
+int failalloc_each(int (*op)(void *arg), void *arg, int enomem,
+                   unsigned long *allocs, char *why, size_t whylen)
+{
+	for (unsigned long n = 1;; n++) {
+		long before = failalloc_live();
+		failalloc_arm(n);
+		int rc = op(arg);
+		int failed = failalloc_disarm();
+		long leaked = failalloc_live() - before;
+		if (leaked) {
+			snprintf(why, whylen, "allocation %lu failed: %ld "
+			         "block(s) leaked (rc %d)", n, leaked, rc);
+			return -1;
+		}
+		if (!failed) {
+			if (rc != 0) {
+				snprintf(why, whylen, "returned %d with no "
+				         "allocation failing", rc);
+				return -1;
+			}
+			*allocs = n - 1;
+			return 0;
+		}
+		if (rc != enomem) {
+			snprintf(why, whylen, "allocation %lu failed: returned "
+			         "%d, not %d", n, rc, enomem);
+			return -1;
+		}
+	}
 }
 
 /* ASan and glibc's own strdup would allocate past malloc(): these keep

@@ -10,18 +10,20 @@
  * Each forwards to the allocator next in line: libc's, or ASan's in a
  * sanitizer build, so ASan still sees every block.
  *
- * Only the thread that armed it fails; the counts are process-wide.  Not
- * for code that allocates on other threads meanwhile.
+ * Only the thread that armed it fails; the live-block count is
+ * process-wide, so it measures leaks only while no other thread allocates
+ * or frees (under ASan, LeakSanitizer does not have that limit).
+ *
+ * The loop, done by failalloc_each():
  *
  *	for (unsigned long n = 1;; n++) {
+ *		long live = failalloc_live();
  *		failalloc_arm(n);
- *		rc = operation();
+ *		rc = op(arg);            // must free what it made, or undo it
  *		int hit = failalloc_disarm();
- *		... check rc: CORRAL_ENOMEM if hit (or 0, if it recovered) ...
- *		... undo the operation's effects ...
- *		ck_assert(failalloc_live() == live_before);   // nothing leaked
- *		if (!hit)
- *			break; // it ran through: every allocation was tried
+ *		check: failalloc_live() == live  (nothing leaked)
+ *		if (!hit) { check rc == 0; break; }  // every allocation tried
+ *		check: rc == the out-of-memory code
  *	}
  */
 #ifndef TESTS_FAILALLOC_H
@@ -41,5 +43,18 @@ unsigned long failalloc_count(void);
 /* Blocks allocated and not yet freed, process-wide.  Compare it before
  * and after an operation that should free what it allocates. */
 long failalloc_live(void);
+
+/*
+ * The loop above: runs op(arg) with its 1st, 2nd, ... allocation failing
+ * until a run makes fewer allocations than that, then stops.  op returns
+ * 0 or an error code, and leaves no block allocated (it frees or undoes
+ * what it made, whether it failed or not); it must not allocate in its
+ * checks (Check's ck_assert does).  A run with a failure must return
+ * enomem; the run without one, 0.  Returns 0 with *allocs the number of
+ * allocations op makes, or -1 at the first run that breaks a rule, with
+ * why saying which allocation failed and what went wrong.
+ */
+int failalloc_each(int (*op)(void *arg), void *arg, int enomem,
+                   unsigned long *allocs, char *why, size_t whylen);
 
 #endif

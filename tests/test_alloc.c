@@ -26,29 +26,15 @@
  * not call ck_assert(), which allocates. */
 typedef int (*op_fn)(void *arg);
 
-/* Runs op with its 1st, 2nd, ... allocation failing until it makes no
- * more allocations than that; then once more with none failing.
- * Returns how many allocations a clean run makes. */
+/* failalloc_each() with Check's messages; and LeakSanitizer's view. */
 static unsigned long fail_each(const char *what, op_fn op, void *arg)
 {
-	for (unsigned long n = 1;; n++) {
-		long live = failalloc_live();
-		failalloc_arm(n);
-		int rc = op(arg);
-		int hit = failalloc_disarm();
-		ck_assert_msg(failalloc_live() == live,
-		              "%s: allocation %lu failed: %ld block(s) leaked",
-		              what, n, failalloc_live() - live);
-		if (!hit) {
-			ck_assert_msg(rc == 0, "%s: %s without a failure", what,
-			              corral_errname(rc));
-			LEAK_CHECK();
-			return n - 1;
-		}
-		ck_assert_msg(rc == CORRAL_ENOMEM,
-		              "%s: allocation %lu failed: got %s, not ENOMEM",
-		              what, n, corral_errname(rc));
-	}
+	char why[256];
+	unsigned long allocs = 0;
+	ck_assert_msg(failalloc_each(op, arg, CORRAL_ENOMEM, &allocs, why,
+	                             sizeof why) == 0, "%s: %s", what, why);
+	LEAK_CHECK();
+	return allocs;
 }
 
 /* ---- the messages ---- */

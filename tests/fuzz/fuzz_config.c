@@ -30,9 +30,14 @@ static int same_config(const config *a, const config *b)
 	return d == 0;
 }
 
-#define PAD 250
+/* Blanks that make any line longer than inih's 200-byte buffer. */
+#define PAD 200
 
-/* data with PAD blanks before every '\n' and at the end; malloc()ed. */
+/* data with PAD blanks before every '\n' and at the end; malloc()ed.
+ * Not traced: it is the harness, not the code under test. */
+#if defined(__clang__)
+__attribute__((noinline, no_sanitize("coverage")))
+#endif
 static char *pad_lines(const uint8_t *data, size_t size, size_t *len)
 {
 	size_t lines = 1;
@@ -66,8 +71,9 @@ static int same_settings(const config *a, const config *b)
 	return 1;
 }
 
-static void check_padded_same(const config *c, int rc, const char *err,
-                              const uint8_t *data, size_t size)
+static void check_padded_same(const config *defaults, const config *c,
+                              int rc, const char *err, const uint8_t *data,
+                              size_t size)
 {
 	static config p, x, y;
 	char perr[1024];
@@ -77,7 +83,7 @@ static void check_padded_same(const config *c, int rc, const char *err,
 	char *padded = pad_lines(data, size, &plen);
 	if (!padded)
 		return;
-	config_defaults(&p);
+	p = *defaults;
 	int prc = config_load_buffer(&p, "f.ini", padded, plen, perr,
 	                             sizeof perr);
 	free(padded);
@@ -111,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                            sizeof err);
 	FUZZ_CHECK(rc == 0 || rc == CORRAL_ECONFIG || rc == CORRAL_ENOMEM);
 	FUZZ_CHECK(rc == 0 || strncmp(err, "f.ini:", 6) == 0);
-	check_padded_same(&c, rc, err, data, size);
+	check_padded_same(&defaults, &c, rc, err, data, size);
 	config_free(&c);
 
 	/* One value for one key: the first byte picks it (past the end of
