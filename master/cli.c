@@ -25,8 +25,8 @@ static const char intro[] =
 "them running: restarts with backoff, hang detection, graceful shutdown on\n"
 "SIGTERM/SIGINT (a second signal kills at once).  Logs to stderr.\n"
 "\n"
-"Options (each of the KEY options is also a key in the config file's\n"
-"[corral] section, foo_bar for --foo-bar):\n"
+"Options (all but --config, --help and --version are also keys of the\n"
+"config file's [corral] section, foo_bar for --foo-bar):\n"
 "  -c, --config FILE            INI file; command-line options win\n";
 
 static const char outro[] =
