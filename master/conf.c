@@ -412,7 +412,9 @@ static void shorten_line(ini_ctx *x, const char *s, size_t n, char *out,
                          int size)
 {
 	size_t lead = 0, o = 0;
-	size_t room = (size_t)size - 3; /* leaves 'x' or ']', '\n', NUL */
+	/* Leaves 'x' or ']' and the NUL: no '\n', which inih does not need,
+ * so that every key a short line can hold fits here too. */
+	size_t room = (size_t)size - 2;
 	if (x->line == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
 		memcpy(out, s, 3); /* inih skips a BOM on line 1 */
 		o = lead = 3;
@@ -462,13 +464,11 @@ static void shorten_line(ini_ctx *x, const char *s, size_t n, char *out,
 			ini_fail(x, x->line, CORRAL_ECONFIG,
 			         "key '%s' too long: %zu bytes (at most %zu)",
 			         shown, kl, room - o - 1);
-			out[o++] = '\n';
 			out[o] = '\0';
 			return;
 		}
 		out[o++] = 'x';
 	}
-	out[o++] = '\n';
 	out[o] = '\0';
 }
 

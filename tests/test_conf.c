@@ -363,6 +363,15 @@ START_TEST(long_lines_in_every_position)
 	                                    err, sizeof err), CORRAL_ECONFIG);
 	ck_assert_msg(strncmp(err, "t.ini:2: key 'vvv", 17) == 0 &&
 	              strstr(err, "too long: 1000 bytes"), "got: %s", err);
+	/* the longest key a short line holds is the same on a long line */
+	char key[198];
+	snprintf(key, sizeof key, "%s", repeat('k', 197));
+	snprintf(text, sizeof text, "[plugin]\n%s=\n%s=%s\n", key, key,
+	         repeat(' ', 300));
+	ck_assert_int_eq(config_load_buffer(&c, "t.ini", text, strlen(text),
+	                                    err, sizeof err), 0);
+	ck_assert_str_eq(c.settings[c.nsettings - 1].key, key);
+	ck_assert_str_eq(c.settings[c.nsettings - 1].value, "");
 	/* a long line without '=': a syntax error on that line */
 	snprintf(text, sizeof text, "workers = 1\n%s\n", val);
 	ck_assert_int_eq(config_load_buffer(&c, "t.ini", text, strlen(text),
