@@ -235,8 +235,13 @@ int ipc_decode(const void *buf, size_t len, size_t max_frame, ipc_frame *f)
 		return rc;
 	msgpack_unpacked_init(&f->up);
 	size_t off = 0;
-	if (msgpack_unpack_next(&f->up, buf, len, &off) !=
-	    MSGPACK_UNPACK_SUCCESS) {
+	switch (msgpack_unpack_next(&f->up, buf, len, &off)) {
+	case MSGPACK_UNPACK_SUCCESS:
+		break;
+	case MSGPACK_UNPACK_NOMEM_ERROR:
+		rc = CORRAL_ENOMEM;
+		goto fail;
+	default:
 		rc = CORRAL_EMALFORMED; /* mp_scan said it was fine: defensive */
 		goto fail;
 	}

@@ -1,7 +1,12 @@
 /*
- * conf.h - the supervisor's settings: one table of keys, shared by the
- * command line (--key value) and the INI file ([corral] section, or keys
- * before any section), plus the [plugin] section handed to workers as-is.
+ * conf.h - the supervisor's settings: one table of keys (config_keys[]),
+ * which drives parsing and validation, the defaults, the command line
+ * (--foo-bar VALUE for the key foo_bar) and corral --help.  The INI file
+ * sets the same keys in its [corral] section (or before any section); its
+ * [plugin] section is handed to workers as-is.
+ *
+ * Adding a key: one row in config_keys[] (conf.c) and, if it is new, a
+ * field in struct config.  Nothing else.
  */
 #ifndef MASTER_CONF_H
 #define MASTER_CONF_H
@@ -15,6 +20,14 @@ typedef enum restart_mode {
 	RESTART_ON_FAILURE,
 	RESTART_NEVER,
 } restart_mode;
+
+/* log_level = debug|info|warn|error, in this order. */
+typedef enum conf_log_level {
+	CONF_LOG_DEBUG,
+	CONF_LOG_INFO,
+	CONF_LOG_WARN,
+	CONF_LOG_ERROR,
+} conf_log_level;
 
 typedef struct plugin_setting {
 	char *key, *value;
@@ -46,68 +59,86 @@ typedef struct config {
 	uint64_t heartbeat_timeout_ms;
 	uint64_t health_interval_ms;
 	uint64_t start_timeout_ms;
-	plugin_setting *settings; /* owned */
+	conf_log_level log_level;
+	plugin_setting *settings; /* owned; [plugin] and --set, in order */
 	size_t nsettings;
 	char **listen;     /* "NAME=URL" specs, owned; see master/listen.h */
 	size_t nlisten;
 	char user[64];     /* "" = workers keep corral's user */
+	char group[64];    /* "" = the user's primary group */
 	uint64_t reload_gate_ms; /* healthy this long after READY: in */
 	unsigned reload_parallel; /* slots a rollout replaces at once */
-	char group[64];    /* "" = the user's primary group */
-	int kill_process_only; /* kill_mode=process: a worker's children
+	int kill_process_only; /* kill_mode = process: a worker's children
 	                          outlive it (systemd's KillMode=process) */
 	char log_file[PATH_MAX]; /* "" = stderr; reopened on SIGUSR1 */
 	int log_json;      /* log_format = json: one JSON object per line */
 } config;
 
-/* One row per key: name, value syntax, default, help. */
-#define CONFIG_KEYS(X)                                                        \
-	X(name, "NAME", "corral", "instance name; picks the run directory")  \
-	X(workers, "N|auto", "auto", "worker processes (auto = usable CPUs)") \
-	X(rundir, "DIR", "", "run directory (default: see README)")           \
-	X(plugin, "PATH", "", "the plugin .so (or the positional argument)")  \
-	X(restart, "always|on-failure|never", "always", "restart policy")     \
-	X(shutdown_timeout, "DUR", "10s", "grace period before SIGKILL")      \
-	X(restart_delay, "DUR", "0", "first restart delay")                   \
-	X(restart_delay_max, "DUR", "10s", "restart delay ceiling")           \
-	X(min_uptime, "DUR", "1s", "uptime that resets the delay")            \
-	X(max_restarts, "N", "10", "restarts allowed per restart_window")     \
-	X(restart_window, "DUR", "60s", "window for max_restarts")            \
-	X(heartbeat_timeout, "DUR", "5s", "no HEALTH for this long: hung")     \
-	X(health_interval, "DUR", "1s", "how often workers report")           \
-	X(start_timeout, "DUR", "30s", "time allowed to become ready")       \
-	X(standby, "N", "1", "pre-started workers kept ready for restarts")  \
-	X(threads, "N|auto", "2", "pool threads per worker")                  \
-	X(max_queue, "N", "1024", "pool tasks waiting before EBUSY")          \
-	X(aging, "DUR", "100ms", "pool wait that outranks newer tasks")       \
-	X(pool_drain, "run|cancel", "run", "queued pool tasks on stop")       \
-	X(jobs, "URL", "", "job front end (default ipc://RUNDIR/jobs)")       \
-	X(max_inflight, "N", "64", "jobs per worker at once")                 \
-	X(queue_limit, "N", "10000", "jobs waiting before 'busy'")            \
-	X(job_timeout, "DUR", "30s", "longest a job may take")                \
-	X(max_attempts, "N", "3", "worker deaths before a job is poison")     \
-	X(max_lag, "DUR", "500ms", "lag p99 that marks a worker degraded")  \
-	X(listen, "NAME=URL", "", "listener, repeatable (master/listen.h)")   \
-	X(user, "USER", "", "run workers as USER (corral starts as root)")    \
-	X(group, "GROUP", "", "workers' group (default: USER's)")             \
-	X(reload_gate, "DUR", "2s", "a new worker stays healthy this long")   \
-	X(reload_parallel, "N", "1", "slots replaced at once by a reload")  \
-	X(kill_mode, "group|process", "group", "what dies with a worker")     \
-	X(log_file, "PATH", "", "log here, not stderr; reopened on SIGUSR1")  \
-	X(log_format, "text|json", "text", "log lines as text or JSON objects")
+/* What a key's value is, and how it is checked. */
+typedef enum conf_kind {
+	CONF_NAME,     /* 1-63 of [A-Za-z0-9._-], not "." or ".." */
+	CONF_UINT,     /* unsigned in lo..hi; "auto" = 0 if auto_zero */
+	CONF_DURATION, /* parse_duration_ms(), at least lo ms: uint64_t */
+	CONF_ENUM,     /* one of choices[]; the int field gets its index */
+	CONF_PATH,     /* any text shorter than the char[] field */
+	CONF_URL,      /* "" or an nng URL ("scheme://..."), as CONF_PATH */
+	CONF_PAIR,     /* repeatable KEY=VALUE, appended to a setting list */
+	CONF_LISTEN,   /* repeatable NAME=URL listener (master/listen.h) */
+} conf_kind;
+
+/* One configuration key.  The field is at off (size bytes) in config;
+ * for CONF_PAIR it is a plugin_setting * and count_off its size_t count. */
+typedef struct conf_key {
+	const char *key;      /* file key; the option is --key, '_' as '-' */
+	char short_opt;       /* -w etc., or 0 */
+	conf_kind kind;
+	size_t off, size, count_off;
+	uint64_t lo, hi;      /* CONF_UINT: range; CONF_DURATION: minimum */
+	int auto_zero;        /* CONF_UINT: "auto" stands for 0 */
+	const char *const *choices; /* CONF_ENUM: NULL-terminated names */
+	const char *def;      /* default, as written in a file; NULL: none */
+	const char *arg;      /* the value's syntax, for --help */
+	const char *help;     /* one short line, for --help */
+} conf_key;
+
+/* Every key, in the order --help lists them. */
+extern const conf_key config_keys[];
+extern const size_t config_nkeys;
+
+/* The row for key, or NULL. */
+const conf_key *config_key_find(const char *key);
 
 void config_defaults(config *c);
 void config_free(config *c);
 
-/* Sets one key from text.  Returns 0, or CORRAL_ECONFIG with err filled. */
+/*
+ * Sets one key from text.  Returns 0, CORRAL_ENOMEM, or CORRAL_ECONFIG
+ * with err filled ("bad value 'V' for KEY: expected ...", "value for KEY
+ * too long: ...", "unknown key 'K'"); a long value is shown cut short.
+ * c is unchanged on error.
+ */
 int config_set(config *c, const char *key, const char *value, char *err,
                size_t errlen);
 /* Adds a [plugin] setting (later ones win). */
 int config_add_setting(config *c, const char *key, const char *value);
 
 /*
- * Reads an INI file.  Returns 0, or CORRAL_ECONFIG with err holding
- * "FILE:LINE: what is wrong" (or "FILE: why it cannot be read").
+ * Reads INI text from memory: len bytes of buf (no NUL needed; a NUL byte
+ * in the text is an error).  Lines of any length work.  name is the file
+ * name errors start with.  Returns 0, or CORRAL_ECONFIG (CORRAL_ENOMEM)
+ * with err holding "NAME:LINE: what is wrong".  Keys already set before an
+ * error stay set.
+ */
+int config_load_buffer(config *c, const char *name, const char *buf,
+                       size_t len, char *err, size_t errlen);
+
+/* Largest config file config_load() reads. */
+#define CONFIG_MAX_FILE (1u << 20)
+
+/*
+ * Reads an INI file through config_load_buffer().  Returns 0, or
+ * CORRAL_ECONFIG with err holding "FILE:LINE: what is wrong" (or "FILE:
+ * why it cannot be read").
  */
 int config_load(config *c, const char *path, char *err, size_t errlen);
 

@@ -66,7 +66,7 @@ int listen_parse(const char *spec, listen_addr *out, char *err,
 	const char *eq = strchr(spec, '=');
 	memset(out, 0, sizeof *out);
 	if (!eq || !valid_name(spec, (size_t)(eq - spec))) {
-		snprintf(err, errlen, "bad listen '%s': expected NAME=URL with "
+		snprintf(err, errlen, "bad listen '%.64s': expected NAME=URL with "
 		         "NAME 1-63 of [A-Za-z0-9._-], e.g. "
 		         "http=tcp://0.0.0.0:8080", spec);
 		return CORRAL_ECONFIG;
@@ -80,7 +80,7 @@ int listen_parse(const char *spec, listen_addr *out, char *err,
 		out->kind = LISTEN_UNIX;
 		if (!*path || (path[0] != '/' && path[0] != '@') ||
 		    strlen(path) >= sizeof out->path) {
-			snprintf(err, errlen, "bad listen '%s': expected "
+			snprintf(err, errlen, "bad listen '%.64s': expected "
 			         "unix:/absolute/path (under 108 bytes) or "
 			         "unix:@abstract", spec);
 			return CORRAL_ECONFIG;
@@ -89,7 +89,7 @@ int listen_parse(const char *spec, listen_addr *out, char *err,
 		return 0;
 	}
 	if (strncmp(url, "tcp://", 6) != 0) {
-		snprintf(err, errlen, "bad listen '%s': the URL must start with "
+		snprintf(err, errlen, "bad listen '%.64s': the URL must start with "
 		         "tcp:// or unix:", spec);
 		return CORRAL_ECONFIG;
 	}
@@ -98,7 +98,7 @@ int listen_parse(const char *spec, listen_addr *out, char *err,
 	if (host[0] == '[') {
 		const char *rb = strchr(host, ']');
 		if (!rb || rb[1] != ':') {
-			snprintf(err, errlen, "bad listen '%s': expected "
+			snprintf(err, errlen, "bad listen '%.64s': expected "
 			         "tcp://[IPV6]:PORT", spec);
 			return CORRAL_ECONFIG;
 		}
@@ -110,14 +110,14 @@ int listen_parse(const char *spec, listen_addr *out, char *err,
 		if (hlen >= sizeof tmp ||
 		    (memcpy(tmp, host, hlen), tmp[hlen] = '\0',
 		     inet_pton(AF_INET6, tmp, &a6) != 1)) {
-			snprintf(err, errlen, "bad listen '%s': '%.*s' is not "
+			snprintf(err, errlen, "bad listen '%.64s': '%.*s' is not "
 			         "an IPv6 address", spec, (int)hlen, host);
 			return CORRAL_ECONFIG;
 		}
 	} else {
 		colon = strrchr(host, ':');
 		if (!colon || memchr(host, ':', (size_t)(colon - host))) {
-			snprintf(err, errlen, "bad listen '%s': expected "
+			snprintf(err, errlen, "bad listen '%.64s': expected "
 			         "tcp://HOST:PORT (IPv6 in brackets: "
 			         "tcp://[::1]:8080)", spec);
 			return CORRAL_ECONFIG;
@@ -125,7 +125,7 @@ int listen_parse(const char *spec, listen_addr *out, char *err,
 		hlen = (size_t)(colon - host);
 	}
 	if (hlen == 0 || hlen >= sizeof out->host || !valid_port(colon + 1)) {
-		snprintf(err, errlen, "bad listen '%s': expected tcp://HOST:PORT "
+		snprintf(err, errlen, "bad listen '%.64s': expected tcp://HOST:PORT "
 		         "with PORT 0..65535 (HOST * for every address)", spec);
 		return CORRAL_ECONFIG;
 	}

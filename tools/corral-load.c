@@ -17,9 +17,19 @@
  *
  * --csv and --svg give the run over time, in 100 ms buckets: jobs sent, ok,
  * failed, throughput and p99 latency, with each chaos kill marked.
+ * Latencies go into histograms (common/hist.h): one for the whole run and
+ * one per bucket, so memory does not grow with the number of jobs.
+ *
+ * Before sending anything it checks that a supervisor accepts connections
+ * at the URL (CONNECT_WAIT_MS), so that a wrong name or a stopped corral is
+ * an error at once rather than a run of lost jobs.
+ *
+ * main() is four steps: parse_args, setup, run, report.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -34,30 +44,35 @@
 
 #include "corral_client.h"
 #include "common/duration.h"
+#include "common/hist.h"
 #include "common/log.h"
 #include "common/rundir.h"
 #include "tools/ctlreq.h"
 
-enum { EXIT_LOSS = 1, EXIT_USAGE = 2 };
+enum { EXIT_LOSS = 1, EXIT_USAGE = 2, EXIT_NOCONN = 3 };
+
+/* main()'s steps return this to go on, or an exit code. */
+#define GO_ON (-1)
 
 #define CORRAL_LOAD_MAX_BATCH 64
 #define BATCH_GAP_US 100.0
+/* How long a supervisor has to accept the first connection. */
+#define CONNECT_WAIT_MS 3000
 
-#define REASONS(X)                                                            \
-	X(busy) X(timeout) X(poison) X(shutting_down) X(failed)               \
-	X(bad_request) X(no_reply) X(other)
-
+/* Why a job failed: the supervisor's reasons (IPC_JOB_ERRORS, in that
+ * order), then no answer at all and anything else. */
 enum {
-#define X(r) R_##r,
-	REASONS(X)
-#undef X
+	R_NO_REPLY = IPC_JOBERR_COUNT,
+	R_OTHER,
 	R_COUNT
 };
-static const char *reason_names[] = {
-#define X(r) #r,
-	REASONS(X)
-#undef X
-};
+
+static const char *reason_name(int r)
+{
+	if (r < IPC_JOBERR_COUNT)
+		return ipc_joberr_name((ipc_joberr)r);
+	return r == R_NO_REPLY ? "no_reply" : "other";
+}
 
 typedef struct load {
 	corral_client *client;
@@ -80,8 +95,7 @@ typedef struct load {
 	uint64_t outstanding;
 	uint8_t *replies; /* per sequence number */
 	uint64_t cap;     /* sequence numbers available */
-	double *lat_us;
-	uint64_t nlat;
+	hist lat;         /* every ok job's latency, us */
 	int stop;
 
 	unsigned kills;
@@ -92,9 +106,13 @@ typedef struct load {
 	/* Time series (--csv, --svg): 100 ms buckets from the start. */
 	const char *csv_path, *svg_path;
 	double start_us;
-	uint32_t *lat_bucket; /* bucket of each lat_us sample */
 	uint32_t nbuckets;
 	uint64_t *b_sent, *b_ok, *b_failed;
+	hist **b_lat; /* each bucket's latencies, allocated on first use */
+
+	/* The run, for the report. */
+	uint8_t *payload; /* room for a batch of payloads */
+	double elapsed_s;
 } load;
 
 #define BUCKET_MS 100
@@ -123,12 +141,12 @@ static void sleep_until(double us)
 
 static int reason_of(const corral_result *r)
 {
-	for (int i = 0; i < R_COUNT; i++)
-		if (strcmp(r->err, reason_names[i]) == 0)
-			return i;
+	ipc_joberr e = ipc_joberr_parse(r->err);
+	if (e < IPC_JOBERR_COUNT)
+		return (int)e;
 	if (r->status == CORRAL_ETIMEDOUT || r->status == CORRAL_ECLOSED)
-		return R_no_reply;
-	return R_other;
+		return R_NO_REPLY;
+	return R_OTHER;
 }
 
 /* nng thread. */
@@ -138,6 +156,17 @@ static uint32_t bucket_of(const load *l, double t_us)
 	if (b < 0)
 		b = 0;
 	return b >= l->nbuckets ? l->nbuckets - 1 : (uint32_t)b;
+}
+
+/* Under l->mu. */
+static void add_latency(load *l, uint32_t bk, double lat_us)
+{
+	uint64_t us = lat_us > 0 ? (uint64_t)(lat_us + 0.5) : 0;
+	hist_add(&l->lat, us);
+	if (!l->b_lat[bk] && (l->b_lat[bk] = malloc(sizeof(hist))))
+		hist_reset(l->b_lat[bk]);
+	if (l->b_lat[bk])
+		hist_add(l->b_lat[bk], us);
 }
 
 static void on_result(void *arg, const corral_result *r)
@@ -154,10 +183,7 @@ static void on_result(void *arg, const corral_result *r)
 			memcpy(&seq, r->data, 8);
 		if (seq < l->cap && ++l->replies[seq] > 1)
 			l->dups++;
-		if (l->nlat < l->cap) {
-			l->lat_bucket[l->nlat] = bk;
-			l->lat_us[l->nlat++] = lat;
-		}
+		add_latency(l, bk, lat);
 		l->b_ok[bk]++;
 	} else {
 		l->b_failed[bk]++;
@@ -193,7 +219,7 @@ static void send_jobs(load *l, uint64_t seq, uint32_t n, const double *due,
 	pthread_mutex_lock(&l->mu);
 	l->sent += n;
 	l->outstanding += made;
-	l->failed[R_other] += n - made;
+	l->failed[R_OTHER] += n - made;
 	l->b_sent[bucket_of(l, now_us())] += n;
 	pthread_mutex_unlock(&l->mu);
 	int rc = made == 1 && l->batch == 1
@@ -209,7 +235,7 @@ static void send_jobs(load *l, uint64_t seq, uint32_t n, const double *due,
 			free(calls[i].arg);
 		pthread_mutex_lock(&l->mu);
 		l->outstanding -= made;
-		l->failed[R_other] += made;
+		l->failed[R_OTHER] += made;
 		pthread_mutex_unlock(&l->mu);
 	}
 }
@@ -296,17 +322,9 @@ typedef struct point {
 	uint64_t sent, ok, failed;
 } point;
 
-static int cmp_u64pair(const void *a, const void *b)
-{
-	const double *x = a, *y = b;
-	return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[1] < y[1] ? -1 : x[1] > y[1]);
-}
-
 /* One point per bucket up to the last that saw anything.  Returns count. */
 static uint32_t series(load *l, point *pts)
 {
-	/* p99 per bucket: sort (bucket, latency) pairs once. */
-	double *pairs = malloc(l->nlat * 2 * sizeof *pairs + 1);
 	uint32_t last = 0;
 	for (uint32_t b = 0; b < l->nbuckets; b++)
 		if (l->b_sent[b] || l->b_ok[b] || l->b_failed[b])
@@ -315,25 +333,10 @@ static uint32_t series(load *l, point *pts)
 		pts[b] = (point){.t_ms = (double)b * BUCKET_MS,
 		                 .sent = l->b_sent[b], .ok = l->b_ok[b],
 		                 .failed = l->b_failed[b],
-		                 .thr = (double)l->b_ok[b] * 1000.0 / BUCKET_MS};
-	if (!pairs)
-		return last;
-	for (uint64_t i = 0; i < l->nlat; i++) {
-		pairs[2 * i] = l->lat_bucket[i];
-		pairs[2 * i + 1] = l->lat_us[i];
-	}
-	qsort(pairs, l->nlat, 2 * sizeof *pairs, cmp_u64pair);
-	for (uint64_t i = 0; i < l->nlat;) {
-		uint64_t j = i;
-		while (j < l->nlat && pairs[2 * j] == pairs[2 * i])
-			j++;
-		uint64_t k = i + (uint64_t)(0.99 * (double)(j - i - 1) + 0.5);
-		uint32_t b = (uint32_t)pairs[2 * i];
-		if (b < last)
-			pts[b].p99 = pairs[2 * k + 1];
-		i = j;
-	}
-	free(pairs);
+		                 .thr = (double)l->b_ok[b] * 1000.0 / BUCKET_MS,
+		                 .p99 = l->b_lat[b]
+		                            ? (double)hist_pct(l->b_lat[b], 99)
+		                            : 0};
 	return last;
 }
 
@@ -418,6 +421,7 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The p-th percentile of n sorted values (restart latencies). */
 static double pct(const double *v, uint64_t n, double p)
 {
 	if (!n)
@@ -426,27 +430,34 @@ static double pct(const double *v, uint64_t n, double p)
 	return v[i < n ? i : n - 1];
 }
 
-static void report(load *l, double elapsed_s)
+static uint64_t failed_total(const load *l)
 {
 	uint64_t failed = 0;
 	for (int i = 0; i < R_COUNT; i++)
 		failed += l->failed[i];
+	return failed;
+}
+
+static void print_report(load *l)
+{
+	uint64_t failed = failed_total(l);
 	uint64_t answered = l->ok + failed;
 	uint64_t lost = l->sent > answered ? l->sent - answered : 0;
-	qsort(l->lat_us, l->nlat, sizeof *l->lat_us, cmp_d);
+	double elapsed_s = l->elapsed_s;
 	qsort(l->restart_ms, l->nrestart, sizeof *l->restart_ms, cmp_d);
 	double thr = elapsed_s > 0 ? (double)l->ok / elapsed_s : 0;
-	double p50 = pct(l->lat_us, l->nlat, 50), p90 = pct(l->lat_us, l->nlat, 90),
-	       p99 = pct(l->lat_us, l->nlat, 99),
-	       p999 = pct(l->lat_us, l->nlat, 99.9),
-	       max = l->nlat ? l->lat_us[l->nlat - 1] : 0;
+	double p50 = (double)hist_pct(&l->lat, 50),
+	       p90 = (double)hist_pct(&l->lat, 90),
+	       p99 = (double)hist_pct(&l->lat, 99),
+	       p999 = (double)hist_pct(&l->lat, 99.9),
+	       max = l->lat.total ? (double)l->lat.max : 0;
 	double r50 = pct(l->restart_ms, l->nrestart, 50),
 	       r99 = pct(l->restart_ms, l->nrestart, 99);
 	if (l->json) {
 		printf("{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"failed\":{",
 		       l->sent, l->ok);
 		for (int i = 0; i < R_COUNT; i++)
-			printf("%s\"%s\":%" PRIu64, i ? "," : "", reason_names[i],
+			printf("%s\"%s\":%" PRIu64, i ? "," : "", reason_name(i),
 			       l->failed[i]);
 		printf("},\"lost\":%" PRIu64 ",\"duplicates\":%" PRIu64
 		       ",\"throughput\":%.1f,\"latency_us\":{\"p50\":%.0f,"
@@ -462,7 +473,7 @@ static void report(load *l, double elapsed_s)
 	       l->sent, l->ok, failed, lost, l->dups);
 	for (int i = 0; i < R_COUNT; i++)
 		if (l->failed[i])
-			printf("  failed %-14s %" PRIu64 "\n", reason_names[i],
+			printf("  failed %-14s %" PRIu64 "\n", reason_name(i),
 			       l->failed[i]);
 	printf("throughput %.0f jobs/s over %.2f s\n", thr, elapsed_s);
 	printf("latency p50 %.0f us, p90 %.0f, p99 %.0f, p99.9 %.0f, max %.0f\n",
@@ -471,6 +482,29 @@ static void report(load *l, double elapsed_s)
 		printf("restarts %u, restart latency p50 %.2f ms, p99 %.2f ms\n",
 		       l->kills, r50, r99);
 }
+
+/* The time series files, the report; the exit code. */
+static int report(load *l)
+{
+	pthread_mutex_lock(&l->mu);
+	if (l->csv_path || l->svg_path) {
+		point *pts = calloc(l->nbuckets, sizeof *pts);
+		if (pts) {
+			uint32_t n = series(l, pts);
+			if (l->csv_path)
+				write_csv(l, pts, n);
+			if (l->svg_path)
+				write_svg(l, pts, n);
+			free(pts);
+		}
+	}
+	print_report(l);
+	int loss = l->sent > l->ok + failed_total(l) || l->dups;
+	pthread_mutex_unlock(&l->mu);
+	return l->fail_on_loss && loss ? EXIT_LOSS : 0;
+}
+
+/* ---- step 1: the command line ---- */
 
 static void usage(FILE *f)
 {
@@ -481,6 +515,7 @@ static void usage(FILE *f)
 "                   [--payload BYTES | --payload-file F] [--job-timeout D]\n"
 "                   [--chaos-kill RATE] [--chaos-signal KILL|SEGV|TERM|STOP]\n"
 "                   [--json] [--csv FILE] [--svg FILE] [--fail-on-loss]\n"
+"       corral-load --help | --version\n"
 "\n"
 "Sends jobs to a corral and reports ok / failed / lost / duplicated,\n"
 "(duplicates need the reply to echo the payload's first 8 bytes, the job's\n"
@@ -491,7 +526,7 @@ static void usage(FILE *f)
 "--job-timeout 10s.  --batch N (up to 64) sends up to N jobs per request:\n"
 "N at a time in the closed loop, the jobs due together in the open loop.\n"
 "Exit: 0; 1 with --fail-on-loss when a job was lost or duplicated;\n"
-"2 usage error.\n");
+"2 usage error; 3 no corral accepted a connection within 3 s.\n");
 }
 
 /* Seconds, or -1: the duration syntax of the rest of corral. */
@@ -501,9 +536,84 @@ static double parse_dur_s(const char *s)
 	return parse_duration_ms(s, &ms) == 0 ? (double)ms / 1000.0 : -1;
 }
 
-int main(int argc, char **argv)
+static int parse_signal(const char *s)
 {
-	static load l;
+	static const struct { const char *name; int sig; } sigs[] = {
+		{"KILL", SIGKILL}, {"SEGV", SIGSEGV}, {"TERM", SIGTERM},
+		{"STOP", SIGSTOP},
+	};
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (strcmp(s, sigs[i].name) == 0)
+			return sigs[i].sig;
+	return -1;
+}
+
+/* Reads --payload-file into a static buffer.  0 or -1. */
+static int read_payload_file(load *l, const char *path)
+{
+	static uint8_t fixed[IPC_MAX_PAYLOAD];
+	FILE *pf = fopen(path, "rb");
+	if (!pf) {
+		log_plain("%s: cannot open", path);
+		return -1;
+	}
+	l->payload_len = fread(fixed, 1, sizeof fixed, pf);
+	fclose(pf);
+	l->payload_fixed = fixed;
+	return 0;
+}
+
+/* One option of the run (not the target).  0, or -1 if its value is bad. */
+static int set_option(load *l, int ch, const char *arg)
+{
+	double d;
+	switch (ch) {
+	case 'R':
+		l->rate = strcmp(arg, "max") == 0 ? 0 : atof(arg);
+		return strcmp(arg, "max") && l->rate <= 0 ? -1 : 0;
+	case 'd':
+		return (l->duration_s = parse_dur_s(arg)) > 0 ? 0 : -1;
+	case 'c':
+		l->concurrency = (unsigned)atoi(arg);
+		return l->concurrency ? 0 : -1;
+	case 'b':
+		l->batch = (unsigned)atoi(arg);
+		return l->batch && l->batch <= CORRAL_LOAD_MAX_BATCH ? 0 : -1;
+	case 'p':
+		l->payload_len = strtoul(arg, NULL, 10);
+		if (l->payload_len > IPC_MAX_PAYLOAD)
+			return -1;
+		if (l->payload_len < 8)
+			l->payload_len = 8;
+		return 0;
+	case 't':
+		if ((d = parse_dur_s(arg)) <= 0)
+			return -1;
+		l->job_timeout_ms = (uint64_t)(d * 1000);
+		return 0;
+	case 'k':
+		return (l->chaos_rate = atof(arg)) > 0 ? 0 : -1;
+	case 's':
+		return (l->chaos_sig = parse_signal(arg)) > 0 ? 0 : -1;
+	case 'j':
+		l->json = 1;
+		return 0;
+	case 'f':
+		l->fail_on_loss = 1;
+		return 0;
+	case 'C':
+		l->csv_path = arg;
+		return 0;
+	case 'G':
+		l->svg_path = arg;
+		return 0;
+	}
+	return -1;
+}
+
+/* Fills l from argv.  GO_ON, or the exit code. */
+static int parse_args(load *l, int argc, char **argv)
+{
 	static const struct option opts[] = {
 		{"name", required_argument, NULL, 'n'},
 		{"rundir", required_argument, NULL, 'r'},
@@ -522,196 +632,251 @@ int main(int argc, char **argv)
 		{"csv", required_argument, NULL, 'C'},
 		{"svg", required_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *name = "corral", *rundir = NULL, *url = NULL;
 	int ch;
 
-	log_set_prog("corral-load");
-	l.rate = 1000;
-	l.duration_s = 10;
-	l.concurrency = 256;
-	l.batch = 1;
-	l.payload_len = 64;
-	l.job_timeout_ms = 10000;
-	l.chaos_sig = SIGKILL;
+	l->rate = 1000;
+	l->duration_s = 10;
+	l->concurrency = 256;
+	l->batch = 1;
+	l->payload_len = 64;
+	l->job_timeout_ms = 10000;
+	l->chaos_sig = SIGKILL;
 	while ((ch = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
-		double d;
 		switch (ch) {
 		case 'n': name = optarg; break;
 		case 'r': rundir = optarg; break;
 		case 'u': url = optarg; break;
-		case 'R':
-			l.rate = strcmp(optarg, "max") == 0 ? 0 : atof(optarg);
-			if (strcmp(optarg, "max") && l.rate <= 0)
-				goto bad;
-			break;
-		case 'd':
-			if ((l.duration_s = parse_dur_s(optarg)) <= 0)
-				goto bad;
-			break;
-		case 'c':
-			l.concurrency = (unsigned)atoi(optarg);
-			if (!l.concurrency)
-				goto bad;
-			break;
-		case 'b':
-			l.batch = (unsigned)atoi(optarg);
-			if (!l.batch || l.batch > CORRAL_LOAD_MAX_BATCH)
-				goto bad;
-			break;
-		case 'p':
-			l.payload_len = strtoul(optarg, NULL, 10);
-			if (l.payload_len > IPC_MAX_PAYLOAD)
-				goto bad;
-			if (l.payload_len < 8)
-				l.payload_len = 8;
-			break;
-		case 'P': {
-			FILE *pf = fopen(optarg, "rb");
-			static uint8_t fixed[IPC_MAX_PAYLOAD];
-			if (!pf) {
-				log_plain("%s: cannot open", optarg);
+		case 'P':
+			if (read_payload_file(l, optarg) != 0)
 				return EXIT_USAGE;
-			}
-			l.payload_len = fread(fixed, 1, sizeof fixed, pf);
-			fclose(pf);
-			l.payload_fixed = fixed;
 			break;
-		}
-		case 't':
-			if ((d = parse_dur_s(optarg)) <= 0)
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("corral-load %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			if (set_option(l, ch, optarg) != 0)
 				goto bad;
-			l.job_timeout_ms = (uint64_t)(d * 1000);
-			break;
-		case 'k':
-			if ((l.chaos_rate = atof(optarg)) <= 0)
-				goto bad;
-			break;
-		case 's':
-			if (strcmp(optarg, "KILL") == 0) l.chaos_sig = SIGKILL;
-			else if (strcmp(optarg, "SEGV") == 0) l.chaos_sig = SIGSEGV;
-			else if (strcmp(optarg, "TERM") == 0) l.chaos_sig = SIGTERM;
-			else if (strcmp(optarg, "STOP") == 0) l.chaos_sig = SIGSTOP;
-			else goto bad;
-			break;
-		case 'j': l.json = 1; break;
-		case 'f': l.fail_on_loss = 1; break;
-		case 'C': l.csv_path = optarg; break;
-		case 'G': l.svg_path = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: goto bad;
 		}
 	}
 	if (optind != argc)
 		goto bad;
 	if (rundir)
-		snprintf(l.rundir, sizeof l.rundir, "%s", rundir);
-	else if (rundir_default(name, l.rundir, sizeof l.rundir) != 0)
+		snprintf(l->rundir, sizeof l->rundir, "%s", rundir);
+	else if (rundir_default(name, l->rundir, sizeof l->rundir) != 0)
 		goto bad;
 	if (url)
-		snprintf(l.url, sizeof l.url, "%s", url);
-	else if (rundir_url(l.rundir, "jobs", l.url, sizeof l.url) != 0)
+		snprintf(l->url, sizeof l->url, "%s", url);
+	else if (rundir_url(l->rundir, "jobs", l->url, sizeof l->url) != 0)
 		goto bad;
+	if (l->batch > l->concurrency)
+		l->batch = l->concurrency;
+	return GO_ON;
+bad:
+	usage(stderr);
+	return EXIT_USAGE;
+}
 
-	int rc = corral_client_open(&l.client, l.url);
+/* ---- step 2: setup ---- */
+
+typedef struct probe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int connected;
+} probe;
+
+/* nng thread: a connection finished its handshake. */
+static void on_probe_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	probe *pr = arg;
+	pthread_mutex_lock(&pr->mu);
+	pr->connected = 1;
+	pthread_cond_signal(&pr->cv);
+	pthread_mutex_unlock(&pr->mu);
+}
+
+/* Whether something at one of the comma-separated urls completes an SP
+ * handshake with a REQ socket within wait_ms.  The client library dials
+ * without waiting and retries for ever, so it cannot tell. */
+static int supervisor_listening(const char *urls, int wait_ms,
+                                char *why, size_t whylen)
+{
+	probe pr = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	            .cv = PTHREAD_COND_INITIALIZER};
+	nng_socket s;
+	char list[sizeof ((load *)0)->url];
+	int rv = nng_req0_open(&s), dialed = 0;
+	snprintf(why, whylen, "nothing accepted a connection within %d ms",
+	         wait_ms);
+	if (rv) {
+		snprintf(why, whylen, "%s", nng_strerror(rv));
+		return 0;
+	}
+	nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, on_probe_pipe, &pr);
+	snprintf(list, sizeof list, "%s", urls);
+	char *save = NULL;
+	for (char *u = strtok_r(list, ",", &save); u;
+	     u = strtok_r(NULL, ",", &save)) {
+		if ((rv = nng_dial(s, u, NULL, NNG_FLAG_NONBLOCK)) == 0)
+			dialed++;
+		else
+			snprintf(why, whylen, "%s: %s", u, nng_strerror(rv));
+	}
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += wait_ms / 1000;
+	dl.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&pr.mu);
+	while (dialed && !pr.connected &&
+	       pthread_cond_timedwait(&pr.cv, &pr.mu, &dl) == 0)
+		;
+	int ok = pr.connected;
+	pthread_mutex_unlock(&pr.mu);
+	nng_close(s); /* waits out the callback */
+	return ok;
+}
+
+/* Checks the supervisor, opens the client, allocates the counters.
+ * GO_ON, or the exit code. */
+static int setup(load *l)
+{
+	char why[PATH_MAX + 64];
+	if (!supervisor_listening(l->url, CONNECT_WAIT_MS, why, sizeof why)) {
+		log_plain("no corral is listening at %s: %s", l->url, why);
+		return EXIT_NOCONN;
+	}
+	int rc = corral_client_open(&l->client, l->url);
 	if (rc) {
-		log_plain("cannot open %s: %s", l.url, corral_strerror(rc));
+		log_plain("cannot open %s: %s", l->url, corral_strerror(rc));
 		return EXIT_USAGE;
 	}
-	double jobs_max = l.rate > 0 ? l.rate * l.duration_s + 16
-	                             : 4e6 * l.duration_s;
-	l.cap = (uint64_t)jobs_max;
-	l.replies = calloc(l.cap, 1);
-	l.lat_us = calloc(l.cap, sizeof *l.lat_us);
-	l.lat_bucket = calloc(l.cap, sizeof *l.lat_bucket);
-	l.nbuckets = (uint32_t)((l.duration_s * 1000 + (double)l.job_timeout_ms +
-	                         5000) / BUCKET_MS) + 2;
-	l.b_sent = calloc(l.nbuckets, sizeof *l.b_sent);
-	l.b_ok = calloc(l.nbuckets, sizeof *l.b_ok);
-	l.b_failed = calloc(l.nbuckets, sizeof *l.b_failed);
-	if (l.batch > l.concurrency)
-		l.batch = l.concurrency;
-	uint8_t *payload = calloc(l.batch, l.payload_len ? l.payload_len : 1);
-	for (unsigned i = 0; payload && l.payload_fixed && i < l.batch; i++)
-		memcpy(payload + (size_t)i * l.payload_len, l.payload_fixed,
-		       l.payload_len);
-	if (!l.replies || !l.lat_us || !payload || !l.lat_bucket || !l.b_sent ||
-	    !l.b_ok || !l.b_failed) {
+	double jobs_max = l->rate > 0 ? l->rate * l->duration_s + 16
+	                              : 4e6 * l->duration_s;
+	l->cap = (uint64_t)jobs_max;
+	l->replies = calloc(l->cap, 1);
+	l->nbuckets = (uint32_t)((l->duration_s * 1000 +
+	                          (double)l->job_timeout_ms + 5000) /
+	                         BUCKET_MS) + 2;
+	l->b_sent = calloc(l->nbuckets, sizeof *l->b_sent);
+	l->b_ok = calloc(l->nbuckets, sizeof *l->b_ok);
+	l->b_failed = calloc(l->nbuckets, sizeof *l->b_failed);
+	l->b_lat = calloc(l->nbuckets, sizeof *l->b_lat);
+	l->payload = calloc(l->batch, l->payload_len ? l->payload_len : 1);
+	if (!l->replies || !l->payload || !l->b_sent || !l->b_ok ||
+	    !l->b_failed || !l->b_lat) {
 		log_plain("out of memory");
 		return EXIT_USAGE;
 	}
-	pthread_mutex_init(&l.mu, NULL);
-	pthread_cond_init(&l.cv, NULL);
+	for (unsigned i = 0; l->payload_fixed && i < l->batch; i++)
+		memcpy(l->payload + (size_t)i * l->payload_len,
+		       l->payload_fixed, l->payload_len);
+	hist_reset(&l->lat);
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
 	srand((unsigned)getpid());
 	/* Wake at each job's due time, not up to 50 us later (the default
 	 * timer slack): the sender's own lateness would count as latency. */
 	if (prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0) != 0)
 		log_plain("cannot lower the timer slack: open-loop sends may "
 		          "be up to 50 us late");
+	return GO_ON;
+}
 
-	l.start_us = now_us();
-	pthread_t chaos;
-	int chaos_on = l.chaos_rate > 0 &&
-	               pthread_create(&chaos, NULL, chaos_thread, &l) == 0;
-	int tty = isatty(STDERR_FILENO) && !l.json;
-	double start = l.start_us, end = start + l.duration_s * 1e6;
+/* ---- step 3: the run ---- */
+
+/* The jobs of the next request, starting at seq: their due times in due[]
+ * (due[0] set by the caller); how many. */
+static uint32_t gather_due(load *l, uint64_t seq, double *due, double start,
+                           double end)
+{
+	uint32_t n = 1;
+	double t = now_us();
+	while (n < l->batch && seq + n < l->cap) {
+		if (l->rate > 0) {
+			due[n] = start + (double)(seq + n) * 1e6 / l->rate;
+			if (due[n] > t || due[n] >= end)
+				break;
+		} else {
+			due[n] = due[0];
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Waits until n more jobs fit under --concurrency. */
+static void wait_for_room(load *l, uint32_t n)
+{
+	pthread_mutex_lock(&l->mu);
+	while (l->outstanding + n > l->concurrency)
+		pthread_cond_wait(&l->cv, &l->mu);
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void show_progress(load *l, double start)
+{
+	pthread_mutex_lock(&l->mu);
+	fprintf(stderr, "\r%.0fs sent %" PRIu64 " ok %" PRIu64
+	        " in flight %" PRIu64 " kills %u   ", (now_us() - start) / 1e6,
+	        l->sent, l->ok, l->outstanding, l->kills);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Sends for --duration; returns when the last request went out. */
+static void send_loop(load *l, int tty)
+{
+	double start = l->start_us, end = start + l->duration_s * 1e6;
 	double last_progress = start;
 	double due[CORRAL_LOAD_MAX_BATCH], last_send = 0;
-	for (uint64_t seq = 0; seq < l.cap;) {
-		due[0] = l.rate > 0 ? start + (double)seq * 1e6 / l.rate
-		                    : now_us();
+	for (uint64_t seq = 0; seq < l->cap;) {
+		due[0] = l->rate > 0 ? start + (double)seq * 1e6 / l->rate
+		                     : now_us();
 		if (due[0] >= end)
 			break;
 		/* With batches, wake at most every BATCH_GAP_US: the jobs
 		 * that fell due meanwhile go together (their latency still
 		 * counts from their own due times). */
-		if (l.rate > 0)
-			sleep_until(l.batch > 1 && due[0] < last_send + BATCH_GAP_US
+		if (l->rate > 0)
+			sleep_until(l->batch > 1 &&
+			                    due[0] < last_send + BATCH_GAP_US
 			                ? last_send + BATCH_GAP_US
 			                : due[0]);
 		last_send = now_us();
 		/* This request's jobs: a full batch in the closed loop, the
 		 * ones already due in the open loop. */
-		uint32_t n = 1;
-		double t = now_us();
-		while (n < l.batch && seq + n < l.cap) {
-			if (l.rate > 0) {
-				due[n] = start + (double)(seq + n) * 1e6 / l.rate;
-				if (due[n] > t || due[n] >= end)
-					break;
-			} else {
-				due[n] = due[0];
-			}
-			n++;
-		}
-		pthread_mutex_lock(&l.mu);
-		while (l.outstanding + n > l.concurrency)
-			pthread_cond_wait(&l.cv, &l.mu);
-		pthread_mutex_unlock(&l.mu);
-		if (l.rate == 0 && now_us() >= end)
+		uint32_t n = gather_due(l, seq, due, start, end);
+		wait_for_room(l, n);
+		if (l->rate == 0 && now_us() >= end)
 			break;
-		if (l.rate == 0)
+		if (l->rate == 0)
 			for (uint32_t i = 0; i < n; i++)
 				due[i] = now_us();
-		send_jobs(&l, seq, n, due, payload);
+		send_jobs(l, seq, n, due, l->payload);
 		seq += n;
 		if (tty && now_us() - last_progress > 1e6) {
 			last_progress = now_us();
-			pthread_mutex_lock(&l.mu);
-			fprintf(stderr, "\r%.0fs sent %" PRIu64 " ok %" PRIu64
-			        " in flight %" PRIu64 " kills %u   ",
-			        (last_progress - start) / 1e6, l.sent, l.ok,
-			        l.outstanding, l.kills);
-			pthread_mutex_unlock(&l.mu);
+			show_progress(l, start);
 		}
 	}
-	double sent_end = now_us();
-	/* Wait for the stragglers: every job is answered by its deadline. */
-	double give_up = now_us() + (double)l.job_timeout_ms * 1e3 + 3e6;
-	pthread_mutex_lock(&l.mu);
-	l.stop = 1;
-	while (l.outstanding && now_us() < give_up) {
+}
+
+/* Waits for the stragglers: every job is answered by its deadline. */
+static void wait_answers(load *l)
+{
+	double give_up = now_us() + (double)l->job_timeout_ms * 1e3 + 3e6;
+	pthread_mutex_lock(&l->mu);
+	l->stop = 1;
+	while (l->outstanding && now_us() < give_up) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50000000;
@@ -719,45 +884,57 @@ int main(int argc, char **argv)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
-		pthread_cond_timedwait(&l.cv, &l.mu, &ts);
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
 	}
-	pthread_mutex_unlock(&l.mu);
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void run(load *l)
+{
+	pthread_t chaos;
+	int tty = isatty(STDERR_FILENO) && !l->json;
+	l->start_us = now_us();
+	int chaos_on = l->chaos_rate > 0 &&
+	               pthread_create(&chaos, NULL, chaos_thread, l) == 0;
+	send_loop(l, tty);
+	l->elapsed_s = (now_us() - l->start_us) / 1e6;
+	wait_answers(l);
 	if (chaos_on)
 		pthread_join(chaos, NULL);
 	if (tty)
 		fprintf(stderr, "\n");
-	double elapsed = (sent_end - start) / 1e6;
-	pthread_mutex_lock(&l.mu);
-	if (l.csv_path || l.svg_path) {
-		point *pts = calloc(l.nbuckets, sizeof *pts);
-		if (pts) {
-			uint32_t n = series(&l, pts);
-			if (l.csv_path)
-				write_csv(&l, pts, n);
-			if (l.svg_path)
-				write_svg(&l, pts, n);
-			free(pts);
-		}
-	}
-	report(&l, elapsed);
-	uint64_t failed = 0;
-	for (int i = 0; i < R_COUNT; i++)
-		failed += l.failed[i];
-	int loss = l.sent > l.ok + failed || l.dups;
-	pthread_mutex_unlock(&l.mu);
+}
+
+/* ---- step 4 is report() above; then the end ---- */
+
+static void teardown(load *l)
+{
 	/* Calls still in flight hold pointers into l: leave them be. */
-	if (!l.outstanding) {
-		corral_client_close(l.client);
-		free(l.replies);
-		free(l.lat_us);
-		free(l.lat_bucket);
-		free(l.b_sent);
-		free(l.b_ok);
-		free(l.b_failed);
+	if (l->outstanding)
+		return;
+	if (l->client)
+		corral_client_close(l->client);
+	for (uint32_t b = 0; l->b_lat && b < l->nbuckets; b++)
+		free(l->b_lat[b]);
+	free(l->b_lat);
+	free(l->replies);
+	free(l->b_sent);
+	free(l->b_ok);
+	free(l->b_failed);
+	free(l->payload);
+}
+
+int main(int argc, char **argv)
+{
+	static load l;
+	log_set_prog("corral-load");
+	int rc = parse_args(&l, argc, argv);
+	if (rc == GO_ON)
+		rc = setup(&l);
+	if (rc == GO_ON) {
+		run(&l);
+		rc = report(&l);
 	}
-	free(payload);
-	return l.fail_on_loss && loss ? EXIT_LOSS : 0;
-bad:
-	usage(stderr);
-	return EXIT_USAGE;
+	teardown(&l);
+	return rc;
 }
