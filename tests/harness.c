@@ -243,6 +243,11 @@ int h_wait_exit(harness *h, int timeout_ms)
 			h->sup_status = st;
 			while (fill(h, 200) == 0 && !h->eof)
 				;
+			/* A sanitizer's report is the reason for whatever
+			 * exit code follows: show it. */
+			if (h->log && (strstr(h->log, "Sanitizer") ||
+			               strstr(h->log, "runtime error:")))
+				h_dump(h);
 			return decode_status(st);
 		}
 		uint64_t now = h_now_ms();
