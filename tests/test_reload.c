@@ -343,8 +343,8 @@ START_TEST(stop_command_stops_and_answers)
 	START("-w", "2", bin("examples/echo.so"));
 	expect_running(2);
 	char out[1024];
-	ck_assert_int_eq(ctl_run(out, sizeof out, "stop"), 0);
-	ck_assert_msg(strstr(out, "stopped"), "%s", out);
+	int rc = ctl_run(out, sizeof out, "stop");
+	ck_assert_msg(rc == 0 && strstr(out, "stopped"), "rc %d: %s", rc, out);
 	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 0);
 }
 END_TEST

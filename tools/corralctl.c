@@ -399,6 +399,49 @@ static int events_last(const char *url, uint64_t *last)
 	return rc;
 }
 
+/* How long one ask waits before asking again (a rollout takes as long
+ * as it takes; the command's id makes a repeat join the first). */
+#define CMD_SLICE_MS 2000
+
+/* The answer to cmd into r.  Asked again after a slice or a lost
+ * connection; for stop, a supervisor (pid) that has exited is the answer,
+ * should its own have been lost with its socket.  0 or a corral_err. */
+static int await_command(const char *url, const ipc_cmd *cmd, pid_t pid,
+                         ipc_cmd_result *r)
+{
+	for (;;) {
+		nng_msg *req = NULL, *reply = NULL;
+		ipc_frame f;
+		int rc = ipc_pack_cmd(&req, cmd);
+		if (!rc)
+			rc = ctl_request(url, CMD_SLICE_MS, req, &reply);
+		if (!rc && !(rc = ipc_decode_msg(reply, IPC_MAX_CTL_FRAME, &f))) {
+			if (f.type == IPC_ERROR) {
+				ipc_error e;
+				rc = ipc_unpack_error(&f, &e);
+				*r = (ipc_cmd_result){.ok = 0,
+				                      .code = rc ? rc : e.code};
+				snprintf(r->msg, sizeof r->msg, "%s",
+				         rc ? "bad reply" : e.msg);
+				rc = 0;
+			} else {
+				rc = ipc_unpack_cmd_result(&f, r);
+			}
+			ipc_frame_fini(&f);
+			return rc;
+		}
+		int gone = pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+		if (gone && strcmp(cmd->cmd, "stop") == 0) {
+			*r = (ipc_cmd_result){.ok = 1};
+			snprintf(r->msg, sizeof r->msg, "stopped (corral pid %ld "
+			         "has exited)", (long)pid);
+			return 0;
+		}
+		if (gone || (rc != CORRAL_ETIMEDOUT && rc != CORRAL_ECLOSED))
+			return rc;
+	}
+}
+
 static int cmd_command(const char *rundir, const ipc_cmd *cmd, int quiet,
                        int json)
 {
@@ -413,31 +456,17 @@ static int cmd_command(const char *rundir, const ipc_cmd *cmd, int quiet,
 		          corral_strerror(rc));
 		return EXIT_NOCONN;
 	}
+	ipc_status st;
+	pid_t sup_pid = 0;
+	if (ctl_status(rundir, CONNECT_WAIT_MS, &st) == 0) {
+		sup_pid = (pid_t)st.pid;
+		ipc_status_free(&st);
+	}
 	fw.json = json;
 	if (!quiet && pthread_create(&th, NULL, follow_steps, &fw) == 0)
 		following = 1;
-	nng_msg *req = NULL, *reply = NULL;
-	ipc_frame f;
 	ipc_cmd_result r;
-	rc = ipc_pack_cmd(&req, cmd);
-	/* A rollout takes as long as it takes: no deadline of ours. */
-	if (!rc)
-		rc = ctl_request(fw.url, UINT32_MAX, req, &reply);
-	if (!rc)
-		rc = ipc_decode_msg(reply, IPC_MAX_CTL_FRAME, &f);
-	if (!rc) {
-		if (f.type == IPC_ERROR) {
-			ipc_error e;
-			rc = ipc_unpack_error(&f, &e);
-			r = (ipc_cmd_result){.ok = 0, .code = rc ? rc : e.code};
-			snprintf(r.msg, sizeof r.msg, "%s", rc ? "bad reply"
-			                                       : e.msg);
-			rc = 0;
-		} else {
-			rc = ipc_unpack_cmd_result(&f, &r);
-		}
-		ipc_frame_fini(&f);
-	}
+	rc = await_command(fw.url, cmd, sup_pid, &r);
 	if (following) {
 		usleep(250 * 1000); /* the last steps' events */
 		atomic_store(&fw.stop, 1);
