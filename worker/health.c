@@ -10,28 +10,38 @@
 
 #define NS_PER_MS 1000000ull
 
-static void on_tick(uv_timer_t *t)
+/* One sample per loop turn: the time since the previous turn that the
+ * loop did not spend waiting in the poll.  The idle figure is current
+ * here: libuv brings it up to date when the poll returns. */
+static void on_check(uv_check_t *c)
 {
-	health_mon *h = t->data;
+	health_mon *h = c->data;
 	uint64_t now = uv_hrtime();
-	uint64_t lag_us = now > h->due_ns ? (now - h->due_ns) / 1000 : 0;
-	hist_add(&h->lag, lag_us);
-	h->due_ns = now + HEALTH_LAG_TICK_MS * NS_PER_MS;
+	uint64_t idle = uv_metrics_idle_time(h->loop);
+	uint64_t span = now - h->turn_ns, waited = idle - h->turn_idle_ns;
+	hist_add(&h->lag, span > waited ? (span - waited) / 1000 : 0);
+	h->turn_ns = now;
+	h->turn_idle_ns = idle;
 }
 
 int health_start(health_mon *h, uv_loop_t *loop)
 {
 	memset(h, 0, sizeof *h);
 	hist_reset(&h->lag);
-	h->start_ns = h->last_report_ns = uv_hrtime();
-	h->last_idle_ns = uv_metrics_idle_time(loop);
-	int rc = uv_timer_init(loop, &h->tick);
+	h->loop = loop;
+	int rc = uv_loop_configure(loop, UV_METRICS_IDLE_TIME);
 	if (rc)
 		return rc;
-	h->tick.data = h;
-	h->due_ns = uv_hrtime() + HEALTH_LAG_TICK_MS * NS_PER_MS;
-	return uv_timer_start(&h->tick, on_tick, HEALTH_LAG_TICK_MS,
-	                      HEALTH_LAG_TICK_MS);
+	h->start_ns = h->last_report_ns = h->turn_ns = uv_hrtime();
+	h->last_idle_ns = h->turn_idle_ns = uv_metrics_idle_time(loop);
+	if ((rc = uv_check_init(loop, &h->check)))
+		return rc;
+	h->check.data = h;
+	if ((rc = uv_check_start(&h->check, on_check)))
+		return rc;
+	/* A measurement never keeps the loop alive. */
+	uv_unref((uv_handle_t *)&h->check);
+	return 0;
 }
 
 static uint64_t rss_bytes(void)
@@ -86,11 +96,11 @@ void health_take(health_mon *h, uv_loop_t *loop, health_snapshot *s)
 
 void health_unref(health_mon *h)
 {
-	uv_unref((uv_handle_t *)&h->tick);
+	uv_unref((uv_handle_t *)&h->check);
 }
 
 void health_close(health_mon *h)
 {
-	if (!uv_is_closing((uv_handle_t *)&h->tick))
-		uv_close((uv_handle_t *)&h->tick, NULL);
+	if (!uv_is_closing((uv_handle_t *)&h->check))
+		uv_close((uv_handle_t *)&h->check, NULL);
 }
