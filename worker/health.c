@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "worker/health.h"
@@ -29,6 +29,8 @@ int health_start(health_mon *h, uv_loop_t *loop)
 	memset(h, 0, sizeof *h);
 	hist_reset(&h->lag);
 	h->loop = loop;
+	/* No RSS figure (0) rather than no worker, if this fails. */
+	h->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	int rc = uv_loop_configure(loop, UV_METRICS_IDLE_TIME);
 	if (rc)
 		return rc;
@@ -44,30 +46,30 @@ int health_start(health_mon *h, uv_loop_t *loop)
 	return 0;
 }
 
-static uint64_t rss_bytes(void)
+/* Resident bytes, from /proc/self/statm opened once: opening a /proc file
+ * cost about as much as the rest of a health report together. */
+static uint64_t rss_bytes(health_mon *h)
 {
 	char buf[128];
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (h->statm_fd < 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
+	ssize_t n = pread(h->statm_fd, buf, sizeof buf - 1, 0);
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	unsigned long size, resident;
-	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
-		return 0;
+	char *end;
+	strtoul(buf, &end, 10); /* size */
+	unsigned long resident = strtoul(end, NULL, 10);
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* User + system CPU of the whole process, all threads. */
 static uint64_t cpu_us(void)
 {
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
+	struct timespec ts;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
 		return 0;
-	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
-	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 void health_take(health_mon *h, uv_loop_t *loop, health_snapshot *s)
@@ -86,7 +88,7 @@ void health_take(health_mon *h, uv_loop_t *loop, health_snapshot *s)
 	if (s->util > 1)
 		s->util = 1;
 	s->uptime_ms = (now - h->start_ns) / NS_PER_MS;
-	s->rss_bytes = rss_bytes();
+	s->rss_bytes = rss_bytes(h);
 	s->cpu_us = cpu_us();
 
 	hist_reset(&h->lag);
@@ -101,6 +103,9 @@ void health_unref(health_mon *h)
 
 void health_close(health_mon *h)
 {
+	if (h->statm_fd >= 0)
+		close(h->statm_fd);
+	h->statm_fd = -1;
 	if (!uv_is_closing((uv_handle_t *)&h->check))
 		uv_close((uv_handle_t *)&h->check, NULL);
 }

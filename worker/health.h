@@ -24,6 +24,7 @@ typedef struct health_mon {
 	uint64_t turn_ns;         /* uv_hrtime() at the previous turn */
 	uint64_t turn_idle_ns;    /* idle time at the previous turn */
 	hist lag;                 /* busy time per turn in us, this interval */
+	int statm_fd;             /* /proc/self/statm, kept open; -1 */
 	uint64_t last_idle_ns, last_report_ns, start_ns;
 } health_mon;
 

@@ -29,6 +29,7 @@
 #include "worker/worker.h"
 
 static uv_signal_t sig_term;
+static int64_t self_pid; /* getpid() is a system call each time */
 corral_worker *worker_self;
 
 static void die_fatal(const char *what)
@@ -59,7 +60,7 @@ static void send_health(corral_worker *w)
 	nng_msg *msg = NULL;
 	health_take(&w->health, &w->loop, &s);
 	memset(&h, 0, sizeof h);
-	h.pid = getpid();
+	h.pid = self_pid;
 	h.uptime_ms = s.uptime_ms;
 	h.rss_bytes = s.rss_bytes;
 	h.cpu_us = s.cpu_us;
@@ -282,6 +283,7 @@ int main(int argc, char **argv)
 
 	log_set_prog("corral-worker");
 	worker_self = &w;
+	self_pid = getpid();
 	parse_args(&w, argc, argv);
 
 	/* Die with the supervisor; it may already have died before prctl. */
@@ -320,7 +322,7 @@ int main(int argc, char **argv)
 		die_fatal(why);
 	}
 
-	ipc_hello hello = {.slot = w.slot, .pid = getpid(),
+	ipc_hello hello = {.slot = w.slot, .pid = self_pid,
 	                   .abi = CORRAL_ABI_VERSION};
 	snprintf(hello.plugin, sizeof hello.plugin, "%s",
 	         w.ops.name ? w.ops.name : "");
