@@ -31,7 +31,7 @@ trap 'kill -9 $SUP $NPID 2>/dev/null; rm -rf "$T"' EXIT
 # Waits (bounded, 20 s) until FILE has N lines matching PATTERN.
 wait_for() {
 	i=0
-	while [ "$(grep -c -e "$2" "$1" 2>/dev/null)" -lt "$3" ]; do
+	while c=$(grep -c -e "$2" "$1" 2>/dev/null); [ "${c:-0}" -lt "$3" ]; do
 		i=$((i + 1)); [ $i -gt 2000 ] && return 1; sleep 0.01
 	done
 }
@@ -75,8 +75,9 @@ corral_round() { # n
 	W=$(sed -n 's/.*slot [0-9]* pid \([0-9]*\): .*-> running.*/\1/p' "$T/corral.log" | tr '\n' ' ')
 	S=$(sed -n 's/.*standby pid \([0-9]*\): ready.*/\1/p' "$T/corral.log" | tail -1)
 	set -- $(measure "$SUP" "$W" "${S:-}" | tr '\n' ' ')
-	# per worker (stat, sched), supervisor (stat, sched), standby (sched)
-	awk -v n="$n" -v ws="$1" -v wn="$2" -v ss="$3" -v sn="$4" -v bn="${6:-0}" \
+	# measure printed: supervisor (stat, sched), workers, standby; kept
+	# as per worker (stat, sched), supervisor (stat, sched), standby (sched)
+	awk -v n="$n" -v ss="$1" -v sn="$2" -v ws="$3" -v wn="$4" -v bn="${6:-0}" \
 		'BEGIN { printf "%.4f %.4f %.4f %.4f %.4f\n", ws / n, wn / n, ss, sn, bn }' \
 		>>"$T/corral-$n"
 	kill -TERM $SUP; wait $SUP 2>/dev/null; SUP=
@@ -89,7 +90,7 @@ node_round() {
 	sleep 2
 	W=$(sed -n 's/online \([0-9]*\)/\1/p' "$T/node.log" | tr '\n' ' ')
 	set -- $(measure "$NPID" "$W" | tr '\n' ' ')
-	awk -v n="$NW" -v ws="$3" -v wn="$4" -v ss="$1" -v sn="$2" \
+	awk -v n="$NW" -v ss="$1" -v sn="$2" -v ws="$3" -v wn="$4" \
 		'BEGIN { printf "%.4f %.4f %.4f %.4f\n", ws / n, wn / n, ss, sn }' >>"$T/node"
 	kill -TERM $NPID; wait $NPID 2>/dev/null; NPID=
 }
