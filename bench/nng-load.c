@@ -201,11 +201,9 @@ static int load(const char *url, double secs, int n)
 	printf("{\"throughput\":%.1f,\"errors\":%ld}\n", (double)(d1 - d0) / (t1 - t0),
 	       atomic_load(&errors));
 	fflush(stdout);
-	nng_close(sock);
-	for (int i = 0; i < nslots; i++)
-		nng_aio_free(slots[i].aio);
-	free(slots);
-	return 0;
+	/* No nng_close: with requests in flight nng 1.5.2 can hang in it
+	 * (nanomsg/nng#1543), and this process has nothing left to do. */
+	_exit(0);
 }
 
 int main(int argc, char **argv)

@@ -18,12 +18,16 @@ const { Worker } = require('node:worker_threads');
 
 const nowUs = () => Number(process.hrtime.bigint()) / 1000;
 
-// The pacer thread: posts "send up to k" when message k-1 falls due.
+// The pacer thread: started (and warmed up) before the run, it says
+// "ready", waits for the start time, then posts "send up to k" when
+// message k-1 falls due.
 const PACER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { startUs, rate, gapUs, endUs } = workerData;
+const { rate, gapUs, seconds } = workerData;
 const nowUs = () => Number(process.hrtime.bigint()) / 1000;
 const cell = new Int32Array(new SharedArrayBuffer(4));
+parentPort.once('message', (startUs) => {
+const endUs = startUs + seconds * 1e6;
 let sent = 0, last = 0;
 for (;;) {
   const due = startUs + (sent * 1e6) / rate;
@@ -37,6 +41,8 @@ for (;;) {
   if (k > sent) { parentPort.postMessage(k); sent = k; }
 }
 parentPort.postMessage(-1);
+});
+parentPort.postMessage('ready');
 `;
 
 if (cluster.isPrimary) {
@@ -78,11 +84,33 @@ if (cluster.isPrimary) {
     if (done) { if (inflight === 0) finish(); return; }
     if (!rate) send(nowUs());
   };
-  for (let i = 0; i < n; i++) {
+  // The pacer boots (tens of ms) before the workers are forked.
+  let pacer = null;
+  const forkAll = () => { for (let i = 0; i < n; i++) fork(); };
+  if (rate) {
+    pacer = new Worker(PACER, { eval: true, workerData: { rate, gapUs, seconds } });
+    pacer.on('message', (k) => {
+      if (k === 'ready') { forkAll(); return; }
+      if (k < 0) return;
+      const t = nowUs();
+      while (seq < k) {
+        const d = startUs + (seq * 1e6) / rate;
+        late.push(t - d);
+        send(d);
+      }
+    });
+  }
+  const fork = () => {
     const w = cluster.fork();
     w.on('message', onMsg);
     w.on('online', () => {
       if (++ready < n) return;
+      // Settle for 300 ms first, as bench/jobs.sh lets corral settle.
+      setTimeout(run, 300);
+    });
+    workers.push(w);
+  };
+  const run = () => {
       start = performance.now();
       startUs = nowUs();
       setTimeout(() => { done = true; if (inflight === 0) finish(); }, seconds * 1000);
@@ -90,20 +118,9 @@ if (cluster.isPrimary) {
         for (let k = 0; k < conc; k++) send(nowUs());
         return;
       }
-      const pacer = new Worker(PACER, { eval: true, workerData:
-        { startUs, rate, gapUs, endUs: startUs + seconds * 1e6 } });
-      pacer.on('message', (k) => {
-        if (k < 0) return;
-        const t = nowUs();
-        while (seq < k) {
-          const d = startUs + (seq * 1e6) / rate;
-          late.push(t - d);
-          send(d);
-        }
-      });
-    });
-    workers.push(w);
-  }
+      pacer.postMessage(startUs);
+  };
+  if (!rate) forkAll();
 } else {
   process.on('message', (m) => process.send(m));
 }
