@@ -18,7 +18,7 @@ kb() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/$3"; }
 # Waits (bounded) until FILE has N lines matching PATTERN.
 wait_for() {
 	i=0
-	while [ "$(grep -c -e "$2" "$1" 2>/dev/null)" -lt "$3" ]; do
+	while c=$(grep -c -e "$2" "$1" 2>/dev/null); [ "${c:-0}" -lt "$3" ]; do
 		i=$((i + 1)); [ $i -gt 500 ] && return 1; sleep 0.01
 	done
 }

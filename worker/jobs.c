@@ -9,9 +9,10 @@
  * into the REPLY message being built (ipc_batch); that message is sent
  * from a uv_prepare callback, so that all replies made in one loop
  * iteration travel together (or in a few messages, at IPC_MAX_BATCH jobs
- * or about 1 MiB each).  It is sized for the replies expected in the turn
- * (as many as jobs arrived in it, at the first reply's size), so that it
- * rarely grows, which would copy what it holds again.
+ * or about 1 MiB each).  A reply made from the handle hook opens it sized
+ * for one reply like it per job of that JOB message still to be handled,
+ * so that a plugin answering at once (echo) never makes it grow, which
+ * would copy what it holds again.
  *
  * A replied job's memory is not freed at once but queued behind
  * QUARANTINE others before reuse, so that a plugin replying twice gets
@@ -57,12 +58,12 @@ struct jobs {
 	corral_job *free_head, *free_tail; /* FIFO: oldest reused first */
 	uint32_t nfree;
 	ipc_batch out;        /* the REPLY being built; msg NULL: none */
-	uint32_t turn_jobs;   /* jobs arrived since the last send */
+	uint32_t to_handle;   /* in jobs_on_message: jobs not yet handled,
+	                       * the current one included; else 0 */
 };
 
 static void send_pending(jobs *j)
 {
-	j->turn_jobs = 0;
 	if (!j->out.msg)
 		return;
 	uint32_t n = j->out.n;
@@ -162,12 +163,7 @@ static int reply(corral_job *job, int code, const void *data, size_t len)
 		send_pending(j);
 	int rc;
 	if (!j->out.msg) {
-		size_t expect = j->turn_jobs > j->ninflight ? j->ninflight
-		                                           : j->turn_jobs;
-		if (expect < 1)
-			expect = 1;
-		if (expect > IPC_MAX_BATCH)
-			expect = IPC_MAX_BATCH;
+		size_t expect = j->to_handle ? j->to_handle : 1;
 		size_t per = len + IPC_CALL_OVERHEAD;
 		size_t reserve = per * expect;
 		if (reserve > BATCH_BYTES + per)
@@ -249,7 +245,6 @@ void jobs_on_message(jobs *j, ipc_frame *f)
 	fr->msg = f->msg;
 	fr->refs = 1;
 	f->msg = NULL;
-	j->turn_jobs += n;
 	for (uint32_t i = 0; i < n; i++) {
 		corral_job *job = job_alloc(j);
 		if (!job) {
@@ -271,12 +266,14 @@ void jobs_on_message(jobs *j, ipc_frame *f)
 			j->inflight->prev = job;
 		j->inflight = job;
 		j->ninflight++;
+		j->to_handle = n - i;
 		if (j->w->ops.handle)
 			j->w->ops.handle(j->w, job);
 		else
 			corral_job_fail(job, CORRAL_EPLUGIN,
 			                "the plugin has no handle hook");
 	}
+	j->to_handle = 0;
 	frame_unref(fr);
 }
 
