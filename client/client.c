@@ -73,6 +73,7 @@ struct corral_client {
 	ipc_batch open;     /* coalesced calls, not sent yet (msg NULL: none) */
 	call *open_call;    /* the context it will go on */
 	uint64_t open_timeout;
+	uint32_t last_open_n; /* calls in the last coalesced message */
 	int closing;        /* no more sends start from callbacks */
 };
 
@@ -214,6 +215,7 @@ static call *take_open(corral_client *c, nng_msg **msg)
 		c->free = k;
 		return NULL;
 	}
+	c->last_open_n = c->open.n;
 	ipc_batch_end(&c->open, msg);
 	c->open_call = NULL;
 	c->nsending++;
@@ -346,9 +348,13 @@ static int coalesce_locked(corral_client *c, const ipc_call *req,
 		call *k;
 		if ((rc = get_call_locked(c, &k)))
 			return rc;
-		/* Room for a few more like it: company is likely. */
+		/* Room for as many like it as came together last time (at
+		 * least 8): a message that grows copies what it holds. */
 		size_t per = req->len + IPC_CALL_OVERHEAD;
-		size_t reserve = per * 8 < BATCH_BYTES ? per * 8 : per;
+		size_t expect = c->last_open_n > 8 ? c->last_open_n : 8;
+		size_t reserve = per * expect;
+		if (reserve > BATCH_BYTES + per)
+			reserve = BATCH_BYTES + per;
 		if ((rc = ipc_batch_begin(&c->open, IPC_CALLS, 64 + reserve))) {
 			k->next = c->free;
 			c->free = k;

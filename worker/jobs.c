@@ -12,7 +12,8 @@
  * or about 1 MiB each).  A reply made from the handle hook opens it sized
  * for one reply like it per job of that JOB message still to be handled,
  * so that a plugin answering at once (echo) never makes it grow, which
- * would copy what it holds again.
+ * would copy what it holds again; a reply made elsewhere (a pool task's
+ * done) sizes it for as many replies as the previous REPLY carried.
  *
  * A replied job's memory is not freed at once but queued behind
  * QUARANTINE others before reuse, so that a plugin replying twice gets
@@ -60,6 +61,7 @@ struct jobs {
 	ipc_batch out;        /* the REPLY being built; msg NULL: none */
 	uint32_t to_handle;   /* in jobs_on_message: jobs not yet handled,
 	                       * the current one included; else 0 */
+	uint32_t last_n;      /* replies in the last REPLY sent */
 };
 
 static void send_pending(jobs *j)
@@ -68,6 +70,7 @@ static void send_pending(jobs *j)
 		return;
 	uint32_t n = j->out.n;
 	nng_msg *msg;
+	j->last_n = n;
 	ipc_batch_end(&j->out, &msg);
 	int rc = ipc_chan_send(j->chan, msg);
 	if (rc)
@@ -163,7 +166,8 @@ static int reply(corral_job *job, int code, const void *data, size_t len)
 		send_pending(j);
 	int rc;
 	if (!j->out.msg) {
-		size_t expect = j->to_handle ? j->to_handle : 1;
+		size_t expect = j->to_handle ? j->to_handle
+		                : j->last_n ? j->last_n : 1;
 		size_t per = len + IPC_CALL_OVERHEAD;
 		size_t reserve = per * expect;
 		if (reserve > BATCH_BYTES + per)
