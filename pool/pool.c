@@ -20,10 +20,16 @@
  * completion list.  They are never held together (a thread drops `mu`
  * before it runs work and takes `cmu` only to post), so there is no lock
  * order to get wrong.  No callback runs under either, and no futex call
- * is made under `mu` by the loop: flush() counts the sleepers under the
- * lock and signals `cv` after dropping it.  A signal cannot be lost: a
- * thread tests nqueued under `mu` before it waits; at worst one wakes for
- * work another took.  Counters read outside the locks are atomics.
+ * is made under `mu` by the loop: flush() takes the threads to wake off
+ * the idle stack under the lock and signals them after dropping it.  A
+ * wake-up cannot be lost: a thread tests nqueued and parks itself on the
+ * idle stack under `mu`, and leaves its wait only once taken off it (or
+ * at stop); at worst one wakes for work another took.  Counters read
+ * outside the locks are atomics.
+ *
+ * Idle threads wait on their own condvar, on a stack: the most recently
+ * idle is woken first, its cache warm and its CPU likely still awake,
+ * and a lightly loaded pool keeps using the same few threads.
  *
  * Fast path (loop thread): submit_loop() takes a task from a private slab
  * and stages it -- no lock, no atomic read-modify-write.  The turn's first
@@ -49,7 +55,8 @@
  * took 110-125 us against uv_queue_work's 20-30 us (bench/pool, isolated
  * rows).  Without spinning, and with the wake-up after the unlock (the
  * woken thread does not go back to sleep on `mu`, which uv_queue_work's
- * signal under its lock costs), it takes 12-25 us.
+ * signal under its lock costs), it takes 12-25 us; waking the most
+ * recently idle thread takes a few more off at 1 ms gaps.
  *
  * Slab memory is kept until pool_free(): the pool holds on to its
  * high-water mark of tasks in flight.
@@ -109,6 +116,11 @@ typedef struct pool_thread {
 	unsigned id;
 	pthread_t tid;
 	uint64_t task_ns; /* moving average of this thread's task time */
+	/* Under the pool's mu: a thread without work pushes itself on the
+	 * idle stack and sleeps on its own cv until it is taken off. */
+	pthread_cond_t cv;
+	struct pool_thread *idle_next;
+	int parked;             /* on the idle stack */
 	/* pool_ms + 1 when its current task started; 0 = idle.  Own cache
 	 * line: written per task by this thread, read by pool_stats_take. */
 	_Alignas(64) _Atomic uint32_t running_since;
@@ -152,10 +164,9 @@ struct pool {
 
 	/* Under mu. */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
 	tlist lanes[POOL_LANES];
 	unsigned nqueued;
-	unsigned idle;     /* threads asleep on cv */
+	pool_thread *idle_top; /* idle stack: the most recently idle first */
 	unsigned crit_streak;
 	int stop;
 
@@ -165,6 +176,7 @@ struct pool {
 
 	pool_thread *threads;
 	unsigned nthreads;
+	pool_thread **woken; /* flush()'s scratch, nthreads long (loop) */
 };
 
 static _Thread_local unsigned tl_sample;
@@ -362,6 +374,20 @@ static int higher_waiting(pool *p, unsigned lane)
 	return 0;
 }
 
+/* Under mu: takes up to n threads off the idle stack into out, the most
+ * recently idle first (its cache is warm, its CPU likely still awake). */
+static unsigned unpark_locked(pool *p, unsigned n, pool_thread **out)
+{
+	unsigned k = 0;
+	while (k < n && p->idle_top) {
+		pool_thread *t = p->idle_top;
+		p->idle_top = t->idle_next;
+		t->parked = 0;
+		out[k++] = t;
+	}
+	return k;
+}
+
 /* ---- pool threads ---- */
 
 static int expired(const corral_task *t, uint32_t now)
@@ -409,9 +435,11 @@ static void *thread_main(void *arg)
 		pthread_mutex_lock(&p->mu);
 		/* No spinning, before or after work: see the top. */
 		while (!p->stop && p->nqueued == 0) {
-			p->idle++;
-			pthread_cond_wait(&p->cv, &p->mu);
-			p->idle--;
+			pt->idle_next = p->idle_top;
+			p->idle_top = pt;
+			pt->parked = 1;
+			while (pt->parked && !p->stop)
+				pthread_cond_wait(&pt->cv, &p->mu);
 		}
 		if (p->nqueued == 0) { /* stop, and nothing left */
 			pthread_mutex_unlock(&p->mu);
@@ -575,9 +603,9 @@ static void on_async(uv_async_t *h)
 }
 
 /* Moves staged tasks to the lanes under one lock and wakes as many
- * sleeping threads as there are tasks; the futex calls come after the
- * unlock, so a thread woken on another core does not wake into a held
- * lock. */
+ * sleeping threads as there are tasks, the most recently idle first; the
+ * futex calls come after the unlock, so a thread woken on another core
+ * does not wake into a held lock. */
 static void flush(pool *p)
 {
 	if (!p->nstaged)
@@ -603,20 +631,16 @@ static void flush(pool *p)
 	p->flush_gen++; /* every STAGED task with an older gen is queued */
 	p->nqueued += n;
 	p->queued_seen = p->nqueued;
-	unsigned idle = p->idle;
+	unsigned nw = unpark_locked(p, n, p->woken);
 	pthread_mutex_unlock(&p->mu);
 	p->nstaged = 0;
 	atomic_store_explicit(&p->nstaged_pub, 0, memory_order_relaxed);
-	/* A thread counted idle may wake (or be woken) meanwhile and take
-	 * the work: then a signal wakes another for nothing, or nobody.  It
-	 * cannot be lost: a thread tests nqueued under mu before it waits. */
-	if (!idle)
-		return;
-	if (n >= idle)
-		pthread_cond_broadcast(&p->cv);
-	else
-		for (unsigned i = 0; i < n; i++)
-			pthread_cond_signal(&p->cv);
+	/* A thread taken off the stack may wake on its own first (and find
+	 * the work, or none): then this signal reaches nobody, harmlessly.
+	 * No wake-up is lost: a thread tests nqueued, and leaves its wait
+	 * only once off the stack, under mu. */
+	for (unsigned i = 0; i < nw; i++)
+		pthread_cond_signal(&p->woken[i]->cv);
 }
 
 /* The end of a loop turn in which something was submitted: the tasks
@@ -766,8 +790,9 @@ static int submit_foreign(pool *p, int prio, corral_work_fn work,
 	atomic_fetch_add_explicit(&p->foreign_outstanding, 1,
 	                          memory_order_relaxed);
 	enqueue_locked(p, t, 0);
-	if (p->idle)
-		pthread_cond_signal(&p->cv);
+	pool_thread *one;
+	if (unpark_locked(p, 1, &one))
+		pthread_cond_signal(&one->cv);
 	pthread_mutex_unlock(&p->mu);
 	/* From here t may already be done and freed: do not touch it. */
 	if (has_deadline)
@@ -930,8 +955,10 @@ static void handle_closed(uv_handle_t *h)
 	free(p->slabs);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->cmu);
-	pthread_cond_destroy(&p->cv);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_cond_destroy(&p->threads[i].cv);
 	free(p->threads);
+	free(p->woken);
 	free(p);
 }
 
@@ -939,7 +966,11 @@ static void stop_threads(pool *p, unsigned n)
 {
 	pthread_mutex_lock(&p->mu);
 	p->stop = 1;
-	pthread_cond_broadcast(&p->cv);
+	pool_thread *t;
+	while (unpark_locked(p, 1, &t))
+		;
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_cond_signal(&p->threads[i].cv);
 	pthread_mutex_unlock(&p->mu);
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(p->threads[i].tid, NULL);
@@ -977,13 +1008,17 @@ int pool_new(pool **out, uv_loop_t *loop, const pool_config *cfg)
 	p->epoch_ms = coarse_ms();
 	p->now_ms = 0;
 	p->threads = calloc(cfg->threads, sizeof *p->threads);
-	if (!p->threads) {
+	p->woken = calloc(cfg->threads, sizeof *p->woken);
+	if (!p->threads || !p->woken) {
+		free(p->threads);
+		free(p->woken);
 		free(p);
 		return CORRAL_ENOMEM;
 	}
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->cmu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	for (unsigned i = 0; i < cfg->threads; i++)
+		pthread_cond_init(&p->threads[i].cv, NULL);
 	uv_async_init(loop, &p->async, on_async);
 	uv_prepare_init(loop, &p->prepare);
 	uv_timer_init(loop, &p->sweep);
