@@ -8,19 +8,30 @@
  *     run pays for first-touch page faults of the task memory; the median
  *     of the others is the steady state of a long-running worker.  Both are
  *     printed.
- *  2. round trip of one task on an idle pool (submit -> done), p50/p99
+ *  2. round trip of one task (submit -> done), p50/p99: back to back, and
+ *     isolated -- the loop thread asleep GAP us between tasks (50 us,
+ *     200 us, 1 ms), which is what a lone request in a real service looks
+ *     like: pool threads and cores have gone idle.  corral and
+ *     uv_queue_work alternate in this one process (UV_THREADPOOL_SIZE=2
+ *     is set before libuv's pool starts), REPS rounds; each figure is the
+ *     median of the rounds' p50 (p99), with the range.
  *  3. CPU scaling: fib(25) tasks, 1 thread vs 2
  *  4. priority: critical tasks' queue wait while low tasks saturate it
  *
  * Usage: bench/pool [THREADS...]   (default 1 2 4)
+ *        bench/pool --isolated        (the isolated round trips alone)
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "common/hist.h"
 #include "pool/pool.h"
 
 #define N_EMPTY 1000000
@@ -28,6 +39,9 @@
 #define N_RTT 20000
 #define N_FIB 2000
 #define FIB_N 25
+#define ISO_REPS 5     /* rounds of the isolated round trips */
+#define ISO_BUDGET_US 400000.0 /* time per round per side and gap... */
+#define ISO_MIN_TRIES 1000     /* ...but at least this many tries */
 
 static uv_loop_t *loop;
 static long ndone;
@@ -37,6 +51,15 @@ static double now_us(void)
 {
 	return (double)uv_hrtime() / 1000.0;
 }
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t iso_done_ns;
 
 static unsigned fib(unsigned n)
 {
@@ -245,6 +268,12 @@ static void u_done_timed(uv_work_t *r, int status)
 	t_done = now_us();
 }
 
+static void u_done_iso(uv_work_t *r, int status)
+{
+	u_done(r, status);
+	iso_done_ns = mono_ns();
+}
+
 /* Child mode: prints "<empty tasks/s, first run> <fib tasks/s> <rtt p50>
  * <rtt p99> <empty tasks/s, second run>". */
 static int uv_child(void)
@@ -299,11 +328,121 @@ static int uv_run_child(unsigned threads, double out[5])
 	return pclose(f) == 0 && k == 5 ? 0 : -1;
 }
 
+/* ---- isolated round trips: corral and libuv alternate ---- */
+
+static void sleep_until_ns(uint64_t t)
+{
+	struct timespec ts = {.tv_sec = (time_t)(t / 1000000000u),
+	                      .tv_nsec = (long)(t % 1000000000u)};
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	       EINTR)
+		;
+}
+
+static void c_done_iso(corral_task *t, int status, void *arg)
+{
+	c_done(t, status, arg);
+	iso_done_ns = mono_ns();
+}
+
+
+/* n round trips, each GAP us after the previous one ended (the loop
+ * thread asleep meanwhile), into h (ns).  p = NULL: uv_queue_work. */
+static void iso_round(pool *p, unsigned gap_us, int n, hist *h)
+{
+	uv_work_t req;
+	for (int i = -20; i < n; i++) { /* 20 to warm up */
+		long before = ndone;
+		uint64_t t0 = mono_ns();
+		if (p)
+			pool_submit(p, CORRAL_PRIO_NORMAL, c_empty, c_done_iso,
+			            NULL, NULL, NULL);
+		else
+			uv_queue_work(loop, &req, u_empty, u_done_iso);
+		while (ndone == before)
+			uv_run(loop, UV_RUN_ONCE);
+		if (i >= 0)
+			hist_add(h, iso_done_ns - t0);
+		sleep_until_ns(iso_done_ns + (uint64_t)gap_us * 1000u);
+	}
+}
+
+#define NGAPS 3
+static const unsigned iso_gaps[NGAPS] = {50, 200, 1000};
+
+/* med[side][gap][0: p50, 1: p99] and the range [lo, hi] of each, us. */
+static void isolated(double med[2][NGAPS][2], double lo[2][NGAPS][2],
+                     double hi[2][NGAPS][2], int *ntries)
+{
+	double v[2][NGAPS][2][ISO_REPS];
+	pool *p = open_pool(2, 1024);
+	for (int r = 0; r < ISO_REPS; r++)
+		for (int g = 0; g < NGAPS; g++)
+			for (int k = 0; k < 2; k++) {
+				/* ABBA: neither side always goes first. */
+				int side = (r + g + k) & 1;
+				int n = (int)(ISO_BUDGET_US / (iso_gaps[g] + 20));
+				if (n < ISO_MIN_TRIES)
+					n = ISO_MIN_TRIES; /* a p99 of 10+ */
+				hist h;
+				hist_reset(&h);
+				iso_round(side ? NULL : p, iso_gaps[g], n, &h);
+				v[side][g][0][r] = hist_pct(&h, 50) / 1000.0;
+				v[side][g][1][r] = hist_pct(&h, 99) / 1000.0;
+				ntries[g] = n;
+			}
+	close_pool(p);
+	for (int side = 0; side < 2; side++)
+		for (int g = 0; g < NGAPS; g++)
+			for (int k = 0; k < 2; k++) {
+				double *x = v[side][g][k];
+				med[side][g][k] = bench_pct(x, ISO_REPS, 50);
+				lo[side][g][k] = x[0];
+				hi[side][g][k] = x[ISO_REPS - 1];
+			}
+}
+
+static void print_isolated(void)
+{
+	double med[2][NGAPS][2], lo[2][NGAPS][2], hi[2][NGAPS][2];
+	int ntries[NGAPS];
+	isolated(med, lo, hi, ntries);
+	printf("   isolated: the loop asleep GAP between tasks; corral and "
+	       "libuv alternate, %d rounds: median [range] of p50 / p99\n",
+	       ISO_REPS);
+	int iso_ok = 1;
+	for (int g = 0; g < NGAPS; g++) {
+		printf("  gap %4u us, %4d tries: corral %6.1f [%.1f-%.1f] / "
+		       "%6.1f [%.1f-%.1f] us   libuv %6.1f [%.1f-%.1f] / "
+		       "%6.1f [%.1f-%.1f] us\n",
+		       iso_gaps[g], ntries[g], med[0][g][0], lo[0][g][0],
+		       hi[0][g][0], med[0][g][1], lo[0][g][1], hi[0][g][1],
+		       med[1][g][0], lo[1][g][0], hi[1][g][0], med[1][g][1],
+		       lo[1][g][1], hi[1][g][1]);
+		iso_ok &= med[0][g][0] <= med[1][g][0] &&
+		          med[0][g][1] <= med[1][g][1];
+	}
+	printf("  goal isolated p50 and p99 <= libuv's at every gap: %s\n",
+	       iso_ok ? "met" : "NOT met");
+
+}
+
 int main(int argc, char **argv)
 {
 	loop = uv_default_loop();
 	if (argc > 1 && strcmp(argv[1], "--uv-child") == 0)
 		return uv_child();
+	/* The isolated round trips use libuv's pool in this process, beside
+	 * corral's 2 threads; the other libuv figures run in children. */
+	setenv("UV_THREADPOOL_SIZE", "2", 1);
+	/* Sleep the gaps as asked, not up to 50 us longer (timer slack). */
+	if (prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0) != 0)
+		perror("prctl(PR_SET_TIMERSLACK)");
+	if (argc > 1 && strcmp(argv[1], "--isolated") == 0) {
+		printf("2. round trip of one task, 2 threads, isolated\n");
+		print_isolated(); /* this section alone */
+		return 0;
+	}
 
 	unsigned counts[16] = {1, 2, 4};
 	int nc = 3;
@@ -346,12 +485,13 @@ int main(int argc, char **argv)
 	double r50 = bench_pct(rtt, N_RTT, 50), r99 = bench_pct(rtt, N_RTT, 99);
 	double u2[5];
 	uv_run_child(2, u2);
-	printf("2. round trip of one task, idle pool, 2 threads, %d tries\n",
+	printf("2. round trip of one task, 2 threads: back to back, %d tries\n",
 	       N_RTT);
 	printf("  corral p50 %6.1f us  p99 %6.1f us\n", r50, r99);
 	printf("  libuv  p50 %6.1f us  p99 %6.1f us\n", u2[2], u2[3]);
 	printf("  goal p50 <= 15 us and p99 <= libuv's: %s\n",
 	       r50 <= 15 && r99 <= u2[3] ? "met" : "NOT met");
+	print_isolated();
 
 	printf("3. CPU scaling, %d x fib(%d)\n", N_FIB, FIB_N);
 	for (int i = 0; i < nc; i++)

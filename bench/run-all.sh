@@ -9,6 +9,8 @@ export CORRAL_BENCH_DIR="$BENCH" CORRAL_BUILDDIR="$B"
 echo
 sh "$BENCH/footprint.sh"
 echo
+sh "$BENCH/idle.sh"
+echo
 "$B/bench/shutdown" "${SHUTDOWN_RUNS:-10}"
 echo
 "$B/bench/pool" ${POOL_THREADS:-1 2 4}

@@ -1,14 +1,39 @@
 /*
- * client.c - see corral_client.h.  Each call in flight uses its own nng
- * context on the shared REQ socket, so calls proceed in parallel; a call is
- * a small state machine driven by its aio: send done -> receive -> done.
- * Contexts are kept and reused rather than closed after each call: with
- * nng 1.5.2, opening and closing a context per request under load lost
- * about 1 request in 200 (sent, never delivered); reuse loses none.
+ * client.c - see corral_client.h.  Each request in flight uses its own nng
+ * context on the shared REQ socket, so requests proceed in parallel; a
+ * request is a small state machine driven by its aio: send done ->
+ * receive -> done.  Contexts are kept and reused rather than closed after
+ * each request: with nng 1.5.2, opening and closing a context per request
+ * under load lost about 1 request in 200 (sent, never delivered); reuse
+ * loses none.
  *
  * A batch goes as CALLS messages of at most IPC_MAX_BATCH jobs and
  * BATCH_BYTES of payload, one context each; the RESULTS reply holds every
  * job's outcome in order, and the callback runs once per job.
+ *
+ * Coalescing.  A single call goes out at once, as a CALL, when nothing
+ * else is being sent: a lone call never waits for company.  While earlier
+ * requests are still being sent (nng has not taken them: its pipe is busy
+ * writing, and a new request would queue behind them anyway), calls are
+ * packed into one open CALLS message instead, straight from the caller's
+ * buffer; the next send to complete sends it.  So calls that are pending
+ * at the same moment share a message, with no timer and no added wait,
+ * and the busier the client, the more of them do.  Each keeps its own
+ * callback, argument, priority and timeout (only calls with the same
+ * timeout share a message, so that each is answered by its own deadline:
+ * RESULTS comes back when its last job is answered), and the supervisor
+ * still handles each as a job of its own.
+ *
+ * Locks: `mu` guards the free list, the list of contexts, the count of
+ * sends in progress and the open batch.  It is held while a coalesced
+ * call's payload is copied into the open batch (that is the one copy the
+ * call costs), never while calling nng or a user callback.
+ *
+ * Copies of a payload: a call's bytes are copied once, into the message
+ * that carries them (sized up front, so that no growth copies them
+ * again).  A result is handed to the callback where it lies in the
+ * received message; corral_client_call() copies it once more, into the
+ * buffer it returns.
  */
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -33,20 +58,26 @@ typedef struct call {
 	nng_ctx ctx;
 	nng_aio *aio;
 	int sending;
-	corral_client_cb cb;
 	uint32_t n;        /* jobs: 1 for a CALL, else a CALLS batch */
-	int batch;
+	int batch;         /* the reply is RESULTS */
+	corral_client_cb cbs[IPC_MAX_BATCH];
 	void *args[IPC_MAX_BATCH];
 } call;
 
 struct corral_client {
 	nng_socket sock;
-	pthread_mutex_t mu; /* guards free, all and pipes */
+	pthread_mutex_t mu; /* guards everything below */
 	pthread_cond_t up;  /* signalled when a pipe comes up */
 	unsigned pipes;     /* connections up now */
 	call *free;         /* idle contexts, ready for reuse */
 	call **all;         /* every context made, for close */
 	size_t nall, capall;
+	unsigned nsending;  /* requests nng has not taken yet */
+	ipc_batch open;     /* coalesced calls, not sent yet (msg NULL: none) */
+	call *open_call;    /* the context it will go on */
+	uint64_t open_timeout;
+	uint32_t last_open_n; /* calls in the last coalesced message */
+	int closing;        /* no more sends start from callbacks */
 };
 
 /* nng thread: a connection to a supervisor came or went. */
@@ -136,11 +167,24 @@ CORRAL_EXPORT void corral_client_close(corral_client *c)
 {
 	if (!c)
 		return;
+	pthread_mutex_lock(&c->mu);
+	c->closing = 1; /* a callback must not start a send on a context
+	                 * being freed below */
+	pthread_mutex_unlock(&c->mu);
 	nng_close(c->sock); /* calls in flight complete with ECLOSED */
-	for (size_t i = 0; i < c->nall; i++) {
+	for (size_t i = 0; i < c->nall; i++)
 		nng_aio_free(c->all[i]->aio); /* waits out its callback */
-		free(c->all[i]);
+	/* Calls still waiting in the open batch were never sent: they get
+	 * their one callback too. */
+	if (c->open.msg) {
+		call *k = c->open_call;
+		ipc_batch_abort(&c->open);
+		corral_result r = {.status = CORRAL_ECLOSED, .err = "", .msg = ""};
+		for (uint32_t i = 0; i < k->n; i++)
+			k->cbs[i](k->args[i], &r);
 	}
+	for (size_t i = 0; i < c->nall; i++)
+		free(c->all[i]);
 	free(c->all);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->up);
@@ -163,39 +207,64 @@ static void to_result(const ipc_result *res, corral_result *r)
 /* Calls back once per job of k.  The reply (taken, may be NULL when status
  * says why there is none) is a RESULT, which stands for every job of the
  * call (for a batch: a request the supervisor could not read), or for a
- * batch RESULTS with one result per job, in order. */
+ * batch RESULTS with one result per job, in order.  A RESULTS reply is
+ * checked whole before any callback, then read one item at a time. */
 static void finish(call *k, int status, nng_msg *reply)
 {
 	ipc_frame f;
-	ipc_result one, *res = &one;
+	ipc_result one;
 	uint32_t n = 1;
 	int rc = status ? status : reply ? 0 : CORRAL_ENNG;
-	if (reply && k->batch && !(res = calloc(IPC_MAX_BATCH, sizeof *res))) {
-		nng_msg_free(reply);
-		reply = NULL;
-		rc = CORRAL_ENOMEM;
-	}
+	int results = 0;
 	if (reply && !(rc = ipc_decode_msg(reply, RESULTS_MAX, &f))) {
 		if (f.type == IPC_RESULT || !k->batch) {
-			rc = ipc_unpack_result(&f, res);
+			rc = ipc_unpack_result(&f, &one);
 		} else {
-			rc = ipc_unpack_results(&f, res, &n);
+			results = 1;
+			rc = ipc_results_count(&f, &n);
 			if (!rc && n != k->n)
 				rc = CORRAL_EFIELD;
+			for (uint32_t i = 0; !rc && i < n; i++)
+				rc = ipc_unpack_result_at(&f, i, &one);
 		}
 		if (rc)
 			ipc_frame_fini(&f);
 	}
 	for (uint32_t i = 0; i < k->n; i++) {
 		corral_result r = {.status = rc, .err = "", .msg = ""};
-		if (!rc)
-			to_result(&res[n == 1 ? 0 : i], &r);
-		k->cb(k->args[i], &r);
+		if (!rc) {
+			if (results && ipc_unpack_result_at(&f, i, &one) != 0)
+				r.status = CORRAL_EFIELD; /* checked above */
+			else
+				to_result(&one, &r);
+		}
+		k->cbs[i](k->args[i], &r);
 	}
 	if (reply && !rc)
 		ipc_frame_fini(&f);
-	if (res != &one)
-		free(res);
+}
+
+static void start(call *k, nng_msg *msg, uint64_t timeout_ms);
+
+/* Under mu: the open batch, closed, ready to send (*msg); NULL if none
+ * (or if it is empty: an add that failed left it so). */
+static call *take_open(corral_client *c, nng_msg **msg)
+{
+	call *k = c->open_call;
+	if (!c->open.msg || c->closing)
+		return NULL;
+	if (!c->open.n) {
+		ipc_batch_abort(&c->open);
+		c->open_call = NULL;
+		k->next = c->free;
+		c->free = k;
+		return NULL;
+	}
+	c->last_open_n = c->open.n;
+	ipc_batch_end(&c->open, msg);
+	c->open_call = NULL;
+	c->nsending++;
+	return k;
 }
 
 static void put_call(corral_client *c, call *k)
@@ -206,19 +275,35 @@ static void put_call(corral_client *c, call *k)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* A send has completed (or failed): one fewer in progress, and the calls
+ * that coalesced meanwhile go now. */
+static void send_done(corral_client *c)
+{
+	nng_msg *msg = NULL;
+	pthread_mutex_lock(&c->mu);
+	c->nsending--;
+	uint64_t timeout = c->open_timeout;
+	call *k = take_open(c, &msg);
+	pthread_mutex_unlock(&c->mu);
+	if (k)
+		start(k, msg, timeout);
+}
+
 static void on_aio(void *arg)
 {
 	call *k = arg;
 	corral_client *c = k->c;
 	int rv = nng_aio_result(k->aio);
 	if (k->sending) {
+		k->sending = 0;
 		if (rv) {
 			nng_msg_free(nng_aio_get_msg(k->aio));
+			send_done(c);
 			finish(k, err_from_nng(rv), NULL);
 			goto done;
 		}
-		k->sending = 0;
 		nng_ctx_recv(k->ctx, k->aio);
+		send_done(c);
 		return;
 	}
 	finish(k, rv ? err_from_nng(rv) : 0, rv ? NULL : nng_aio_get_msg(k->aio));
@@ -227,41 +312,45 @@ done:
 	put_call(c, k);
 }
 
-/* An idle context, or a new one. */
-static int get_call(corral_client *c, call **out)
+/* Under mu: an idle context, or a new one. */
+static int get_call_locked(corral_client *c, call **out)
 {
-	pthread_mutex_lock(&c->mu);
 	call *k = c->free;
 	if (k) {
 		c->free = k->next;
-		pthread_mutex_unlock(&c->mu);
 		*out = k;
 		return 0;
 	}
-	int rc = CORRAL_ENOMEM;
 	if (c->nall == c->capall) {
 		size_t nc = c->capall ? c->capall * 2 : 64;
 		call **na = realloc(c->all, nc * sizeof *na);
 		if (!na)
-			goto out;
+			return CORRAL_ENOMEM;
 		c->all = na;
 		c->capall = nc;
 	}
 	if (!(k = calloc(1, sizeof *k)))
-		goto out;
+		return CORRAL_ENOMEM;
 	k->c = c;
-	if ((rc = err_from_nng(nng_ctx_open(&k->ctx, c->sock)))) {
+	int rc = err_from_nng(nng_ctx_open(&k->ctx, c->sock));
+	if (rc) {
 		free(k);
-		goto out;
+		return rc;
 	}
 	if ((rc = err_from_nng(nng_aio_alloc(&k->aio, on_aio, k)))) {
 		nng_ctx_close(k->ctx);
 		free(k);
-		goto out;
+		return rc;
 	}
 	c->all[c->nall++] = k;
 	*out = k;
-out:
+	return 0;
+}
+
+static int get_call(corral_client *c, call **out)
+{
+	pthread_mutex_lock(&c->mu);
+	int rc = get_call_locked(c, out);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
@@ -286,6 +375,50 @@ static void start(call *k, nng_msg *msg, uint64_t timeout_ms)
 	nng_ctx_send(k->ctx, k->aio);
 }
 
+/* Under mu: adds one call to the open batch, opening one (with its
+ * context) first if needed.  A batch that cannot take it (full, or another
+ * timeout) is closed first, into *flush, to be sent after the unlock. */
+static int coalesce_locked(corral_client *c, const ipc_call *req,
+                           corral_client_cb cb, void *arg, call **flush,
+                           nng_msg **flush_msg, uint64_t *flush_timeout)
+{
+	int rc;
+	if (c->open.msg &&
+	    (c->open.n == IPC_MAX_BATCH || c->open_timeout != req->timeout_ms ||
+	     (c->open.n && c->open.bytes + req->len > BATCH_BYTES))) {
+		*flush_timeout = c->open_timeout;
+		*flush = take_open(c, flush_msg);
+	}
+	if (!c->open.msg) {
+		call *k;
+		if ((rc = get_call_locked(c, &k)))
+			return rc;
+		/* Room for as many like it as came together last time (at
+		 * least 8): a message that grows copies what it holds. */
+		size_t per = req->len + IPC_CALL_OVERHEAD;
+		size_t expect = c->last_open_n > 8 ? c->last_open_n : 8;
+		size_t reserve = per * expect;
+		if (reserve > BATCH_BYTES + per)
+			reserve = BATCH_BYTES + per;
+		if ((rc = ipc_batch_begin(&c->open, IPC_CALLS, 64 + reserve))) {
+			k->next = c->free;
+			c->free = k;
+			return rc;
+		}
+		k->n = 0;
+		k->batch = 1;
+		c->open_call = k;
+		c->open_timeout = req->timeout_ms;
+	}
+	if ((rc = ipc_batch_add_call(&c->open, req)))
+		return rc; /* the batch stays as it was, maybe empty */
+	call *k = c->open_call;
+	k->cbs[k->n] = cb;
+	k->args[k->n] = arg;
+	k->n++;
+	return 0;
+}
+
 CORRAL_EXPORT int corral_client_call_async(corral_client *c,
                                            const void *payload, size_t len,
                                            uint64_t timeout_ms, int prio,
@@ -293,18 +426,34 @@ CORRAL_EXPORT int corral_client_call_async(corral_client *c,
 {
 	if (!c || !cb || len > IPC_MAX_PAYLOAD || prio < 0 || prio > 3)
 		return CORRAL_EINVAL;
-	nng_msg *msg = NULL;
 	ipc_call req = {.payload = payload, .len = (uint32_t)len,
 	                .timeout_ms = timeout_ms, .prio = prio};
-	int rc = ipc_pack_call(&msg, &req);
-	if (rc)
-		return rc;
-	call *k;
-	if ((rc = get_call(c, &k))) {
-		nng_msg_free(msg);
+	call *flush = NULL;
+	nng_msg *msg = NULL;
+	uint64_t flush_timeout = 0;
+	int rc;
+	pthread_mutex_lock(&c->mu);
+	if (c->nsending) {
+		/* Others are still being sent: go with the next message. */
+		rc = coalesce_locked(c, &req, cb, arg, &flush, &msg,
+		                     &flush_timeout);
+		pthread_mutex_unlock(&c->mu);
+		if (flush)
+			start(flush, msg, flush_timeout);
 		return rc;
 	}
-	k->cb = cb;
+	/* Nothing being sent: this call goes now, alone. */
+	c->nsending++;
+	pthread_mutex_unlock(&c->mu);
+	call *k = NULL;
+	if ((rc = ipc_pack_call_sized(&msg, &req)) == 0 &&
+	    (rc = get_call(c, &k)) != 0)
+		nng_msg_free(msg);
+	if (rc) {
+		send_done(c); /* what coalesced meanwhile still goes */
+		return rc;
+	}
+	k->cbs[0] = cb;
 	k->n = 1;
 	k->batch = 0;
 	k->args[0] = arg;
@@ -331,27 +480,36 @@ CORRAL_EXPORT int corral_client_call_batch_async(corral_client *c,
 		i += group_len(calls + i, n - i);
 	call **ks = calloc(groups ? groups : 1, sizeof *ks);
 	nng_msg **msgs = calloc(groups ? groups : 1, sizeof *msgs);
-	ipc_call *req = calloc(IPC_MAX_BATCH, sizeof *req);
-	int rc = ks && msgs && req ? 0 : CORRAL_ENOMEM;
+	int rc = ks && msgs ? 0 : CORRAL_ENOMEM;
 	size_t g = 0, at = 0;
 	for (; !rc && g < groups; g++) {
-		size_t m = group_len(calls + at, n - at);
+		size_t m = group_len(calls + at, n - at), bytes = 64;
 		for (size_t i = 0; i < m; i++)
-			req[i] = (ipc_call){.payload = calls[at + i].payload,
-			                    .len = (uint32_t)calls[at + i].len,
-			                    .timeout_ms = timeout_ms,
-			                    .prio = prio};
-		if ((rc = ipc_pack_calls(&msgs[g], req, (uint32_t)m)))
+			bytes += calls[at + i].len + IPC_CALL_OVERHEAD;
+		ipc_batch b;
+		if ((rc = ipc_batch_begin(&b, IPC_CALLS, bytes)))
 			break;
+		for (size_t i = 0; !rc && i < m; i++) {
+			ipc_call req = {.payload = calls[at + i].payload,
+			                .len = (uint32_t)calls[at + i].len,
+			                .timeout_ms = timeout_ms, .prio = prio};
+			rc = ipc_batch_add_call(&b, &req);
+		}
+		if (rc) {
+			ipc_batch_abort(&b);
+			break;
+		}
+		ipc_batch_end(&b, &msgs[g]);
 		if ((rc = get_call(c, &ks[g]))) {
 			nng_msg_free(msgs[g]);
 			break;
 		}
-		ks[g]->cb = cb;
 		ks[g]->n = (uint32_t)m;
 		ks[g]->batch = 1;
-		for (size_t i = 0; i < m; i++)
+		for (size_t i = 0; i < m; i++) {
+			ks[g]->cbs[i] = cb;
 			ks[g]->args[i] = calls[at + i].arg;
+		}
 		at += m;
 	}
 	if (rc) {
@@ -360,12 +518,14 @@ CORRAL_EXPORT int corral_client_call_batch_async(corral_client *c,
 			put_call(c, ks[g]);
 		}
 	} else {
+		pthread_mutex_lock(&c->mu);
+		c->nsending += (unsigned)groups;
+		pthread_mutex_unlock(&c->mu);
 		for (g = 0; g < groups; g++)
 			start(ks[g], msgs[g], timeout_ms);
 	}
 	free(ks);
 	free(msgs);
-	free(req);
 	return rc;
 }
 

@@ -68,6 +68,13 @@ typedef void (*corral_client_cb)(void *arg, const corral_result *r);
 /*
  * Starts a job and returns at once; cb(arg, result) follows exactly once.
  * The payload is copied.  0, or a CORRAL_E* code (then cb is not called).
+ *
+ * A call made while nothing else is being sent goes at once, alone.  Calls
+ * made while earlier requests are still being sent (they would queue
+ * behind them anyway) share one request, up to 64 jobs and 2 MiB, if they
+ * have the same timeout: each is still a job of its own, with its own
+ * priority, timeout and result, but the results of a shared request come
+ * back together, when its last job is answered.
  */
 CORRAL_EXPORT int corral_client_call_async(corral_client *c,
                                            const void *payload, size_t len,

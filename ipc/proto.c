@@ -927,6 +927,178 @@ int ipc_unpack_results(const ipc_frame *f, ipc_result *out, uint32_t *n)
 	return rc;
 }
 
+/* ---- batches built in place ---- */
+
+/* An envelope whose body map has one key, holding an array. */
+static const char *batch_key(int type)
+{
+	switch (type) {
+	case IPC_JOB:
+		return "j";
+	case IPC_REPLY:
+		return "r";
+	case IPC_CALLS:
+		return "c";
+	default:
+		return NULL;
+	}
+}
+
+int ipc_batch_begin(ipc_batch *b, int type, size_t reserve)
+{
+	const char *key = batch_key(type);
+	msgpack_packer pk;
+	*b = (ipc_batch){.msg = NULL};
+	if (!key)
+		return CORRAL_EINVAL;
+	int rc = pk_begin(&b->msg, &pk, type, 1);
+	if (!rc && reserve > nng_msg_capacity(b->msg) &&
+	    nng_msg_reserve(b->msg, reserve) != 0)
+		rc = CORRAL_ENOMEM;
+	if (!rc)
+		rc = pk_str(&pk, key) ? CORRAL_ENOMEM : 0;
+	if (rc) {
+		ipc_batch_abort(b);
+		return CORRAL_ENOMEM;
+	}
+	b->count_at = nng_msg_len(b->msg);
+	static const uint8_t arr16[3] = {0xdc, 0, 0};
+	if (nng_msg_append(b->msg, arr16, sizeof arr16) != 0) {
+		ipc_batch_abort(b);
+		return CORRAL_ENOMEM;
+	}
+	return 0;
+}
+
+/* Packs one item with fn; on failure, cuts the message back. */
+static int batch_add(ipc_batch *b, int (*fn)(msgpack_packer *, const void *),
+                     const void *item, uint32_t len)
+{
+	if (!b->msg)
+		return CORRAL_EINVAL;
+	if (b->n >= IPC_MAX_BATCH)
+		return CORRAL_ETOOMANY;
+	size_t before = nng_msg_len(b->msg);
+	/* One growth for the whole item, not one per field. */
+	size_t need = before + len + IPC_CALL_OVERHEAD,
+	       cap = nng_msg_capacity(b->msg);
+	if (need > cap &&
+	    nng_msg_reserve(b->msg, need > 2 * cap ? need : 2 * cap) != 0)
+		return CORRAL_ENOMEM;
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, b->msg, pk_write);
+	if (fn(&pk, item)) {
+		nng_msg_chop(b->msg, nng_msg_len(b->msg) - before);
+		return CORRAL_ENOMEM;
+	}
+	b->n++;
+	b->bytes += len;
+	return 0;
+}
+
+static int pk_job_item(msgpack_packer *pk, const void *item)
+{
+	const ipc_job *j = item;
+	return msgpack_pack_array(pk, 4) | msgpack_pack_uint64(pk, j->id) |
+	       msgpack_pack_uint64(pk, j->timeout_ms) |
+	       msgpack_pack_int32(pk, j->prio) | pk_bin(pk, j->payload, j->len);
+}
+
+static int pk_reply_item(msgpack_packer *pk, const void *item)
+{
+	const ipc_reply *r = item;
+	return msgpack_pack_array(pk, 3) | msgpack_pack_uint64(pk, r->id) |
+	       msgpack_pack_int32(pk, r->code) | pk_bin(pk, r->data, r->len);
+}
+
+static int pk_call_item(msgpack_packer *pk, const void *item)
+{
+	const ipc_call *c = item;
+	return msgpack_pack_array(pk, 3) | pk_bin(pk, c->payload, c->len) |
+	       msgpack_pack_uint64(pk, c->timeout_ms) |
+	       msgpack_pack_int32(pk, c->prio);
+}
+
+int ipc_batch_add_job(ipc_batch *b, const ipc_job *j)
+{
+	return batch_add(b, pk_job_item, j, j->len);
+}
+
+int ipc_batch_add_reply(ipc_batch *b, const ipc_reply *r)
+{
+	return batch_add(b, pk_reply_item, r, r->len);
+}
+
+int ipc_batch_add_call(ipc_batch *b, const ipc_call *c)
+{
+	return batch_add(b, pk_call_item, c, c->len);
+}
+
+void ipc_batch_end(ipc_batch *b, nng_msg **out)
+{
+	uint8_t *p = (uint8_t *)nng_msg_body(b->msg) + b->count_at;
+	p[1] = (uint8_t)(b->n >> 8);
+	p[2] = (uint8_t)b->n;
+	*out = b->msg;
+	*b = (ipc_batch){.msg = NULL};
+}
+
+void ipc_batch_abort(ipc_batch *b)
+{
+	if (b->msg)
+		nng_msg_free(b->msg);
+	*b = (ipc_batch){.msg = NULL};
+}
+
+int ipc_pack_call_sized(nng_msg **out, const ipc_call *m)
+{
+	msgpack_packer pk;
+	int rc = pk_begin(out, &pk, IPC_CALL, 3);
+	if (!rc && nng_msg_reserve(*out, nng_msg_len(*out) + m->len +
+	                                     IPC_CALL_OVERHEAD) != 0)
+		rc = CORRAL_ENOMEM;
+	if (rc)
+		return pk_end(out, rc);
+	rc |= pk_str(&pk, "p") | pk_bin(&pk, m->payload, m->len);
+	rc |= pk_u64(&pk, "t", m->timeout_ms);
+	rc |= pk_i64(&pk, "pr", m->prio);
+	return pk_end(out, rc);
+}
+
+/* Item i of a RESULTS frame, whose shape ipc_results_count() checked. */
+static int result_item(const msgpack_object *t, ipc_result *r)
+{
+	memset(r, 0, sizeof *r);
+	if (t[0].type != MSGPACK_OBJECT_BOOLEAN)
+		return CORRAL_EFIELD;
+	r->ok = t[0].via.boolean;
+	if (r->ok)
+		return obj_bytes(&t[1], &r->data, &r->len);
+	int rc = obj_str(&t[1], r->err, sizeof r->err);
+	return rc ? rc : obj_str(&t[2], r->msg, sizeof r->msg);
+}
+
+int ipc_results_count(const ipc_frame *f, uint32_t *n)
+{
+	const msgpack_object *items;
+	int rc = want_type(f, IPC_RESULTS);
+	if (!rc)
+		rc = get_tuples(&f->body, "r", 3, &items, n);
+	return rc;
+}
+
+int ipc_unpack_result_at(const ipc_frame *f, uint32_t i, ipc_result *r)
+{
+	const msgpack_object *items;
+	uint32_t n;
+	int rc = want_type(f, IPC_RESULTS);
+	if (!rc)
+		rc = get_tuples(&f->body, "r", 3, &items, &n);
+	if (!rc && i >= n)
+		rc = CORRAL_EINVAL;
+	return rc ? rc : result_item(items[i].via.array.ptr, r);
+}
+
 /* ---- ERROR ---- */
 
 int ipc_pack_error(nng_msg **out, const ipc_error *m)

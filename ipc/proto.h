@@ -506,4 +506,43 @@ int ipc_pack_logs(nng_msg **out, const ipc_logs *m);
 int ipc_unpack_logs(const ipc_frame *f, ipc_logs *m);
 void ipc_logs_free(ipc_logs *m);
 
+/*
+ * Batches built in place, for senders whose items come one at a time (a
+ * worker's replies over a loop turn, a client's concurrent calls).
+ * ipc_batch_begin() writes the envelope of a JOB, REPLY or CALLS message
+ * with a placeholder for the item count (a 16-bit msgpack array header,
+ * valid for any count up to IPC_MAX_BATCH); each ipc_batch_add_*() packs
+ * one item as ipc_pack_jobs/replies/calls would, copying its bytes once,
+ * straight into the message; ipc_batch_end() writes the count and hands
+ * the message over.  `reserve` is the expected size (the message grows by
+ * doubling beyond it).  A failed add leaves the batch as it was.  All
+ * return 0 or CORRAL_ENOMEM (CORRAL_ETOOMANY past IPC_MAX_BATCH).
+ */
+typedef struct ipc_batch {
+	nng_msg *msg;    /* NULL when no batch is open */
+	size_t count_at; /* offset of the array header */
+	uint32_t n;      /* items so far */
+	size_t bytes;    /* payload bytes so far */
+} ipc_batch;
+
+int ipc_batch_begin(ipc_batch *b, int type, size_t reserve);
+int ipc_batch_add_job(ipc_batch *b, const ipc_job *j);
+int ipc_batch_add_reply(ipc_batch *b, const ipc_reply *r);
+int ipc_batch_add_call(ipc_batch *b, const ipc_call *c);
+/* Writes the count into the message and moves it to *out. */
+void ipc_batch_end(ipc_batch *b, nng_msg **out);
+/* Frees an open batch's message. */
+void ipc_batch_abort(ipc_batch *b);
+/* Bytes a packed CALL (or CALLS item) adds around its payload, at most. */
+#define IPC_CALL_OVERHEAD 48
+
+/* One CALL, packed into a message of the right size from the start (no
+ * growing copy of the payload); the same bytes as ipc_pack_call(). */
+int ipc_pack_call_sized(nng_msg **out, const ipc_call *m);
+
+/* RESULTS one item at a time, without an array of 64 results: the number
+ * of items (checking the envelope and each item's shape), and item i. */
+int ipc_results_count(const ipc_frame *f, uint32_t *n);
+int ipc_unpack_result_at(const ipc_frame *f, uint32_t i, ipc_result *r);
+
 #endif

@@ -310,6 +310,11 @@ void slot_exited(void *owner, int64_t status, int term_signal)
 	sl->exit_signal = term_signal;
 	sl->exit_code = term_signal ? -1 : (int)status;
 	sl->failed = term_signal || status != 0;
+	/* SIGTERM while we were stopping it anyway: the operator's stop
+	 * reached it too (a process group, systemd's control group) before
+	 * its handler was up or after it was down.  Not a crash. */
+	if (sl->state == SLOT_STOPPING && term_signal == SIGTERM && !sl->killed)
+		sl->failed = 0;
 	exit_desc((int)status, term_signal, desc, sizeof desc);
 	if (term_signal && sl->killed) {
 		size_t n = strlen(desc);

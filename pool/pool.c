@@ -3,11 +3,12 @@
  *
  * Model.  Tasks live in one of four places, and `state` says which:
  *
- *   STAGED   loop thread's private staging lists, one per lane (submissions
- *            from the loop are spliced onto the lanes once per loop
- *            iteration, from a uv_prepare callback, or every FLUSH_AT
- *            tasks; a splice does not touch the tasks, so a STAGED task
- *            whose `gen` is older than the pool's flush_gen is QUEUED);
+ *   STAGED   loop thread's private staging lists, one per lane: a loop
+ *            turn's first submission is spliced onto its lane at once,
+ *            the rest of the turn's once, from a uv_prepare callback (or
+ *            every FLUSH_AT tasks); a splice does not touch the tasks, so
+ *            a STAGED task whose `gen` is older than the pool's flush_gen
+ *            is QUEUED;
  *   QUEUED   one of the four lane lists, under `mu`;
  *   RUNNING  taken by a pool thread (maybe not started: threads take a
  *            small batch per lock and give the rest back if a higher lane
@@ -16,19 +17,49 @@
  *            loop in one uv_async wake-up and freed after its done ran.
  *
  * Locks: `mu` guards the lanes and thread bookkeeping; `cmu` guards the
- * completion list.  Nothing takes `cmu` and then `mu`.  No callback runs
- * under either.  Counters read outside the locks are atomics.
+ * completion list.  They are never held together (a thread drops `mu`
+ * before it runs work and takes `cmu` only to post), so there is no lock
+ * order to get wrong.  No callback runs under either, and no futex call
+ * is made under `mu` by the loop: flush() takes the threads to wake off
+ * the idle stack under the lock and signals them after dropping it.  A
+ * wake-up cannot be lost: a thread tests nqueued and parks itself on the
+ * idle stack under `mu`, and leaves its wait only once taken off it (or
+ * at stop); at worst one wakes for work another took.  Counters read
+ * outside the locks are atomics.
  *
- * Why it is fast: the loop thread allocates from private slabs, stages
- * without a lock or an atomic read-modify-write, and moves many tasks per
- * lock; pool threads take many tasks per lock and post completions per
- * batch, so the loop wakes once per batch, not once per task; the clock is
- * read coarsely, and precisely only for 1 task in SAMPLE_EVERY (for the
- * wait/run figures).  For latency, one idle pool thread spins briefly
- * before it sleeps, and the loop polls without blocking for as long after
- * a submission (a uv_idle handle), so a lone task's round trip does not pay
- * two thread wake-ups.  Slab memory is kept until pool_free(): the pool
- * holds on to its high-water mark of tasks in flight.
+ * Idle threads wait on their own condvar, on a stack: the most recently
+ * idle is woken first, its cache warm and its CPU likely still awake,
+ * and a lightly loaded pool keeps using the same few threads.
+ *
+ * Fast path (loop thread): submit_loop() takes a task from a private slab
+ * and stages it -- no lock, no atomic read-modify-write.  The turn's first
+ * task goes to its lane at once (one lock, and one futex wake-up if a
+ * thread sleeps), as uv_queue_work() would, so that a lone task does not
+ * wait for the end of the turn; later ones in that turn go together from
+ * the prepare callback, many tasks per lock and per wake-up.  Pool threads
+ * take many tasks per lock and post completions per batch, so the loop
+ * wakes once per batch, not once per task; the clock is read coarsely, and
+ * precisely only for 1 task in SAMPLE_EVERY (for the wait/run figures).
+ *
+ * Slow path: a submission from another thread goes straight to the lane
+ * under `mu` and signals under it (it is rare, and the pool may be freed
+ * once it returns).
+ *
+ * Nothing spins, on either side.  An idle pool is threads asleep on `cv`
+ * and a loop asleep in its poll, and costs no CPU.  Spinning was tried:
+ * one thread spun 50 us for work after each batch and the loop polled
+ * without blocking as long after each submission.  On the 2-vCPU VM the
+ * kernel puts a woken thread on its waker's CPU, so the loop woken by a
+ * completion waited out the spinner that had just posted it, and a pool
+ * thread woken by a submission waited out the loop's polling: a lone task
+ * took 110-125 us against uv_queue_work's 20-30 us (bench/pool, isolated
+ * rows).  Without spinning, and with the wake-up after the unlock (the
+ * woken thread does not go back to sleep on `mu`, which uv_queue_work's
+ * signal under its lock costs), it takes 12-25 us; waking the most
+ * recently idle thread takes a few more off at 1 ms gaps.
+ *
+ * Slab memory is kept until pool_free(): the pool holds on to its
+ * high-water mark of tasks in flight.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -45,7 +76,6 @@
 #define BATCH_NS 20000   /* ...but only about this much work at a time */
 #define SAMPLE_EVERY 16  /* 1 task in N is timed precisely */
 #define SLAB_TASKS 256   /* tasks per allocation on the loop thread */
-#define SPIN_NS 50000    /* how long an idle side spins before sleeping */
 #define CRIT_STREAK 16   /* criticals served before an aged task gets in */
 #define SWEEP_MS 5       /* deadline check period while any is queued */
 
@@ -86,6 +116,11 @@ typedef struct pool_thread {
 	unsigned id;
 	pthread_t tid;
 	uint64_t task_ns; /* moving average of this thread's task time */
+	/* Under the pool's mu: a thread without work pushes itself on the
+	 * idle stack and sleeps on its own cv until it is taken off. */
+	pthread_cond_t cv;
+	struct pool_thread *idle_next;
+	int parked;             /* on the idle stack */
 	/* pool_ms + 1 when its current task started; 0 = idle.  Own cache
 	 * line: written per task by this thread, read by pool_stats_take. */
 	_Alignas(64) _Atomic uint32_t running_since;
@@ -98,13 +133,13 @@ struct pool {
 	uv_async_t async;
 	uv_prepare_t prepare;
 	uv_timer_t sweep;
-	uv_idle_t spin;
 	int open_handles;
 
 	/* Loop thread only. */
 	tlist staged[POOL_LANES];
 	unsigned nstaged;
 	unsigned staged_lane[POOL_LANES];
+	int eager_done;         /* this loop turn's first task went at once */
 	uint32_t flush_gen;
 	corral_task *freelist;
 	void **slabs;
@@ -113,7 +148,6 @@ struct pool {
 	uint32_t now_ms;        /* pool_ms(), refreshed every 64 submits */
 	unsigned queued_seen;   /* lane total at the last look (for EBUSY) */
 	uint64_t loop_submitted, loop_outstanding;
-	uint64_t spin_until;
 	uint64_t completed, expired, cancelled;
 	hist wait_h, run_h;
 	void (*drain_fn)(void *);
@@ -127,15 +161,12 @@ struct pool {
 	atomic_uint ndeadline;            /* queued tasks with a deadline */
 	atomic_int want_drain;            /* an EBUSY happened */
 	atomic_int closed;                /* submissions refused */
-	atomic_int stop_a;                /* `stop`, for spinners */
 
 	/* Under mu. */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
 	tlist lanes[POOL_LANES];
 	unsigned nqueued;
-	unsigned idle;     /* threads asleep on cv */
-	unsigned spinners; /* threads spinning for work (at most one) */
+	pool_thread *idle_top; /* idle stack: the most recently idle first */
 	unsigned crit_streak;
 	int stop;
 
@@ -145,6 +176,7 @@ struct pool {
 
 	pool_thread *threads;
 	unsigned nthreads;
+	pool_thread **woken; /* flush()'s scratch, nthreads long (loop) */
 };
 
 static _Thread_local unsigned tl_sample;
@@ -170,13 +202,6 @@ static uint64_t precise_ns(void)
 static uint32_t pool_ms(const pool *p)
 {
 	return (uint32_t)(coarse_ms() - p->epoch_ms);
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
 }
 
 /* ---- lists ---- */
@@ -349,6 +374,20 @@ static int higher_waiting(pool *p, unsigned lane)
 	return 0;
 }
 
+/* Under mu: takes up to n threads off the idle stack into out, the most
+ * recently idle first (its cache is warm, its CPU likely still awake). */
+static unsigned unpark_locked(pool *p, unsigned n, pool_thread **out)
+{
+	unsigned k = 0;
+	while (k < n && p->idle_top) {
+		pool_thread *t = p->idle_top;
+		p->idle_top = t->idle_next;
+		t->parked = 0;
+		out[k++] = t;
+	}
+	return k;
+}
+
 /* ---- pool threads ---- */
 
 static int expired(const corral_task *t, uint32_t now)
@@ -383,21 +422,6 @@ static void run_task(pool_thread *pt, corral_task *t, uint32_t now)
 	atomic_store_explicit(&t->state, T_DONE, memory_order_release);
 }
 
-/* An idle thread looks for work a little longer before it sleeps: a task
- * arriving meanwhile skips a futex wake-up (tens of us on a VM). */
-static void spin_for_work(pool *p)
-{
-	uint64_t end = precise_ns() + SPIN_NS;
-	for (unsigned i = 1;; i++) {
-		if (queued_total(p) ||
-		    atomic_load_explicit(&p->stop_a, memory_order_relaxed))
-			return;
-		if ((i & 63) == 0 && precise_ns() > end)
-			return;
-		cpu_relax();
-	}
-}
-
 static void *thread_main(void *arg)
 {
 	pool_thread *pt = arg;
@@ -409,24 +433,13 @@ static void *thread_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
-		int spun = 0;
+		/* No spinning, before or after work: see the top. */
 		while (!p->stop && p->nqueued == 0) {
-			/* Spin only when the pool is otherwise asleep: a
-			 * lone task's latency is what spinning buys, and a
-			 * busy pool would only take CPU from the loop. */
-			if (!spun && p->spinners == 0 &&
-			    p->idle + 1 >= p->nthreads) {
-				spun = 1;
-				p->spinners++;
-				pthread_mutex_unlock(&p->mu);
-				spin_for_work(p);
-				pthread_mutex_lock(&p->mu);
-				p->spinners--;
-				continue;
-			}
-			p->idle++;
-			pthread_cond_wait(&p->cv, &p->mu);
-			p->idle--;
+			pt->idle_next = p->idle_top;
+			p->idle_top = pt;
+			pt->parked = 1;
+			while (pt->parked && !p->stop)
+				pthread_cond_wait(&pt->cv, &p->mu);
 		}
 		if (p->nqueued == 0) { /* stop, and nothing left */
 			pthread_mutex_unlock(&p->mu);
@@ -589,19 +602,12 @@ static void on_async(uv_async_t *h)
 	complete_list(p, t);
 }
 
-/* After handing work over, the loop polls without blocking for a moment,
- * so a quick completion is seen without a wake-up from epoll. */
-static void on_spin(uv_idle_t *h)
-{
-	pool *p = h->data;
-	if (outstanding(p) == 0 || precise_ns() > p->spin_until)
-		uv_idle_stop(h);
-}
-
-/* Moves staged tasks to the lanes under one lock and wakes threads. */
+/* Moves staged tasks to the lanes under one lock and wakes as many
+ * sleeping threads as there are tasks, the most recently idle first; the
+ * futex calls come after the unlock, so a thread woken on another core
+ * does not wake into a held lock. */
 static void flush(pool *p)
 {
-	uv_prepare_stop(&p->prepare);
 	if (!p->nstaged)
 		return;
 	unsigned n = p->nstaged;
@@ -625,26 +631,27 @@ static void flush(pool *p)
 	p->flush_gen++; /* every STAGED task with an older gen is queued */
 	p->nqueued += n;
 	p->queued_seen = p->nqueued;
-	/* A spinning thread takes work without a wake-up. */
-	unsigned wake = n > p->spinners ? n - p->spinners : 0;
-	if (wake && p->idle) {
-		if (wake >= p->idle)
-			pthread_cond_broadcast(&p->cv);
-		else
-			for (unsigned i = 0; i < wake; i++)
-				pthread_cond_signal(&p->cv);
-	}
+	unsigned nw = unpark_locked(p, n, p->woken);
 	pthread_mutex_unlock(&p->mu);
 	p->nstaged = 0;
 	atomic_store_explicit(&p->nstaged_pub, 0, memory_order_relaxed);
-	p->spin_until = precise_ns() + SPIN_NS;
-	if (!uv_is_active((uv_handle_t *)&p->spin))
-		uv_idle_start(&p->spin, on_spin);
+	/* A thread taken off the stack may wake on its own first (and find
+	 * the work, or none): then this signal reaches nobody, harmlessly.
+	 * No wake-up is lost: a thread tests nqueued, and leaves its wait
+	 * only once off the stack, under mu. */
+	for (unsigned i = 0; i < nw; i++)
+		pthread_cond_signal(&p->woken[i]->cv);
 }
 
+/* The end of a loop turn in which something was submitted: the tasks
+ * staged since the first go now, and the next turn's first task will go
+ * at once again. */
 static void on_prepare(uv_prepare_t *h)
 {
-	flush(h->data);
+	pool *p = h->data;
+	uv_prepare_stop(h);
+	p->eager_done = 0;
+	flush(p);
 }
 
 /* Expires queued tasks whose deadline has passed. */
@@ -742,10 +749,15 @@ static int submit_loop(pool *p, int prio, corral_work_fn work,
 	p->staged_lane[t->lane]++;
 	atomic_store_explicit(&p->nstaged_pub, ++p->nstaged,
 	                      memory_order_relaxed);
-	if (p->nstaged >= FLUSH_AT)
+	if (!p->eager_done) {
+		/* The turn's first task: at once, as uv_queue_work would, so
+		 * that a lone task does not wait for the end of the turn. */
+		p->eager_done = 1;
 		flush(p);
-	else if (p->nstaged == 1)
 		uv_prepare_start(&p->prepare, on_prepare);
+	} else if (p->nstaged >= FLUSH_AT) {
+		flush(p);
+	}
 	return 0;
 }
 
@@ -778,8 +790,9 @@ static int submit_foreign(pool *p, int prio, corral_work_fn work,
 	atomic_fetch_add_explicit(&p->foreign_outstanding, 1,
 	                          memory_order_relaxed);
 	enqueue_locked(p, t, 0);
-	if (p->idle && !p->spinners)
-		pthread_cond_signal(&p->cv);
+	pool_thread *one;
+	if (unpark_locked(p, 1, &one))
+		pthread_cond_signal(&one->cv);
 	pthread_mutex_unlock(&p->mu);
 	/* From here t may already be done and freed: do not touch it. */
 	if (has_deadline)
@@ -942,8 +955,10 @@ static void handle_closed(uv_handle_t *h)
 	free(p->slabs);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->cmu);
-	pthread_cond_destroy(&p->cv);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_cond_destroy(&p->threads[i].cv);
 	free(p->threads);
+	free(p->woken);
 	free(p);
 }
 
@@ -951,8 +966,11 @@ static void stop_threads(pool *p, unsigned n)
 {
 	pthread_mutex_lock(&p->mu);
 	p->stop = 1;
-	atomic_store(&p->stop_a, 1);
-	pthread_cond_broadcast(&p->cv);
+	pool_thread *t;
+	while (unpark_locked(p, 1, &t))
+		;
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_cond_signal(&p->threads[i].cv);
 	pthread_mutex_unlock(&p->mu);
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(p->threads[i].tid, NULL);
@@ -963,7 +981,6 @@ static void close_handles(pool *p)
 	uv_close((uv_handle_t *)&p->async, handle_closed);
 	uv_close((uv_handle_t *)&p->prepare, handle_closed);
 	uv_close((uv_handle_t *)&p->sweep, handle_closed);
-	uv_close((uv_handle_t *)&p->spin, handle_closed);
 }
 
 void pool_free(pool *p)
@@ -991,19 +1008,22 @@ int pool_new(pool **out, uv_loop_t *loop, const pool_config *cfg)
 	p->epoch_ms = coarse_ms();
 	p->now_ms = 0;
 	p->threads = calloc(cfg->threads, sizeof *p->threads);
-	if (!p->threads) {
+	p->woken = calloc(cfg->threads, sizeof *p->woken);
+	if (!p->threads || !p->woken) {
+		free(p->threads);
+		free(p->woken);
 		free(p);
 		return CORRAL_ENOMEM;
 	}
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->cmu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	for (unsigned i = 0; i < cfg->threads; i++)
+		pthread_cond_init(&p->threads[i].cv, NULL);
 	uv_async_init(loop, &p->async, on_async);
 	uv_prepare_init(loop, &p->prepare);
 	uv_timer_init(loop, &p->sweep);
-	uv_idle_init(loop, &p->spin);
-	p->async.data = p->prepare.data = p->sweep.data = p->spin.data = p;
-	p->open_handles = 4;
+	p->async.data = p->prepare.data = p->sweep.data = p;
+	p->open_handles = 3;
 	uv_unref((uv_handle_t *)&p->sweep);
 
 	p->nthreads = cfg->threads; /* read by threads for batch sizes */

@@ -3,61 +3,73 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "worker/health.h"
 
 #define NS_PER_MS 1000000ull
 
-static void on_tick(uv_timer_t *t)
+/* One sample per loop turn: the time since the previous turn that the
+ * loop did not spend waiting in the poll.  The idle figure is current
+ * here: libuv brings it up to date when the poll returns. */
+static void on_check(uv_check_t *c)
 {
-	health_mon *h = t->data;
+	health_mon *h = c->data;
 	uint64_t now = uv_hrtime();
-	uint64_t lag_us = now > h->due_ns ? (now - h->due_ns) / 1000 : 0;
-	hist_add(&h->lag, lag_us);
-	h->due_ns = now + HEALTH_LAG_TICK_MS * NS_PER_MS;
+	uint64_t idle = uv_metrics_idle_time(h->loop);
+	uint64_t span = now - h->turn_ns, waited = idle - h->turn_idle_ns;
+	hist_add(&h->lag, span > waited ? (span - waited) / 1000 : 0);
+	h->turn_ns = now;
+	h->turn_idle_ns = idle;
 }
 
 int health_start(health_mon *h, uv_loop_t *loop)
 {
 	memset(h, 0, sizeof *h);
 	hist_reset(&h->lag);
-	h->start_ns = h->last_report_ns = uv_hrtime();
-	h->last_idle_ns = uv_metrics_idle_time(loop);
-	int rc = uv_timer_init(loop, &h->tick);
+	h->loop = loop;
+	/* No RSS figure (0) rather than no worker, if this fails. */
+	h->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	int rc = uv_loop_configure(loop, UV_METRICS_IDLE_TIME);
 	if (rc)
 		return rc;
-	h->tick.data = h;
-	h->due_ns = uv_hrtime() + HEALTH_LAG_TICK_MS * NS_PER_MS;
-	return uv_timer_start(&h->tick, on_tick, HEALTH_LAG_TICK_MS,
-	                      HEALTH_LAG_TICK_MS);
+	h->start_ns = h->last_report_ns = h->turn_ns = uv_hrtime();
+	h->last_idle_ns = h->turn_idle_ns = uv_metrics_idle_time(loop);
+	if ((rc = uv_check_init(loop, &h->check)))
+		return rc;
+	h->check.data = h;
+	if ((rc = uv_check_start(&h->check, on_check)))
+		return rc;
+	/* A measurement never keeps the loop alive. */
+	uv_unref((uv_handle_t *)&h->check);
+	return 0;
 }
 
-static uint64_t rss_bytes(void)
+/* Resident bytes, from /proc/self/statm opened once: opening a /proc file
+ * cost about as much as the rest of a health report together. */
+static uint64_t rss_bytes(health_mon *h)
 {
 	char buf[128];
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (h->statm_fd < 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
+	ssize_t n = pread(h->statm_fd, buf, sizeof buf - 1, 0);
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	unsigned long size, resident;
-	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
-		return 0;
+	char *end;
+	strtoul(buf, &end, 10); /* size */
+	unsigned long resident = strtoul(end, NULL, 10);
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* User + system CPU of the whole process, all threads. */
 static uint64_t cpu_us(void)
 {
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
+	struct timespec ts;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
 		return 0;
-	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
-	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 void health_take(health_mon *h, uv_loop_t *loop, health_snapshot *s)
@@ -76,7 +88,7 @@ void health_take(health_mon *h, uv_loop_t *loop, health_snapshot *s)
 	if (s->util > 1)
 		s->util = 1;
 	s->uptime_ms = (now - h->start_ns) / NS_PER_MS;
-	s->rss_bytes = rss_bytes();
+	s->rss_bytes = rss_bytes(h);
 	s->cpu_us = cpu_us();
 
 	hist_reset(&h->lag);
@@ -86,11 +98,14 @@ void health_take(health_mon *h, uv_loop_t *loop, health_snapshot *s)
 
 void health_unref(health_mon *h)
 {
-	uv_unref((uv_handle_t *)&h->tick);
+	uv_unref((uv_handle_t *)&h->check);
 }
 
 void health_close(health_mon *h)
 {
-	if (!uv_is_closing((uv_handle_t *)&h->tick))
-		uv_close((uv_handle_t *)&h->tick, NULL);
+	if (h->statm_fd >= 0)
+		close(h->statm_fd);
+	h->statm_fd = -1;
+	if (!uv_is_closing((uv_handle_t *)&h->check))
+		uv_close((uv_handle_t *)&h->check, NULL);
 }

@@ -1,10 +1,14 @@
 /*
  * health.h - what a worker measures about itself for HEALTH reports.
  *
- * Event-loop lag is measured the way Node's monitorEventLoopDelay does it: a
- * repeating timer notes how late each tick fires compared with when it was
- * due.  A loop blocked by plugin code makes the next tick late by the whole
- * blocked time, so the max and p99 show it.
+ * Event-loop lag without a timer: a uv_check hook, which runs once per
+ * loop turn right after the poll, records how long the loop was busy --
+ * not blocked in the poll -- since the previous turn: wall time minus the
+ * poll's idle time (uv_metrics_idle_time).  That is how long an event that
+ * arrived at the start of the turn waited for the loop, so a loop blocked
+ * X ms by plugin code shows a lag of X (max, and p99 of a turn's samples).
+ * Nothing wakes the loop to measure: an idle loop turns only for the
+ * health report itself, and a turn costs two clock reads.
  */
 #ifndef WORKER_HEALTH_H
 #define WORKER_HEALTH_H
@@ -14,12 +18,13 @@
 
 #include "common/hist.h"
 
-#define HEALTH_LAG_TICK_MS 10
-
 typedef struct health_mon {
-	uv_timer_t tick;
-	uint64_t due_ns;          /* when the current tick should fire */
-	hist lag;                 /* lag in us, this interval */
+	uv_check_t check;         /* once per loop turn, after the poll */
+	uv_loop_t *loop;
+	uint64_t turn_ns;         /* uv_hrtime() at the previous turn */
+	uint64_t turn_idle_ns;    /* idle time at the previous turn */
+	hist lag;                 /* busy time per turn in us, this interval */
+	int statm_fd;             /* /proc/self/statm, kept open; -1 */
 	uint64_t last_idle_ns, last_report_ns, start_ns;
 } health_mon;
 
@@ -29,9 +34,12 @@ typedef struct health_snapshot {
 	double util;
 } health_snapshot;
 
+/* Loop thread.  Turns on UV_METRICS_IDLE_TIME for the loop (the lag and
+ * utilisation need it).  0 or a libuv error. */
 int health_start(health_mon *h, uv_loop_t *loop);
 /* Fills s with this interval's figures and starts the next interval. */
 void health_take(health_mon *h, uv_loop_t *loop, health_snapshot *s);
+/* The hook stops holding the loop open (it never does; kept for stop). */
 void health_unref(health_mon *h);
 void health_close(health_mon *h);
 

@@ -1,11 +1,19 @@
 /*
  * jobs.c - see jobs.h.
  *
- * A job's payload is copied out of the frame (the frame is gone once the
- * message is handled; the plugin may keep the job for as long as it likes).
- * Replies are copied too and sent from a uv_prepare callback, so that all
- * replies made in one loop iteration travel in one REPLY message (or a few,
- * at IPC_MAX_BATCH jobs or about 1 MiB each).
+ * Copies.  A job's payload is not copied: it stays where it arrived, in
+ * the JOB message, which the jobs of that message share (a count of the
+ * jobs not yet replied to frees it with the last reply).  The price: a
+ * plugin that holds one job of a message holds the whole message, up to
+ * IPC_MAX_FRAME.  A reply is copied once, by corral_job_reply(), straight
+ * into the REPLY message being built (ipc_batch); that message is sent
+ * from a uv_prepare callback, so that all replies made in one loop
+ * iteration travel together (or in a few messages, at IPC_MAX_BATCH jobs
+ * or about 1 MiB each).  A reply made from the handle hook opens it sized
+ * for one reply like it per job of that JOB message still to be handled,
+ * so that a plugin answering at once (echo) never makes it grow, which
+ * would copy what it holds again; a reply made elsewhere (a pool task's
+ * done) sizes it for as many replies as the previous REPLY carried.
  *
  * A replied job's memory is not freed at once but queued behind
  * QUARANTINE others before reuse, so that a plugin replying twice gets
@@ -22,15 +30,22 @@
 #define QUARANTINE 256
 #define BATCH_BYTES (1u << 20)
 
+/* A JOB message, kept while any of its jobs is not replied to. */
+typedef struct jframe {
+	nng_msg *msg;
+	uint32_t refs; /* its jobs not yet retired */
+} jframe;
+
 struct corral_job {
 	corral_job *next, *prev; /* in flight, or in the free queue */
 	jobs *owner;
+	jframe *frame;           /* the payload lies in it */
 	uint64_t id;
 	uint64_t deadline; /* uv_now() ms */
 	int prio;
 	int replied;
 	int cancelled;
-	uint8_t *payload;
+	const uint8_t *payload; /* in frame */
 	size_t len;
 };
 
@@ -44,27 +59,25 @@ struct jobs {
 	uint64_t ndone;       /* answered since the worker started */
 	corral_job *free_head, *free_tail; /* FIFO: oldest reused first */
 	uint32_t nfree;
-	ipc_reply pend[IPC_MAX_BATCH];
-	uint32_t npend;
-	size_t pend_bytes;
+	ipc_batch out;        /* the REPLY being built; msg NULL: none */
+	uint32_t to_handle;   /* in jobs_on_message: jobs not yet handled,
+	                       * the current one included; else 0 */
+	uint32_t last_n;      /* replies in the last REPLY sent */
 };
 
 static void send_pending(jobs *j)
 {
-	if (!j->npend)
+	if (!j->out.msg)
 		return;
-	nng_msg *msg = NULL;
-	int rc = ipc_pack_replies(&msg, j->pend, j->npend);
-	if (!rc)
-		rc = ipc_chan_send(j->chan, msg);
+	uint32_t n = j->out.n;
+	nng_msg *msg;
+	j->last_n = n;
+	ipc_batch_end(&j->out, &msg);
+	int rc = ipc_chan_send(j->chan, msg);
 	if (rc)
 		log_plain("error: could not send %u job replies: %s; the "
 		          "supervisor will retry them elsewhere or time out",
-		          j->npend, corral_strerror(rc));
-	for (uint32_t i = 0; i < j->npend; i++)
-		free((void *)j->pend[i].data);
-	j->npend = 0;
-	j->pend_bytes = 0;
+		          n, corral_strerror(rc));
 }
 
 static void on_flush(uv_prepare_t *h)
@@ -72,6 +85,14 @@ static void on_flush(uv_prepare_t *h)
 	jobs *j = h->data;
 	uv_prepare_stop(h);
 	send_pending(j);
+}
+
+static void frame_unref(jframe *f)
+{
+	if (f && --f->refs == 0) {
+		nng_msg_free(f->msg);
+		free(f);
+	}
 }
 
 int jobs_new(jobs **out, corral_worker *w, uv_loop_t *loop, ipc_chan *chan)
@@ -115,7 +136,8 @@ static void job_retire(jobs *j, corral_job *job)
 	if (job->next)
 		job->next->prev = job->prev;
 	j->ninflight--;
-	free(job->payload);
+	frame_unref(job->frame);
+	job->frame = NULL;
 	job->payload = NULL;
 	job->len = 0;
 	/* ...onto the tail of the free queue, replied flag kept. */
@@ -129,7 +151,8 @@ static void job_retire(jobs *j, corral_job *job)
 	j->nfree++;
 }
 
-/* Queues one reply (data copied) and retires the job. */
+/* Queues one reply (data copied into the REPLY being built) and retires
+ * the job. */
 static int reply(corral_job *job, int code, const void *data, size_t len)
 {
 	if (!job)
@@ -139,16 +162,24 @@ static int reply(corral_job *job, int code, const void *data, size_t len)
 	if (len > IPC_MAX_PAYLOAD)
 		return CORRAL_ETOOLONG;
 	jobs *j = job->owner;
-	uint8_t *copy = malloc(len ? len : 1);
-	if (!copy)
-		return CORRAL_ENOMEM;
-	if (len)
-		memcpy(copy, data, len);
-	if (j->npend == IPC_MAX_BATCH || j->pend_bytes + len > BATCH_BYTES)
+	if (j->out.msg && (j->out.n == IPC_MAX_BATCH ||
+	                   (j->out.n && j->out.bytes + len > BATCH_BYTES)))
 		send_pending(j);
-	j->pend[j->npend++] = (ipc_reply){.id = job->id, .code = code,
-	                                  .data = copy, .len = (uint32_t)len};
-	j->pend_bytes += len;
+	int rc;
+	if (!j->out.msg) {
+		size_t expect = j->to_handle ? j->to_handle
+		                : j->last_n ? j->last_n : 1;
+		size_t per = len + IPC_CALL_OVERHEAD;
+		size_t reserve = per * expect;
+		if (reserve > BATCH_BYTES + per)
+			reserve = BATCH_BYTES + per;
+		if ((rc = ipc_batch_begin(&j->out, IPC_REPLY, 64 + reserve)))
+			return rc;
+	}
+	ipc_reply r = {.id = job->id, .code = code, .data = data,
+	               .len = (uint32_t)len};
+	if ((rc = ipc_batch_add_reply(&j->out, &r)))
+		return rc;
 	job->replied = 1;
 	j->ndone++;
 	job_retire(j, job);
@@ -197,7 +228,7 @@ CORRAL_EXPORT int corral_job_priority(const corral_job *job)
 	return job->prio;
 }
 
-void jobs_on_message(jobs *j, const ipc_frame *f)
+void jobs_on_message(jobs *j, ipc_frame *f)
 {
 	ipc_job in[IPC_MAX_BATCH];
 	uint32_t n = 0;
@@ -207,35 +238,49 @@ void jobs_on_message(jobs *j, const ipc_frame *f)
 		          corral_errname(rc), corral_strerror(rc));
 		return;
 	}
+	/* The payloads stay in the message: take it from the frame.  One
+	 * reference for this function, so that jobs replied to at once
+	 * from handle do not free it under the ones still to come. */
+	jframe *fr = malloc(sizeof *fr);
+	if (!fr || !f->msg) {
+		free(fr);
+		log_plain("error: out of memory for %u jobs; the supervisor "
+		          "will time them out", n);
+		return;
+	}
+	fr->msg = f->msg;
+	fr->refs = 1;
+	f->msg = NULL;
 	for (uint32_t i = 0; i < n; i++) {
 		corral_job *job = job_alloc(j);
-		uint8_t *copy = malloc(in[i].len ? in[i].len : 1);
-		if (!job || !copy) {
-			free(job);
-			free(copy);
+		if (!job) {
 			log_plain("error: out of memory for job %llu; the "
 			          "supervisor will time it out",
 			          (unsigned long long)in[i].id);
 			continue;
 		}
-		memcpy(copy, in[i].payload, in[i].len);
+		fr->refs++;
 		job->owner = j;
+		job->frame = fr;
 		job->id = in[i].id;
 		job->prio = in[i].prio >= 0 && in[i].prio <= 3 ? in[i].prio : 2;
 		job->deadline = uv_now(j->loop) + in[i].timeout_ms;
-		job->payload = copy;
+		job->payload = in[i].payload;
 		job->len = in[i].len;
 		job->next = j->inflight;
 		if (j->inflight)
 			j->inflight->prev = job;
 		j->inflight = job;
 		j->ninflight++;
+		j->to_handle = n - i;
 		if (j->w->ops.handle)
 			j->w->ops.handle(j->w, job);
 		else
 			corral_job_fail(job, CORRAL_EPLUGIN,
 			                "the plugin has no handle hook");
 	}
+	j->to_handle = 0;
+	frame_unref(fr);
 }
 
 void jobs_on_cancel(jobs *j, const ipc_frame *f)
@@ -279,10 +324,11 @@ static void jobs_closed(uv_handle_t *h)
 	}
 	while (j->inflight) {
 		corral_job *n = j->inflight->next;
-		free(j->inflight->payload);
+		frame_unref(j->inflight->frame);
 		free(j->inflight);
 		j->inflight = n;
 	}
+	ipc_batch_abort(&j->out);
 	free(j);
 }
 

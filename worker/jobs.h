@@ -15,8 +15,10 @@ typedef struct corral_worker corral_worker;
 typedef struct jobs jobs;
 
 int jobs_new(jobs **out, corral_worker *w, uv_loop_t *loop, ipc_chan *chan);
-/* A decoded JOB message: hands each job to the plugin's handle hook. */
-void jobs_on_message(jobs *j, const ipc_frame *f);
+/* A decoded JOB message: hands each job to the plugin's handle hook.  The
+ * jobs keep the message (their payloads lie in it): f->msg is taken, and
+ * NULL on return. */
+void jobs_on_message(jobs *j, ipc_frame *f);
 /* A decoded CANCEL message. */
 void jobs_on_cancel(jobs *j, const ipc_frame *f);
 /* Jobs held by the plugin, not yet replied to. */

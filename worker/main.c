@@ -36,6 +36,7 @@
 #include "worker/worker.h"
 
 static uv_signal_t sig_term;
+static int64_t self_pid; /* getpid() is a system call each time */
 corral_worker *worker_self;
 
 static void die_fatal(const char *what)
@@ -66,7 +67,7 @@ static void send_health(corral_worker *w)
 	nng_msg *msg = NULL;
 	health_take(&w->health, &w->loop, &s);
 	memset(&h, 0, sizeof h);
-	h.pid = getpid();
+	h.pid = self_pid;
 	h.uptime_ms = s.uptime_ms;
 	h.rss_bytes = s.rss_bytes;
 	h.cpu_us = s.cpu_us;
@@ -319,6 +320,7 @@ int main(int argc, char **argv)
 
 	log_set_prog("corral-worker");
 	worker_self = &w;
+	self_pid = getpid();
 	parse_args(&w, argc, argv);
 
 	/* Die with the supervisor; it may already have died before prctl. */
@@ -361,7 +363,7 @@ int main(int argc, char **argv)
 		die_fatal(why);
 	}
 
-	ipc_hello hello = {.slot = w.slot, .pid = getpid(),
+	ipc_hello hello = {.slot = w.slot, .pid = self_pid,
 	                   .abi = CORRAL_ABI_VERSION};
 	snprintf(hello.plugin, sizeof hello.plugin, "%s",
 	         w.ops.name ? w.ops.name : "");
@@ -387,6 +389,10 @@ int main(int argc, char **argv)
 		health_close(&w.health);
 	}
 	uv_close((uv_handle_t *)&sig_term, NULL);
+	/* libuv gave SIGTERM back its default action with the watcher: a
+	 * SIGTERM now (a whole process group told to stop) would kill us in
+	 * the middle of the stop it asks for. */
+	signal(SIGTERM, SIG_IGN);
 	jobs_flush(w.jobs);
 	ipc_chan_close(w.chan);
 	w.chan = NULL;
