@@ -840,8 +840,10 @@ START_TEST(explain_shows_a_kill_and_the_restart_with_their_inputs)
 	                      ".[1].decision.policy.max_restarts == 5 and "
 	                      ".[1].decision.policy.restart_window_ms == 60000 "
 	                      "and (.[1].decision.backoff_ms | type) == "
-	                      "\"number\" and .[1].why != \"\")' >/dev/null",
-	                      ctl(), H.rundir, jq()), 0);
+	                      "\"number\" and .[1].why != \"\")' >/dev/null "
+	                      "|| { '%s' --rundir '%s' explain 0 --json >&2; "
+	                      "exit 1; }", ctl(), H.rundir, jq(), ctl(),
+	                      H.rundir), 0);
 	/* In words. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' explain 0",
 	                      ctl(), H.rundir), 0);
