@@ -166,6 +166,16 @@ int config_set(config *c, const char *key, const char *v, char *err,
 		if (set_path(key[0] == 'u' ? c->user : c->group, sizeof c->user,
 		             v))
 			expect = "a name of at most 63 bytes";
+	} else if (strcmp(key, "http") == 0) {
+		if (*v && listen_single("http", v, NULL, err, errlen))
+			return CORRAL_ECONFIG;
+		if (set_path(c->http, sizeof c->http, v))
+			expect = "a shorter address";
+	} else if (strcmp(key, "ready_min") == 0) {
+		if (strcmp(v, "all") == 0)
+			c->ready_min = 0;
+		else if (parse_uint(v, 1, 1024, &c->ready_min))
+			expect = "all or 1..1024";
 	} else {
 		snprintf(err, errlen, "unknown key '%s'", key);
 		return CORRAL_ECONFIG;

@@ -52,6 +52,8 @@ typedef struct config {
 	size_t nlisten;
 	char user[64];     /* "" = workers keep corral's user */
 	char group[64];    /* "" = the user's primary group */
+	char http[PATH_MAX]; /* metrics and health endpoint, "" = off */
+	unsigned ready_min;  /* running workers for /readyz; 0 = all */
 } config;
 
 /* One row per key: name, value syntax, default, help. */
@@ -83,7 +85,9 @@ typedef struct config {
 	X(max_lag, "DUR", "500ms", "lag p99 that marks a worker degraded")  \
 	X(listen, "NAME=URL", "", "listener, repeatable (master/listen.h)")   \
 	X(user, "USER", "", "run workers as USER (corral starts as root)")    \
-	X(group, "GROUP", "", "workers' group (default: USER's)")
+	X(group, "GROUP", "", "workers' group (default: USER's)")            \
+	X(http, "HOST:PORT", "", "serve /metrics, /healthz, /readyz there")  \
+	X(ready_min, "N|all", "all", "running workers that make /readyz 200")
 
 void config_defaults(config *c);
 void config_free(config *c);

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/rundir.h"
 #include "master/listen.h"
+#include "master/ops.h" /* ops hook: metrics, health, systemd, cgroups */
 #include "master/privdrop.h"
 #include "master/rundir.h"
 #include "master/sup.h"
@@ -61,6 +62,8 @@ static void usage(FILE *f)
 "                               NAME=tcp://[IPV6]:PORT, NAME=unix:/PATH\n"
 "      --user USER              run workers as USER (corral starts as root)\n"
 "      --group GROUP            workers' group (default: USER's)\n"
+"      --http HOST:PORT         serve /metrics, /healthz, /readyz (off)\n"
+"      --ready-min N|all        running workers for /readyz (all)\n"
 "  -s, --set KEY=VALUE          plugin setting, as in [plugin]\n"
 "  -h, --help                   this text\n"
 "      --version                print the version\n"
@@ -111,6 +114,8 @@ static const struct option long_opts[] = {
 	{"listen", required_argument, NULL, 2000},
 	{"user", required_argument, NULL, 2000},
 	{"group", required_argument, NULL, 2000},
+	{"http", required_argument, NULL, 2000},      /* ops hook */
+	{"ready-min", required_argument, NULL, 2000}, /* ops hook */
 	{NULL, 0, NULL, 0},
 };
 
@@ -202,6 +207,7 @@ int main(int argc, char **argv)
 	static sup s;
 	static listen_set listeners;
 	static priv_user user;
+	static ops op = {.http.fd = -1}; /* ops hook */
 	char err[700], rundir[PATH_MAX], worker[PATH_MAX], plugin[PATH_MAX];
 	int ch, rc;
 
@@ -274,6 +280,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* ops hook: workers = auto from the cgroup's CPU quota; the http
+	 * endpoint bound before any worker (a bind error is a start error) */
+	if ((rc = ops_prepare(&op, &cfg, err, sizeof err)) != 0) {
+		log_plain("%s", err);
+		rc = rc == CORRAL_ECONFIG ? CORRAL_EXIT_CONFIG : CORRAL_EXIT_ERROR;
+		goto out;
+	}
+
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_t *loop = uv_default_loop();
 	if ((rc = sup_init(&s, loop, &cfg, worker, rundir, &listeners,
@@ -286,10 +300,12 @@ int main(int argc, char **argv)
 		rc = CORRAL_EXIT_ERROR;
 		goto out;
 	}
+	ops_attach(&op, &s); /* ops hook: serve, notify, observe */
 	rc = sup_run(&s);
 	if (uv_loop_close(loop) != 0)
 		log_msg("warning: event loop closed with handles still open");
 out:
+	ops_close(&op); /* ops hook */
 	listen_close(&listeners);
 	config_free(&cfg);
 	return rc;

@@ -117,5 +117,8 @@ void sup_dirty(sup *s);
 
 /* status.c: the STATUS reply, built from the slot table. */
 int sup_status_reply(sup *s, nng_msg **reply);
+/* status.c: the same snapshot, for the metrics endpoint (ops); 0 or
+ * CORRAL_ENOMEM.  Free it with ipc_status_free() in either case. */
+int sup_status_fill(sup *s, ipc_status *st);
 
 #endif
