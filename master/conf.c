@@ -168,8 +168,9 @@ int config_set(config *c, const char *key, const char *v, char *err,
 			expect = "a name of at most 63 bytes";
 	} else if (strcmp(key, "http") == 0) {
 		if (*v && listen_single("http", v, NULL, err, errlen))
-			return CORRAL_ECONFIG;
-		if (set_path(c->http, sizeof c->http, v))
+			expect = "HOST:PORT ([IPV6]:PORT, *:PORT for every "
+			         "address), tcp://HOST:PORT or unix:/PATH";
+		else if (set_path(c->http, sizeof c->http, v))
 			expect = "a shorter address";
 	} else if (strcmp(key, "ready_min") == 0) {
 		if (strcmp(v, "all") == 0)

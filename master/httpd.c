@@ -259,6 +259,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	size_t len = (size_t)n;
 	if (c->bytes + len > c->h->lim.max_request)
 		len = c->h->lim.max_request - c->bytes;
+	if (len == 0) {
+		answer_error(c, 431);
+		return;
+	}
 	c->bytes += len;
 	size_t used = http_parser_execute(&c->parser, &settings, b->base, len);
 	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
