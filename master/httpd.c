@@ -3,12 +3,18 @@
  *
  * A connection's life: accepted -> reading (the parser fed as bytes come;
  * the deadline timer armed) -> a whole request, or an error the parser or
- * the limits found -> the answer written (one uv_write) -> shut down for
- * writing, and read until the client's EOF so that unread input never
- * turns into a reset that destroys the answer (a lingering close, bounded
- * by LINGER_MS) -> closed.  The deadline timer closes a connection at any
- * of these steps.  A connection holds two handles (stream, timer) and is
- * freed when both are closed.
+ * the limits found -> the answer written (one uv_write) -> either, when
+ * the request allows keep-alive, back to reading the next request (the
+ * deadline armed again: the next request must arrive whole within it), or
+ * shut down for writing and read until the client's EOF, so that unread
+ * input never turns into a reset that destroys the answer (a lingering
+ * close, bounded by LINGER_MS) -> closed.  The deadline timer closes a
+ * connection at any of these steps.  Requests on one connection are
+ * answered one at a time: bytes that follow a whole request in the same
+ * read (pipelining) make that answer the connection's last.  At max_conns,
+ * a new connection pushes out one that idles between requests, if any, so
+ * that idle keep-alive connections never lock a probe out.  A connection
+ * holds two handles (stream, timer) and is freed when both are closed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +74,7 @@ struct conn {
 	int status;       /* an error found while parsing: 4xx, else 0 */
 	int complete;     /* a whole request arrived */
 	int answered;     /* the answer is queued */
+	int keep;         /* keep-alive: read the next request after it */
 	int closing;
 	int refs;         /* open handles: stream and timer */
 	char *out;        /* the answer being written */
@@ -139,6 +146,22 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	/* else read on until the client's EOF, or the linger deadline */
 }
 
+/* Ready for the next request on a kept-alive connection. */
+static void next_request(conn *c)
+{
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	c->url_len = c->bytes = 0;
+	c->status = c->complete = c->answered = c->keep = 0;
+	uv_timer_start(&c->timer, on_deadline, c->h->lim.timeout_ms, 0);
+}
+
+/* Waiting for a request that has not begun: may be pushed out. */
+static int idle(const conn *c)
+{
+	return !c->closing && !c->answered && c->bytes == 0;
+}
+
 static void on_written(uv_write_t *req, int status)
 {
 	conn *c = req->data;
@@ -146,6 +169,10 @@ static void on_written(uv_write_t *req, int status)
 	c->out = NULL;
 	if (status < 0 || c->closing) {
 		conn_close(c);
+		return;
+	}
+	if (c->keep && !c->h->closing) {
+		next_request(c);
 		return;
 	}
 	uv_timer_start(&c->timer, on_deadline, LINGER_MS, 0);
@@ -161,10 +188,11 @@ static void answer(conn *c, httpd_reply *r, int head)
 	c->answered = 1;
 	int n = snprintf(hdr, sizeof hdr,
 	                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	                 "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
+	                 "Content-Length: %zu\r\n%sConnection: %s\r\n\r\n",
 	                 r->status, reason(r->status),
 	                 r->type ? r->type : "text/plain; charset=utf-8",
-	                 r->len, r->status == 405 ? "Allow: GET, HEAD\r\n" : "");
+	                 r->len, r->status == 405 ? "Allow: GET, HEAD\r\n" : "",
+	                 c->keep ? "keep-alive" : "close");
 	size_t blen = head ? 0 : r->len;
 	c->out = malloc((size_t)n + blen);
 	if (!c->out) {
@@ -203,6 +231,8 @@ static void dispatch(conn *c)
 	c->url[c->url_len] = '\0';
 	c->url[strcspn(c->url, "?#")] = '\0';
 	httpd_reply r = {.status = 500};
+	if (!http_should_keep_alive(&c->parser))
+		c->keep = 0;
 	h->handler(h->arg, c->url, head, &r);
 	answer(c, &r, head);
 }
@@ -255,7 +285,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	}
 	if (n == 0 || c->answered)
-		return; /* lingering: input after the request is dropped */
+		return; /* lingering, or bytes after a request: dropped */
 	size_t len = (size_t)n;
 	if (c->bytes + len > c->h->lim.max_request)
 		len = c->h->lim.max_request - c->bytes;
@@ -267,6 +297,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	size_t used = http_parser_execute(&c->parser, &settings, b->base, len);
 	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
 	if (c->complete) {
+		/* More after the request (pipelined): answered last. */
+		c->keep = used == (size_t)n;
 		dispatch(c);
 	} else if (c->status) {
 		answer_error(c, c->status);
@@ -282,6 +314,14 @@ static void on_connection(uv_stream_t *lsn, int status)
 	httpd *h = lsn->data;
 	if (status < 0 || h->closing)
 		return;
+	if (h->nconns >= h->lim.max_conns) {
+		/* Full: push out one that idles between requests. */
+		for (conn *o = h->conns; o; o = o->next)
+			if (idle(o)) {
+				conn_close(o);
+				break;
+			}
+	}
 	conn *c = calloc(1, sizeof *c);
 	if (!c) {
 		/* libuv stops watching the listener until the connection is

@@ -3,14 +3,17 @@
  * /healthz and /readyz: on the supervisor's own libuv loop, single
  * threaded, requests parsed by libhttp-parser (no hand-written parsing).
  *
- * One request per connection: the answer says Connection: close, and the
- * connection closes after it (Prometheus and probes open one per scrape).
+ * Keep-alive (Prometheus keeps its scrape connection), one request at a
+ * time; a client that asks for close, or pipelines, gets Connection: close.
  * GET and HEAD only (405 otherwise); a malformed request is a 400, one
  * whose request line and headers exceed max_request bytes a 431, a body a
  * 413.  A connection must deliver its request and take its answer within
- * timeout_ms, or it is closed: a slow client costs a descriptor for that
- * long, never the loop.  Past max_conns open connections a new one is
- * accepted and closed at once.  Every descriptor is close-on-exec.
+ * timeout_ms (and each next request on a kept-alive connection within
+ * timeout_ms of the answer), or it is closed: a slow client costs a
+ * descriptor for that long, never the loop.  At max_conns open
+ * connections a new one pushes out one that waits for a request without
+ * having begun one, or, when there is none, is accepted and closed at
+ * once.  Every descriptor is close-on-exec.
  *
  * Loop thread only.
  */

@@ -60,6 +60,45 @@ void mbuf_free(mbuf *b)
 	memset(b, 0, sizeof *b);
 }
 
+/* Appends n bytes (the hot path: no format parsing). */
+static void put(mbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->cap - b->len < n + 1) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap - b->len < n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void puts_(mbuf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+/* v in decimal, at least `digits` digits (zero-padded). */
+static void put_u64(mbuf *b, uint64_t v, int digits)
+{
+	char t[24];
+	int i = sizeof t;
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v || (int)sizeof t - i < digits);
+	put(b, t + i, sizeof t - (size_t)i);
+}
+
 int metrics_parse_spec(const char *spec, char *name, size_t nlen,
                        char *label, size_t llen, char *value, size_t vlen)
 {
@@ -127,15 +166,13 @@ static void put_double(mbuf *b, double v)
 
 static void put_scaled(mbuf *b, uint64_t v, uint64_t scale, int neg)
 {
-	const char *sign = neg ? "-" : "";
-	if (scale == 1000000u)
-		mbuf_printf(b, "%s%" PRIu64 ".%06" PRIu64, sign, v / scale,
-		            v % scale);
-	else if (scale == 1000u)
-		mbuf_printf(b, "%s%" PRIu64 ".%03" PRIu64, sign, v / scale,
-		            v % scale);
-	else
-		mbuf_printf(b, "%s%" PRIu64, sign, v);
+	if (neg)
+		put(b, "-", 1);
+	put_u64(b, v / scale, 1);
+	if (scale > 1) {
+		put(b, ".", 1);
+		put_u64(b, v % scale, scale == 1000000u ? 6 : 3);
+	}
 }
 
 static void put_value(mbuf *b, const ipc_field *f, const void *base)
@@ -161,10 +198,10 @@ static void put_value(mbuf *b, const ipc_field *f, const void *base)
 		put_double(b, *(const double *)p / (double)scale);
 		break;
 	case IPC_T_BOOL:
-		mbuf_printf(b, "%d", *(const int *)p ? 1 : 0);
+		put(b, *(const int *)p ? "1" : "0", 1);
 		break;
 	case IPC_T_STR:
-		mbuf_printf(b, "1");
+		put(b, "1", 1);
 		break;
 	}
 }
@@ -173,12 +210,12 @@ static void put_value(mbuf *b, const ipc_field *f, const void *base)
 static void put_label_value(mbuf *b, const char *v)
 {
 	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			mbuf_printf(b, "\\%c", *v);
-		else if (*v == '\n')
-			mbuf_printf(b, "\\n");
-		else
-			mbuf_printf(b, "%c", *v);
+		size_t n = strcspn(v, "\\\"\n");
+		put(b, v, n);
+		v += n;
+		if (!*v)
+			break;
+		put(b, *v == '\n' ? "\\n" : *v == '"' ? "\\\"" : "\\\\", 2);
 	}
 }
 
@@ -212,49 +249,72 @@ static const char *family_type(const char *name, const char *label)
 	return ends_with(name, "_total") ? "counter" : "gauge";
 }
 
-static void sample(mbuf *b, const char *name, const ipc_worker_status *w,
-                   const char *label, const char *value,
+/* A table row's Prometheus column, parsed once per exposition. */
+typedef struct prow {
+	char name[NAME_LEN], label[64], value[64];
+	int fam;  /* index of the family's first row; -1: not exported */
+} prow;
+
+static void sample(mbuf *b, const prow *r, const ipc_worker_status *w,
                    const ipc_field *f, const void *base)
 {
 	int any = 0;
-	mbuf_printf(b, PREFIX "%s", name);
+	puts_(b, PREFIX);
+	puts_(b, r->name);
 	if (w) {
-		mbuf_printf(b, "{slot=\"%d\"", (int)w->slot);
+		puts_(b, "{slot=\"");
+		if (w->slot < 0) {
+			put(b, "-", 1);
+			put_u64(b, (uint64_t)0 - (uint64_t)(int64_t)w->slot, 1);
+		} else {
+			put_u64(b, (uint64_t)w->slot, 1);
+		}
+		put(b, "\"", 1);
 		any = 1;
 	}
-	if (label[0]) {
-		mbuf_printf(b, "%s%s=\"", any ? "," : "{", label);
-		put_label_value(b, value[0] ? value
-		                            : (const char *)base + f->off);
-		mbuf_printf(b, "\"");
+	if (r->label[0]) {
+		put(b, any ? "," : "{", 1);
+		puts_(b, r->label);
+		put(b, "=\"", 2);
+		put_label_value(b, r->value[0] ? r->value
+		                               : (const char *)base + f->off);
+		put(b, "\"", 1);
 		any = 1;
 	}
-	mbuf_printf(b, "%s ", any ? "}" : "");
+	put(b, any ? "} " : " ", any ? 2 : 1);
 	put_value(b, f, base);
-	mbuf_printf(b, "\n");
+	put(b, "\n", 1);
 }
 
 static void render_table(mbuf *b, const table *t, const ipc_status *st)
 {
-	char name[NAME_LEN], label[64], value[64];
-	char oname[NAME_LEN], olabel[64], ovalue[64];
-	unsigned char done[128] = {0};
-	for (unsigned i = 0; i < t->n && i < sizeof done; i++) {
-		if (!t->f[i].prom[0] || done[i] ||
-		    metrics_parse_spec(t->f[i].prom, name, sizeof name, label,
-		                       sizeof label, value, sizeof value))
+	prow rows[128];
+	unsigned n = t->n < 128 ? t->n : 128;
+	for (unsigned i = 0; i < n; i++) {
+		prow *r = &rows[i];
+		r->fam = -1;
+		if (!t->f[i].prom[0] ||
+		    metrics_parse_spec(t->f[i].prom, r->name, sizeof r->name,
+		                       r->label, sizeof r->label, r->value,
+		                       sizeof r->value))
 			continue;
+		r->fam = (int)i;
+		for (unsigned j = 0; j < i; j++)
+			if (rows[j].fam >= 0 && strcmp(rows[j].name, r->name) == 0) {
+				r->fam = rows[j].fam;
+				break;
+			}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (rows[i].fam != (int)i)
+			continue; /* not exported, or not its family's first */
 		/* HELP names the JSON fields shown; TYPE from the name. */
 		mbuf_printf(b, "# HELP " PREFIX "%s corralctl status --json:",
-		            name);
+		            rows[i].name);
 		const char *sep = " ";
 		int scaled = 0;
-		for (unsigned j = i; j < t->n; j++) {
-			if (!t->f[j].prom[0] ||
-			    metrics_parse_spec(t->f[j].prom, oname, sizeof oname,
-			                       olabel, sizeof olabel, ovalue,
-			                       sizeof ovalue) ||
-			    strcmp(oname, name) != 0)
+		for (unsigned j = i; j < n; j++) {
+			if (rows[j].fam != (int)i)
 				continue;
 			mbuf_printf(b, "%s%s%s", sep, t->json_prefix,
 			            t->f[j].json ? t->f[j].json : t->f[j].key);
@@ -262,8 +322,8 @@ static void render_table(mbuf *b, const table *t, const ipc_status *st)
 			scaled |= field_scale(&t->f[j]) != 1;
 		}
 		mbuf_printf(b, "%s.\n# TYPE " PREFIX "%s %s\n",
-		            scaled ? " (here in seconds)" : "", name,
-		            family_type(name, label));
+		            scaled ? " (here in seconds)" : "", rows[i].name,
+		            family_type(rows[i].name, rows[i].label));
 		unsigned nw = t->per_slot ? st->nworkers : 1;
 		for (unsigned k = 0; k < nw; k++) {
 			const ipc_worker_status *w =
@@ -271,25 +331,10 @@ static void render_table(mbuf *b, const table *t, const ipc_status *st)
 			if (w && t->needs_health && w->health.pid == 0)
 				continue;
 			const void *base = table_base(t, st, w);
-			for (unsigned j = i; j < t->n; j++) {
-				if (!t->f[j].prom[0] ||
-				    metrics_parse_spec(t->f[j].prom, oname,
-				                       sizeof oname, olabel,
-				                       sizeof olabel, ovalue,
-				                       sizeof ovalue) ||
-				    strcmp(oname, name) != 0)
-					continue;
-				sample(b, name, w, olabel, ovalue, &t->f[j],
-				       base);
-			}
+			for (unsigned j = i; j < n; j++)
+				if (rows[j].fam == (int)i)
+					sample(b, &rows[j], w, &t->f[j], base);
 		}
-		for (unsigned j = i; j < t->n && j < sizeof done; j++)
-			if (t->f[j].prom[0] &&
-			    metrics_parse_spec(t->f[j].prom, oname, sizeof oname,
-			                       olabel, sizeof olabel, ovalue,
-			                       sizeof ovalue) == 0 &&
-			    strcmp(oname, name) == 0)
-				done[j] = 1;
 	}
 }
 
@@ -362,10 +407,12 @@ static void render_plugin_metrics(mbuf *b, const ipc_status *st)
 				                    sizeof pn);
 				if (strcmp(pn, sorted[j]) != 0)
 					continue;
-				mbuf_printf(b, "%s{slot=\"%d\"} ", pn,
-				            (int)st->workers[i].slot);
+				puts_(b, pn);
+				puts_(b, "{slot=\"");
+				put_u64(b, (uint64_t)st->workers[i].slot, 1);
+				puts_(b, "\"} ");
 				put_double(b, h->metrics[k].value);
-				mbuf_printf(b, "\n");
+				put(b, "\n", 1);
 				break;
 			}
 		}

@@ -1109,18 +1109,71 @@ START_TEST(httpd_answers_and_refuses)
 	ck_assert_int_eq(http_get(s.port, "/again", out, sizeof out), 200);
 	srv_stop(&s);
 
-	/* Past max_conns a connection is closed at once (a deadline long
-	 * enough that the first three are still open). */
+	/* At max_conns, a new connection pushes out one that idles without
+	 * a request (a deadline long enough that none times out meanwhile):
+	 * exactly one of the three is closed, and the new one is served. */
 	lim.timeout_ms = 60000;
 	srv_start(&s, &lim);
-	int c1 = dial(s.port), c2 = dial(s.port), c3 = dial(s.port);
-	ck_assert_int_eq(http_get(s.port, "/fourth", out, sizeof out), 0);
-	close(c1);
-	close(c2);
-	ck_assert_int_eq(write(c3, "GET /third HTTP/1.1\r\n\r\n", 24), 24);
-	ck_assert_int_gt(read_all(c3, out, sizeof out), 0);
-	ck_assert_str_eq(body_of(out), "/third\n");
-	close(c3);
+	int c[3] = {dial(s.port), dial(s.port), dial(s.port)};
+	ck_assert_int_eq(http_get(s.port, "/fourth", out, sizeof out), 200);
+	ck_assert_str_eq(body_of(out), "/fourth\n");
+	struct pollfd p[3];
+	for (int i = 0; i < 3; i++)
+		p[i] = (struct pollfd){.fd = c[i], .events = POLLIN};
+	ck_assert_int_eq(poll(p, 3, 10000), 1);
+	int pushed = -1;
+	for (int i = 0; i < 3; i++)
+		if (p[i].revents)
+			pushed = i;
+	ck_assert_int_eq(read_all(c[pushed], out, sizeof out), 0);
+	/* The other two still serve a request each. */
+	for (int i = 0; i < 3; i++) {
+		if (i == pushed)
+			continue;
+		const char *r = "GET /kept HTTP/1.1\r\nConnection: close\r\n\r\n";
+		ck_assert_int_eq(write(c[i], r, strlen(r)), (ssize_t)strlen(r));
+		ck_assert_int_gt(read_all(c[i], out, sizeof out), 0);
+		ck_assert_str_eq(body_of(out), "/kept\n");
+	}
+	for (int i = 0; i < 3; i++)
+		close(c[i]);
+	srv_stop(&s);
+}
+END_TEST
+
+START_TEST(httpd_keeps_connections_alive)
+{
+	srv s;
+	char out[65536];
+	srv_start(&s, NULL);
+	int fd = dial(s.port);
+	/* Two requests, one after the other, on one connection. */
+	const char *r1 = "GET /one HTTP/1.1\r\nHost: t\r\n\r\n";
+	const char *r2 = "GET /two HTTP/1.1\r\nHost: t\r\n"
+	                 "Connection: close\r\n\r\n";
+	ck_assert_int_eq(write(fd, r1, strlen(r1)), (ssize_t)strlen(r1));
+	ssize_t n = 0;
+	while (!strstr(out, "/one\n")) {
+		ssize_t r = read(fd, out + n, sizeof out - 1 - (size_t)n);
+		ck_assert_int_gt(r, 0);
+		n += r;
+		out[n] = '\0';
+	}
+	ck_assert_ptr_nonnull(strstr(out, "Connection: keep-alive\r\n"));
+	ck_assert_int_eq(write(fd, r2, strlen(r2)), (ssize_t)strlen(r2));
+	ck_assert_int_gt(read_all(fd, out, sizeof out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "Connection: close\r\n"));
+	ck_assert_str_eq(body_of(out), "/two\n");
+	close(fd);
+	/* Pipelined: the first is answered, and it is the last. */
+	fd = dial(s.port);
+	char both[256];
+	snprintf(both, sizeof both, "%s%s", r1, r1);
+	ck_assert_int_eq(write(fd, both, strlen(both)), (ssize_t)strlen(both));
+	ck_assert_int_gt(read_all(fd, out, sizeof out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "Connection: close\r\n"));
+	ck_assert_str_eq(body_of(out), "/one\n");
+	close(fd);
 	srv_stop(&s);
 }
 END_TEST
@@ -1699,6 +1752,7 @@ static Suite *ops_suite(void)
 	tcase_add_test(u, notify_messages_and_their_order);
 	tcase_add_test(u, notify_is_silent_without_a_socket);
 	tcase_add_test(u, httpd_answers_and_refuses);
+	tcase_add_test(u, httpd_keeps_connections_alive);
 	tcase_add_test(u, readyz_follows_ready_min);
 	tcase_add_test(u, systemd_units_verify);
 	tcase_add_test(u, kubernetes_example_is_consistent);
