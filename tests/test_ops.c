@@ -1659,8 +1659,14 @@ START_TEST(systemd_units_verify)
 		          dir, src("man/corral-plugin.3"), dir, src("man/corral.8"),
 		          dir);
 		ck_assert_int_eq(rc, 0);
+		/* Without man(1) it cannot look them up: skip that part. */
+		int man = h_sh(out, sizeof out, "command -v man >/dev/null") == 0;
+		if (!man)
+			fprintf(stderr, "man not installed: systemd-analyze verify "
+			        "--man=no\n");
 		rc = h_sh(out, sizeof out, "cd '%s' && MANPATH='%s/man' '%s' verify "
-		          "corral.socket corral.service 2>&1", dir, dir, sa);
+		          "%s corral.socket corral.service 2>&1", dir, dir, sa,
+		          man ? "" : "--man=no");
 		ck_assert_msg(rc == 0 && out[0] == '\0',
 		              "systemd-analyze verify (%d):\n%s", rc, out);
 	}
