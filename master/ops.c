@@ -132,6 +132,13 @@ static void on_check(uv_check_t *h)
 
 /* ---- the endpoints ---- */
 
+/* ready_min, or every slot (also when there are fewer slots than it). */
+static unsigned ready_min(const ops *o)
+{
+	unsigned want = o->s->cfg->ready_min;
+	return want && want < o->s->nslots ? want : o->s->nslots;
+}
+
 static void text(httpd_reply *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -164,7 +171,7 @@ void ops_handle(void *arg, const char *path, int head, httpd_reply *r)
 	if (strcmp(path, "/metrics") == 0) {
 		ipc_status st;
 		mbuf b = {0};
-		metrics_extra x = {.ready_min = o->ready_min,
+		metrics_extra x = {.ready_min = ready_min(o),
 		                   .version = PACKAGE_VERSION,
 		                   .start_time_s = o->start_time_s};
 		int rc = sup_status_fill(s, &st);
@@ -191,10 +198,10 @@ void ops_handle(void *arg, const char *path, int head, httpd_reply *r)
 		if (s->state != SUP_RUNNING)
 			text(r, 503, "not ready: supervisor %s\n",
 			     sup_state_name(s->state));
-		else if (running < o->ready_min)
+		else if (running < ready_min(o))
 			text(r, 503, "not ready: %u/%u workers running "
 			     "(ready_min %u)\n", running, s->nslots,
-			     o->ready_min);
+			     ready_min(o));
 		else
 			text(r, 200, "ready: %u/%u workers running\n", running,
 			     s->nslots);
@@ -206,9 +213,6 @@ void ops_handle(void *arg, const char *path, int head, httpd_reply *r)
 void ops_attach(ops *o, sup *s)
 {
 	o->s = s;
-	o->ready_min = s->cfg->ready_min && s->cfg->ready_min < s->nslots
-	                   ? s->cfg->ready_min
-	                   : s->nslots;
 	if (notify_init(s->loop) != 0)
 		log_warn("systemd: cannot start the watchdog timer");
 	if (uv_check_init(s->loop, &o->check) == 0) {

@@ -33,7 +33,6 @@ typedef struct ops {
 	sup *s;              /* NULL until attached */
 	listener http;       /* the bound endpoint (fd -1: none) */
 	httpd *srv;
-	unsigned ready_min;  /* resolved: 1..slots */
 	double start_time_s;
 	uv_check_t check;
 	int check_open;

@@ -1196,7 +1196,7 @@ START_TEST(readyz_follows_ready_min)
 	s.nslots = 3;
 	s.state = SUP_RUNNING;
 	o.s = &s;
-	o.ready_min = 2;
+	cfg.ready_min = 2;
 	slots[0].state = SLOT_RUNNING;
 	slots[1].state = SLOT_STARTING;
 	slots[2].state = SLOT_BACKOFF;
