@@ -139,22 +139,32 @@ static int pk_metrics(msgpack_packer *pk, const ipc_metric *m, uint32_t n)
 
 /* ---- the field tables (proto.h) as data ---- */
 
-#define ROW_POOL(name, type, key, json, col, fmt)                             \
+#define ROW_POOL(name, type, key, json, col, fmt, ...)                        \
 	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
-	 offsetof(ipc_pool_stats, name)},
-#define ROW_HEALTH(name, type, key, json, col, fmt)                           \
+	 offsetof(ipc_pool_stats, name), "" __VA_ARGS__},
+#define ROW_HEALTH(name, type, key, json, col, fmt, ...)                      \
 	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
-	 offsetof(ipc_health, name)},
-#define ROW_SLOT(name, type, key, json, col, fmt)                             \
+	 offsetof(ipc_health, name), "" __VA_ARGS__},
+#define ROW_SLOT(name, type, key, json, col, fmt, ...)                        \
 	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
-	 offsetof(ipc_worker_status, name)},
-#define ROW_JOBSTAT(name, type, key, json, col, fmt)                          \
+	 offsetof(ipc_worker_status, name), "" __VA_ARGS__},
+#define ROW_JOBSTAT(name, type, key, json, col, fmt, ...)                     \
 	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
-	 offsetof(ipc_job_stats, name)},
-#define ROW_DECISION(name, type, key, json, col, fmt)                         \
+	 offsetof(ipc_job_stats, name), "" __VA_ARGS__},
+#define ROW_DECISION(name, type, key, json, col, fmt, ...)                    \
 	{key, json, col, IPC_T_##type, IPC_FMT_##fmt,                         \
-	 offsetof(ipc_decision, name)},
+	 offsetof(ipc_decision, name), "" __VA_ARGS__},
 #define COUNT(...) +1
+
+const char *ipc_cause_name(ipc_cause c)
+{
+	static const char *names[] = {
+#define NAME(X, name, str) #str,
+		IPC_RESTART_CAUSES(NAME, _)
+#undef NAME
+	};
+	return (unsigned)c < IPC_NCAUSES ? names[c] : "";
+}
 
 const ipc_field ipc_pool_fields[] = {IPC_POOL_FIELDS(ROW_POOL)};
 const ipc_field ipc_health_fields[] = {IPC_HEALTH_FIELDS(ROW_HEALTH)};

@@ -81,6 +81,17 @@ typedef struct ipc_metric {
  * not shown) and its column in `corralctl status` (NULL: none) with the
  * column's format.  The structs, the packers and unpackers (proto.c), the
  * JSON and the table (tools/) are all generated from these rows.
+ *
+ * An optional seventh column makes the field a Prometheus metric (GET
+ * /metrics, master/metrics.c): its name without the "corral_" prefix,
+ * with at most one label as {label=value}.  The name says the type: a
+ * name ending in _total is a counter, one with a quantile label is a
+ * summary, anything else a gauge.  Values in _us or _ms (the JSON key's
+ * suffix) are given in seconds: such a name must say _seconds.  Rows that
+ * share a name are one metric family; every per-slot row also carries the
+ * slot="N" label.  A STR field is a label without a value ({state}): its
+ * text is the value and the sample is 1.  Rows without the column are not
+ * exported.
  */
 typedef enum ipc_ftype {
 	IPC_T_U64, IPC_T_I64, IPC_T_U32, IPC_T_I32, IPC_T_F64, IPC_T_BOOL,
@@ -107,21 +118,35 @@ typedef enum ipc_fmt {
 
 /* A worker's thread pool (HEALTH "pool"); JSON keys with a dot nest. */
 #define IPC_POOL_FIELDS(X)                                                    \
-	X(submitted, U64, "sub", "submitted", NULL, NONE)                     \
-	X(completed, U64, "done", "completed", NULL, NONE)                    \
-	X(rejected, U64, "rej", "rejected", NULL, NONE)                       \
-	X(expired, U64, "exp", "expired", NULL, NONE)                         \
-	X(cancelled, U64, "can", "cancelled", NULL, NONE)                     \
-	X(queued_critical, U64, "q0", "queued.critical", NULL, NONE)          \
-	X(queued_high, U64, "q1", "queued.high", NULL, NONE)                  \
-	X(queued_normal, U64, "q2", "queued.normal", NULL, NONE)              \
-	X(queued_low, U64, "q3", "queued.low", NULL, NONE)                    \
-	X(running, U64, "run", "running", NULL, NONE)                         \
-	X(wait_p50_us, U64, "w50", "wait_p50_us", NULL, NONE)                 \
-	X(wait_p99_us, U64, "w99", "wait_p99_us", NULL, NONE)                 \
-	X(run_p50_us, U64, "r50", "run_p50_us", NULL, NONE)                   \
-	X(run_p99_us, U64, "r99", "run_p99_us", NULL, NONE)                   \
-	X(oldest_running_ms, U64, "old", "oldest_running_ms", NULL, NONE)
+	X(submitted, U64, "sub", "submitted", NULL, NONE,                     \
+	  "pool_tasks_submitted_total")                                       \
+	X(completed, U64, "done", "completed", NULL, NONE,                    \
+	  "pool_tasks_total{outcome=completed}")                              \
+	X(rejected, U64, "rej", "rejected", NULL, NONE,                       \
+	  "pool_tasks_total{outcome=rejected}")                               \
+	X(expired, U64, "exp", "expired", NULL, NONE,                         \
+	  "pool_tasks_total{outcome=expired}")                                \
+	X(cancelled, U64, "can", "cancelled", NULL, NONE,                     \
+	  "pool_tasks_total{outcome=cancelled}")                              \
+	X(queued_critical, U64, "q0", "queued.critical", NULL, NONE,          \
+	  "pool_queued_tasks{lane=critical}")                                 \
+	X(queued_high, U64, "q1", "queued.high", NULL, NONE,                  \
+	  "pool_queued_tasks{lane=high}")                                     \
+	X(queued_normal, U64, "q2", "queued.normal", NULL, NONE,              \
+	  "pool_queued_tasks{lane=normal}")                                   \
+	X(queued_low, U64, "q3", "queued.low", NULL, NONE,                    \
+	  "pool_queued_tasks{lane=low}")                                      \
+	X(running, U64, "run", "running", NULL, NONE, "pool_running_tasks")   \
+	X(wait_p50_us, U64, "w50", "wait_p50_us", NULL, NONE,                 \
+	  "pool_wait_seconds{quantile=0.5}")                                  \
+	X(wait_p99_us, U64, "w99", "wait_p99_us", NULL, NONE,                 \
+	  "pool_wait_seconds{quantile=0.99}")                                 \
+	X(run_p50_us, U64, "r50", "run_p50_us", NULL, NONE,                   \
+	  "pool_run_seconds{quantile=0.5}")                                   \
+	X(run_p99_us, U64, "r99", "run_p99_us", NULL, NONE,                   \
+	  "pool_run_seconds{quantile=0.99}")                                  \
+	X(oldest_running_ms, U64, "old", "oldest_running_ms", NULL, NONE,     \
+	  "pool_oldest_running_seconds")
 
 /* What a worker reports about itself in every HEALTH (besides its custom
  * metrics and its pool); lags and utilisation are over the interval.
@@ -130,14 +155,49 @@ typedef enum ipc_fmt {
 #define IPC_HEALTH_FIELDS(X)                                                  \
 	X(pid, I64, "pid", NULL, NULL, NONE)                                  \
 	X(uptime_ms, U64, "up", NULL, NULL, NONE)                             \
-	X(rss_bytes, U64, "rss", "rss_bytes", "MEM", MB)                      \
-	X(cpu_us, U64, "cpu", "cpu_us", NULL, NONE)                           \
-	X(lag_p50_us, U64, "lag50", "lag_p50_us", NULL, NONE)                 \
-	X(lag_p99_us, U64, "lag99", "lag_p99_us", "LAG P99", US_AS_MS)        \
-	X(lag_max_us, U64, "lagmax", "lag_max_us", NULL, NONE)                \
-	X(util, F64, "util", "utilization", NULL, NONE)                       \
-	X(jobs, U64, "jobs", "plugin_jobs", NULL, NONE)                       \
-	X(jobs_done, U64, "jdone", "plugin_jobs_done", NULL, NONE)
+	X(rss_bytes, U64, "rss", "rss_bytes", "MEM", MB,                      \
+	  "worker_resident_memory_bytes")                                     \
+	X(cpu_us, U64, "cpu", "cpu_us", NULL, NONE,                           \
+	  "worker_cpu_seconds_total")                                         \
+	X(lag_p50_us, U64, "lag50", "lag_p50_us", NULL, NONE,                 \
+	  "worker_lag_seconds{quantile=0.5}")                                 \
+	X(lag_p99_us, U64, "lag99", "lag_p99_us", "LAG P99", US_AS_MS,        \
+	  "worker_lag_seconds{quantile=0.99}")                                \
+	X(lag_max_us, U64, "lagmax", "lag_max_us", NULL, NONE,                \
+	  "worker_lag_seconds{quantile=1}")                                   \
+	X(util, F64, "util", "utilization", NULL, NONE,                       \
+	  "worker_loop_utilization_ratio")                                    \
+	X(jobs, U64, "jobs", "plugin_jobs", NULL, NONE,                       \
+	  "worker_plugin_jobs")                                               \
+	X(jobs_done, U64, "jdone", "plugin_jobs_done", NULL, NONE,            \
+	  "worker_plugin_jobs_done_total")
+
+/* Why a slot's worker was restarted: one counter per cause in STATUS
+ * (restarts_by in JSON; the reason label of corral_worker_restarts_total).
+ * The cause is decided where the restart is (master/restarts.c). */
+#define IPC_RESTART_CAUSES(M, X)                                              \
+	M(X, CRASH, crash)   /* it failed: a signal, or a nonzero exit */     \
+	M(X, HUNG, hung)     /* killed: silent (or not ready) too long */     \
+	M(X, LAG, lag)       /* replaced by a health action: loop lag */      \
+	M(X, MEMORY, memory) /* replaced by a health action: memory */        \
+	M(X, LEAK, leak)     /* replaced by a health action: a steady leak */ \
+	M(X, RELOAD, reload) /* replaced by a reload */                       \
+	M(X, RESTART, restart) /* replaced by corralctl restart */            \
+	M(X, EXIT, exit)     /* it exited cleanly (restart = always) */
+
+typedef enum ipc_cause {
+#define IPC_CAUSE_ENUM(X, name, str) IPC_CAUSE_##name,
+	IPC_RESTART_CAUSES(IPC_CAUSE_ENUM, _)
+#undef IPC_CAUSE_ENUM
+	IPC_NCAUSES
+} ipc_cause;
+
+/* "crash", ...; "" for an unknown value. */
+const char *ipc_cause_name(ipc_cause c);
+
+#define IPC_CAUSE_ROW(X, name, str)                                           \
+	X(restarts_##str, U32, "r_" #str, "restarts_by." #str, NULL, NONE,    \
+	  "worker_restarts_total{reason=" #str "}")
 
 /* What the supervisor knows of a slot (STATUS), shown before its health.
  * gen is the generation of its worker; exit_code is -1 and exit_signal ""
@@ -145,30 +205,38 @@ typedef enum ipc_fmt {
 #define IPC_SLOT_FIELDS(X)                                                    \
 	X(slot, I32, "slot", "slot", "SLOT", INT)                             \
 	X(pid, I64, "pid", "pid", "PID", INT)                                 \
-	X(state, STR, "state", "state", "STATE", STR)                         \
-	X(gen, U32, "gen", "gen", "GEN", INT)                                 \
+	X(state, STR, "state", "state", "STATE", STR, "worker_state{state}")  \
+	X(gen, U32, "gen", "gen", "GEN", INT, "worker_generation")            \
 	X(restarts, U32, "restarts", "restarts", "RESTARTS", INT)             \
-	X(uptime_ms, U64, "up", "uptime_ms", "UPTIME", DUR_MS)                \
+	IPC_RESTART_CAUSES(IPC_CAUSE_ROW, X)                                  \
+	X(uptime_ms, U64, "up", "uptime_ms", "UPTIME", DUR_MS,                \
+	  "worker_uptime_seconds")                                            \
 	X(cpu_pct, F64, "cpu", "cpu_pct", "CPU", PCT)                         \
-	X(jobs, U64, "jobs", "jobs", NULL, NONE)                              \
-	X(degraded, BOOL, "deg", "degraded", NULL, NONE)                      \
+	X(jobs, U64, "jobs", "jobs", NULL, NONE, "worker_jobs_inflight")      \
+	X(degraded, BOOL, "deg", "degraded", NULL, NONE, "worker_degraded")   \
 	X(exit_code, I32, "xcode", NULL, NULL, NONE)                          \
 	X(exit_signal, STR, "xsig", NULL, NULL, NONE)
 
 /* The broker's counters (STATUS "jobs"). */
 #define IPC_JOBSTAT_FIELDS(X)                                                 \
-	X(queued, U64, "q", "queued", NULL, NONE)                             \
-	X(inflight, U64, "in", "inflight", NULL, NONE)                        \
-	X(accepted, U64, "acc", "accepted", NULL, NONE)                       \
-	X(ok, U64, "ok", "ok", NULL, NONE)                                    \
-	X(failed, U64, "fail", "failed", NULL, NONE)                          \
-	X(timeouts, U64, "tmo", "timeouts", NULL, NONE)                       \
-	X(busy, U64, "busy", "busy", NULL, NONE)                              \
-	X(poison, U64, "poison", "poison", NULL, NONE)                        \
-	X(redispatched, U64, "redo", "redispatched", NULL, NONE)              \
-	X(late, U64, "late", "late_replies", NULL, NONE)
+	X(queued, U64, "q", "queued", NULL, NONE, "jobs_queued")              \
+	X(inflight, U64, "in", "inflight", NULL, NONE, "jobs_inflight")       \
+	X(accepted, U64, "acc", "accepted", NULL, NONE,                       \
+	  "jobs_accepted_total")                                              \
+	X(ok, U64, "ok", "ok", NULL, NONE, "jobs_total{outcome=ok}")          \
+	X(failed, U64, "fail", "failed", NULL, NONE,                          \
+	  "jobs_total{outcome=failed}")                                       \
+	X(timeouts, U64, "tmo", "timeouts", NULL, NONE,                       \
+	  "jobs_total{outcome=timeout}")                                      \
+	X(busy, U64, "busy", "busy", NULL, NONE, "jobs_total{outcome=busy}")  \
+	X(poison, U64, "poison", "poison", NULL, NONE,                        \
+	  "jobs_total{outcome=poison}")                                       \
+	X(redispatched, U64, "redo", "redispatched", NULL, NONE,              \
+	  "jobs_redispatched_total")                                          \
+	X(late, U64, "late", "late_replies", NULL, NONE,                      \
+	  "jobs_late_replies_total")
 
-#define IPC_FIELD_DECL(name, type, key, json, col, fmt) IPC_DECL_##type(name);
+#define IPC_FIELD_DECL(name, type, key, json, col, fmt, ...) IPC_DECL_##type(name);
 
 typedef struct ipc_pool_stats {
 	IPC_POOL_FIELDS(IPC_FIELD_DECL)
@@ -193,6 +261,7 @@ typedef struct ipc_field {
 	ipc_ftype type;
 	ipc_fmt fmt;
 	size_t off;
+	const char *prom; /* Prometheus name{label=value}, "" = none */
 } ipc_field;
 
 extern const ipc_field ipc_pool_fields[], ipc_health_fields[],

@@ -139,6 +139,14 @@ const conf_key config_keys[] = {
 	{.key = "log_format", .kind = CONF_ENUM, FIELD(log_json),
 	 .choices = format_names, .def = "text", .arg = "text|json",
 	 .help = "log lines as text or one JSON object per line"},
+	{.key = "http", .kind = CONF_ENDPOINT, FIELD(http), .def = "",
+	 .arg = "ADDR", .help = "serve /metrics, /healthz and /readyz at "
+	                        "HOST:PORT ([IPV6]:PORT, *:PORT, "
+	                        "tcp://HOST:PORT, unix:/PATH); off when empty"},
+	{.key = "ready_min", .kind = CONF_UINT, FIELD(ready_min), .lo = 1,
+	 .hi = 1024, .auto_zero = 1, .zero_name = "all", .def = "all",
+	 .arg = "N|all", .help = "running workers that make /readyz answer "
+	                         "200"},
 	{.key = "log_level", .kind = CONF_ENUM, FIELD(log_level),
 	 .choices = level_names, .def = "info",
 	 .arg = "debug|info|warn|error",
@@ -305,13 +313,15 @@ int config_set(config *c, const char *key, const char *v, char *err,
 		break;
 	case CONF_UINT: {
 		unsigned u;
-		if (k->auto_zero && strcmp(v, "auto") == 0)
+		const char *zero = k->zero_name ? k->zero_name : "auto";
+		if (k->auto_zero && strcmp(v, zero) == 0)
 			*(unsigned *)field = 0;
 		else if (parse_uint(v, k->lo, k->hi, &u) == 0)
 			*(unsigned *)field = u;
 		else
-			snprintf(expect, sizeof expect, "%s%llu..%llu",
-			         k->auto_zero ? "auto or " : "",
+			snprintf(expect, sizeof expect, "%s%s%llu..%llu",
+			         k->auto_zero ? zero : "",
+			         k->auto_zero ? " or " : "",
 			         (unsigned long long)k->lo,
 			         (unsigned long long)k->hi);
 		break;
@@ -342,6 +352,19 @@ int config_set(config *c, const char *key, const char *v, char *err,
 			choice_list(k->choices, expect, sizeof expect);
 		break;
 	}
+	case CONF_ENDPOINT: {
+		char why[512];
+		if (*v && len < k->size &&
+		    listen_single(k->key, v, NULL, why, sizeof why) != 0) {
+			echo_value(shown, sizeof shown, v);
+			snprintf(err, errlen, "bad value %s for %s: expected "
+			         "HOST:PORT ([IPV6]:PORT, *:PORT for every "
+			         "address), tcp://HOST:PORT or unix:/PATH (%.200s)",
+			         shown, k->key, why);
+			return CORRAL_ECONFIG;
+		}
+	}
+		/* fall through */
 	case CONF_PATH:
 	case CONF_URL:
 		if (len >= k->size) {

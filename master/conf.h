@@ -72,6 +72,8 @@ typedef struct config {
 	                          outlive it (systemd's KillMode=process) */
 	char log_file[PATH_MAX]; /* "" = stderr; reopened on SIGUSR1 */
 	int log_json;      /* log_format = json: one JSON object per line */
+	char http[PATH_MAX]; /* metrics and health endpoint, "" = off */
+	unsigned ready_min;  /* running workers for /readyz; 0 = all */
 } config;
 
 /* What a key's value is, and how it is checked. */
@@ -84,6 +86,8 @@ typedef enum conf_kind {
 	CONF_URL,      /* "" or an nng URL ("scheme://..."), as CONF_PATH */
 	CONF_PAIR,     /* repeatable KEY=VALUE, appended to a setting list */
 	CONF_LISTEN,   /* repeatable NAME=URL listener (master/listen.h) */
+	CONF_ENDPOINT, /* "" or one listener address (listen_single), as
+	                  CONF_PATH */
 } conf_kind;
 
 /* One configuration key.  The field is at off (size bytes) in config;
@@ -94,7 +98,8 @@ typedef struct conf_key {
 	conf_kind kind;
 	size_t off, size, count_off;
 	uint64_t lo, hi;      /* CONF_UINT: range; CONF_DURATION: minimum */
-	int auto_zero;        /* CONF_UINT: "auto" stands for 0 */
+	int auto_zero;        /* CONF_UINT: "auto" (or zero_name) is 0 */
+	const char *zero_name; /* ...instead of "auto" */
 	const char *const *choices; /* CONF_ENUM: NULL-terminated names */
 	const char *def;      /* default, as written in a file; NULL: none */
 	const char *arg;      /* the value's syntax, for --help */

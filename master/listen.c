@@ -499,3 +499,40 @@ void listen_close(listen_set *ls)
 	ls->n = 0;
 	ls->fdnames[0] = '\0';
 }
+
+int listen_single(const char *name, const char *url, listener *l,
+                  char *err, size_t errlen)
+{
+	char spec[LISTEN_NAME_MAX + 320];
+	listen_addr a;
+	int bare = !strstr(url, "://") && strncmp(url, "unix:", 5) != 0;
+	if ((size_t)snprintf(spec, sizeof spec, "%s=%s%s", name,
+	                     bare ? "tcp://" : "", url) >= sizeof spec) {
+		snprintf(err, errlen, "bad %s address '%.40s...': too long", name,
+		         url);
+		return CORRAL_ECONFIG;
+	}
+	int rc = listen_parse(spec, &a, err, errlen);
+	if (rc || !l)
+		return rc;
+	memset(l, 0, sizeof *l);
+	l->fd = -1;
+	snprintf(l->name, sizeof l->name, "%s", a.name);
+	rc = a.kind == LISTEN_TCP ? bind_tcp(l, &a, err, errlen)
+	                          : bind_unix(l, &a, err, errlen);
+	if (rc == 0)
+		describe(l->fd, l->desc, sizeof l->desc);
+	return rc;
+}
+
+void listen_single_close(listener *l)
+{
+	struct stat st;
+	if (l->unlink_path[0] && lstat(l->unlink_path, &st) == 0 &&
+	    st.st_dev == l->dev && st.st_ino == l->ino)
+		unlink(l->unlink_path);
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	l->unlink_path[0] = '\0';
+}

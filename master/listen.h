@@ -74,4 +74,18 @@ int listen_open(listen_set *ls, char *const *specs, size_t nspecs,
 /* At exit only: closes every listener and removes socket files we made. */
 void listen_close(listen_set *ls);
 
+/*
+ * A listener outside any set, for the supervisor's own use (the metrics
+ * endpoint, `http`): url as in `listen` (tcp://HOST:PORT, unix:/PATH),
+ * where a bare HOST:PORT means tcp://HOST:PORT.  With l NULL only checks
+ * the syntax.  Else binds: l->fd is listening, non-blocking and
+ * close-on-exec, l->desc names it.  0, or CORRAL_ECONFIG / CORRAL_ESYS
+ * with err naming name and address.  Release with listen_single_close().
+ */
+int listen_single(const char *name, const char *url, listener *l,
+                  char *err, size_t errlen);
+/* Closes l->fd unless it is -1 (set it so once the fd is handed on) and
+ * removes the socket file it made. */
+void listen_single_close(listener *l);
+
 #endif

@@ -17,6 +17,7 @@
 #include "master/cli.h"
 #include "master/listen.h"
 #include "master/logsink.h"
+#include "master/ops.h" /* metrics, health endpoints, systemd, cgroups */
 #include "master/privdrop.h"
 #include "master/procenv.h"
 #include "master/rundir.h"
@@ -49,12 +50,18 @@ static int build_config(config *c, const char *config_path,
 	return 0;
 }
 
+/* workers = auto as resolved at start (the cgroup's quota, ops.c): what
+ * a re-read "auto" stands for, so that a reload does not see it change. */
+static unsigned g_auto_workers;
+
 /* A reload's re-read (sup.h sup_reread_fn). */
 static int reread(void *arg, const char *config_path, const char *plugin,
                   config *out, char *err, size_t errlen)
 {
 	(void)arg;
 	int rc = build_config(out, config_path, plugin, err, errlen);
+	if (!rc && out->workers == 0)
+		out->workers = g_auto_workers;
 	return rc ? CORRAL_ECONFIG : 0;
 }
 
@@ -87,6 +94,7 @@ int main(int argc, char **argv)
 	static listen_set listeners;
 	static priv_user user;
 	static uv_loop_t loop;
+	static ops op = {.http.fd = -1};
 	char err[PATH_MAX + 1024], rundir[PATH_MAX], worker[PATH_MAX];
 	char room[512];
 	int rc, lockfd = -1;
@@ -150,6 +158,16 @@ int main(int argc, char **argv)
 		rc = CORRAL_EXIT_ERROR;
 		goto out;
 	}
+	/* workers = auto from the cgroup's CPU quota; the http endpoint
+	 * bound before any worker (a bind error is a start error). */
+	int auto_workers = cfg.workers == 0;
+	if ((rc = ops_prepare(&op, &cfg, err, sizeof err)) != 0) {
+		log_plain("%s", err);
+		rc = rc == CORRAL_ECONFIG ? CORRAL_EXIT_CONFIG : CORRAL_EXIT_ERROR;
+		goto out;
+	}
+	if (auto_workers)
+		g_auto_workers = cfg.workers;
 	unsigned want = cfg.workers ? cfg.workers : uv_available_parallelism();
 	unsigned fit = procenv_fd_room(want, cfg.standby + cfg.reload_parallel,
 	                               room, sizeof room);
@@ -190,10 +208,12 @@ int main(int argc, char **argv)
 		rc = CORRAL_EXIT_ERROR;
 		goto out;
 	}
+	ops_attach(&op, &s); /* serve, notify, observe */
 	rc = sup_run(&s);
 	if (uv_loop_close(&loop) != 0)
 		log_msg("warning: event loop closed with handles still open");
 out:
+	ops_close(&op);
 	rundir_release(rundir, lockfd);
 	listen_close(&listeners);
 	config_free(&cfg);

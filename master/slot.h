@@ -126,6 +126,11 @@ struct slot {
 
 	restart_track track;
 	uint32_t restarts;
+	/* ops: restarts counted by cause (slot_count_restart), and the cause
+	 * of a kill or stop asked for by a health action or a reload (CRASH,
+	 * the zero value, means none was given: the exit decides). */
+	uint32_t restarts_by[IPC_NCAUSES];
+	ipc_cause cause;
 	uint64_t spawned_us, ready_us; /* for "ready in" and uptime */
 	uint64_t last_uptime_ms;       /* of the process that exited last */
 
@@ -200,5 +205,16 @@ void slot_arm_backoff(slot *sl, uint64_t delay_ms);
 /* Pushes the current deadline back by ms (the supervisor itself was
  * stalled and could not have heard the worker). */
 void slot_extend_deadline(slot *sl, uint64_t ms);
+
+/* ---- restarts by cause (master/restarts.c) ---- */
+
+/* Why the process that just ended is being restarted: sl->cause when a
+ * health action or a reload set it; else hung when the supervisor killed
+ * it at its heartbeat or start deadline; crash for any other failure
+ * (a signal, a nonzero exit); exit for a clean exit. */
+ipc_cause slot_restart_cause(const slot *sl);
+/* The reconciler decided to restart the slot (decide(), master/sup.c):
+ * counts the restart under its cause and clears sl->cause. */
+void slot_count_restart(slot *sl);
 
 #endif

@@ -438,6 +438,7 @@ static void decide(sup *s, slot *sl)
 		uint64_t d = backoff_next(&s->policy, &sl->track,
 		                          sl->last_uptime_ms, (uint32_t)rand());
 		sl->restarts++;
+		slot_count_restart(sl); /* ops hook: restarts by cause */
 		snprintf(why, sizeof why, "restarting in %" PRIu64
 		         " ms (restart %u)", d, sl->restarts);
 		slot_event(sl, SLOT_EV_RESTART, why);

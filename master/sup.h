@@ -194,6 +194,9 @@ static inline unsigned sup_lane(unsigned slot_id, unsigned which)
 
 /* status.c: the STATUS reply, built from the slot table. */
 int sup_status_reply(sup *s, nng_msg **reply);
+/* status.c: the same snapshot, for the metrics endpoint (ops); 0 or
+ * CORRAL_ENOMEM.  Free it with ipc_status_free() in either case. */
+int sup_status_fill(sup *s, ipc_status *st);
 
 /* sup_ops.c: operator commands and the rollout engine. */
 void sup_op_command(sup *s, ipc_req *req, const ipc_cmd *cmd);

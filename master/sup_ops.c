@@ -27,6 +27,7 @@
 #include "common/exitdesc.h"
 #include "common/log.h"
 #include "corral_base.h"
+#include "master/notify.h"
 #include "master/sup.h"
 
 static uint64_t now_ms(void)
@@ -157,6 +158,8 @@ static void op_end(sup *s, int ok, int code, const char *msg)
 {
 	op_event(s, -1, 0, s->gen ? s->gen->gen : 0, "",
 	         ok ? "done" : "failed", "%s", msg);
+	if (s->op.kind == OP_RELOAD)
+		notify_reloaded(ok); /* systemd: READY=1 again */
 	sup_op_answer(s, s->op.req, ok, code, "%s", msg);
 	free(s->op.pick);
 	memset(&s->op, 0, sizeof s->op);
@@ -333,6 +336,7 @@ static void start_reload(sup *s, ipc_req *req, const char *config_path,
 	         "(%.200s)", g->gen, g->cfg->plugin);
 	op_event(s, -1, 0, g->gen, "", "started", "%s", s->op.what);
 	log_msg("%s: started", s->op.what);
+	notify_reloading(); /* systemd: RELOADING=1 */
 	s->gen = g;
 	s->cfg = g->cfg;
 	apply_policy(s, s->cfg);
@@ -568,6 +572,9 @@ static void swap(sup *s, slot *sl)
 	         in->pid, in->gen);
 	slot_take_over(sl, p, ch, in->pid, in->gen, in->lane, in->ready_us,
 	               in->have_health ? &in->health : NULL, why);
+	if (!s->op.back)
+		sl->restarts_by[s->op.kind == OP_RELOAD ? IPC_CAUSE_RELOAD
+		                                        : IPC_CAUSE_RESTART]++;
 	op_event(s, sl->id, in->pid, in->gen, "gating", "swapped", "slot %d: "
 	         "%s", sl->id, why);
 	xw_free(in);

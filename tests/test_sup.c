@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "corral_base.h"
+#include "master/notify.h"
 #include "master/sup.h"
 
 #define MAXS 4
@@ -185,6 +186,8 @@ int standby_take(standby_pool *p, unsigned gen, const char *plugin_id,
 	return 0;
 }
 int standby_idle(const standby_pool *p) { (void)p; return 1; }
+void notify_reloading(void) {}
+void notify_reloaded(int ok) { (void)ok; }
 const char *standby_state_name(standby_state st)
 {
 	(void)st;
