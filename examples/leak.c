@@ -1,6 +1,8 @@
 /*
  * leak - grows its resident memory steadily, for watching RSS in health
- * reports and `corralctl status`.
+ * reports and `corralctl status`, and for corral's memory actions
+ * (max_memory, leak_window); it echoes jobs, so that load can run
+ * through it meanwhile.
  *
  * Settings:
  *   rate  bytes per second (default 1048576)
@@ -65,5 +67,13 @@ static void leak_fini(corral_worker *w)
 	free(blocks);
 }
 
+static void leak_handle(corral_worker *w, corral_job *job)
+{
+	size_t len;
+	const void *p = corral_job_payload(job, &len);
+	(void)w;
+	corral_job_reply(job, p, len);
+}
+
 CORRAL_PLUGIN(.name = "leak", .init = leak_init, .stop = leak_stop,
-              .fini = leak_fini);
+              .fini = leak_fini, .handle = leak_handle);

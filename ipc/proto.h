@@ -215,7 +215,12 @@ const char *ipc_cause_name(ipc_cause c);
 	X(jobs, U64, "jobs", "jobs", NULL, NONE, "worker_jobs_inflight")      \
 	X(degraded, BOOL, "deg", "degraded", NULL, NONE, "worker_degraded")   \
 	X(exit_code, I32, "xcode", NULL, NULL, NONE)                          \
-	X(exit_signal, STR, "xsig", NULL, NULL, NONE)
+	X(exit_signal, STR, "xsig", NULL, NULL, NONE)                         \
+	X(leaking, BOOL, "leak", "leaking", NULL, NONE, "worker_leaking")     \
+	X(leak_bps, F64, "lbps", "leak_bytes_per_s", NULL, NONE,              \
+	  "worker_memory_growth_bytes_per_second")                            \
+	X(pool_stuck, BOOL, "stuck", "pool_stuck", NULL, NONE,                \
+	  "worker_pool_stuck")
 
 /* The broker's counters (STATUS "jobs"). */
 #define IPC_JOBSTAT_FIELDS(X)                                                 \

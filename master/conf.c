@@ -38,6 +38,7 @@ static const char *const drain_names[] = {"run", "cancel", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error",
                                           NULL};
 static const char *const kill_names[] = {"group", "process", NULL};
+static const char *const leak_names[] = {"warn", "restart", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
 
 const conf_key config_keys[] = {
@@ -114,6 +115,29 @@ const conf_key config_keys[] = {
 	{.key = "max_lag", .kind = CONF_DURATION, FIELD(max_lag_ms),
 	 .def = "500ms", .arg = "DUR",
 	 .help = "lag p99 that stops new jobs to a worker"},
+	{.key = "max_memory", .kind = CONF_SIZE, FIELD(max_memory),
+	 .def = "0", .arg = "SIZE",
+	 .help = "RSS over which a worker is replaced, gracefully (0: off)"},
+	{.key = "leak_window", .kind = CONF_DURATION, FIELD(leak_window_ms),
+	 .def = "5m", .arg = "DUR",
+	 .help = "RSS growing steadily across this window flags the worker "
+	         "leaking (0: off)"},
+	{.key = "leak_min_growth", .kind = CONF_SIZE, FIELD(leak_min_growth),
+	 .lo = 1, .def = "32M", .arg = "SIZE",
+	 .help = "growth across leak_window below which it is no leak"},
+	{.key = "leak_action", .kind = CONF_ENUM, FIELD(leak_restart),
+	 .choices = leak_names, .def = "warn", .arg = "warn|restart",
+	 .help = "a leaking worker: flagged and logged, or replaced"},
+	{.key = "lag_restart", .kind = CONF_DURATION, FIELD(lag_restart_ms),
+	 .def = "0", .arg = "DUR",
+	 .help = "lag p99 over this for lag_restart_for replaces the worker "
+	         "(0: off)"},
+	{.key = "lag_restart_for", .kind = CONF_DURATION,
+	 FIELD(lag_restart_for_ms), .def = "30s", .arg = "DUR",
+	 .help = "how long lag_restart must hold"},
+	{.key = "pool_stuck", .kind = CONF_DURATION, FIELD(pool_stuck_ms),
+	 .def = "0", .arg = "DUR",
+	 .help = "a pool task running longer flags the worker (0: off)"},
 	{.key = "reload_gate", .kind = CONF_DURATION, FIELD(reload_gate_ms),
 	 .def = "2s", .arg = "DUR",
 	 .help = "in a reload, how long a new worker stays READY and healthy "
@@ -241,6 +265,35 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi,
 	if (errno || *end || v < lo || v > hi || v > UINT_MAX)
 		return -1;
 	*out = (unsigned)v;
+	return 0;
+}
+
+/* "512", "64K", "256M", "2G", "1T", with an optional "B" or "iB" after
+ * the multiple (all binary: what RSS figures and `free` use). */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (shift && *end == 'i')
+		end++;
+	if (*end == 'B' || (*end == 'b' && !shift))
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
 	return 0;
 }
 
@@ -382,6 +435,18 @@ int config_set(config *c, const char *key, const char *v, char *err,
 		return set_pair(c, k, v, err, errlen);
 	case CONF_LISTEN:
 		return listen_add_spec(&c->listen, &c->nlisten, v, err, errlen);
+	case CONF_SIZE: {
+		uint64_t b;
+		if (parse_size(v, &b) != 0)
+			snprintf(expect, sizeof expect, "a size like 512, 64K, "
+			         "256M, 2G (binary multiples)");
+		else if (b < k->lo)
+			snprintf(expect, sizeof expect, "a size of at least "
+			         "%llu", (unsigned long long)k->lo);
+		else
+			*(uint64_t *)field = b;
+		break;
+	}
 	}
 	if (expect[0]) {
 		echo_value(shown, sizeof shown, v);

@@ -70,6 +70,13 @@ typedef struct config {
 	unsigned reload_parallel; /* slots a rollout replaces at once */
 	int kill_process_only; /* kill_mode = process: a worker's children
 	                          outlive it (systemd's KillMode=process) */
+	uint64_t max_memory;      /* bytes; 0 = off (healthwatch.h) */
+	uint64_t leak_window_ms;  /* 0 = off */
+	uint64_t leak_min_growth; /* bytes across leak_window */
+	int leak_restart;         /* leak_action = restart (else warn) */
+	uint64_t lag_restart_ms;  /* 0 = off */
+	uint64_t lag_restart_for_ms;
+	uint64_t pool_stuck_ms;   /* 0 = off */
 	char log_file[PATH_MAX]; /* "" = stderr; reopened on SIGUSR1 */
 	int log_json;      /* log_format = json: one JSON object per line */
 	char http[PATH_MAX]; /* metrics and health endpoint, "" = off */
@@ -88,6 +95,7 @@ typedef enum conf_kind {
 	CONF_LISTEN,   /* repeatable NAME=URL listener (master/listen.h) */
 	CONF_ENDPOINT, /* "" or one listener address (listen_single), as
 	                  CONF_PATH */
+	CONF_SIZE,     /* bytes: 512, 64K, 256M, 2G (binary); 0 = off */
 } conf_kind;
 
 /* One configuration key.  The field is at off (size bytes) in config;

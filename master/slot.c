@@ -244,6 +244,8 @@ static void on_health(slot *sl, const ipc_health *h)
 	sl->health = *h;
 	sl->have_health = 1;
 	sl->health_ms = now_ms();
+	sl->health_new = 1; /* the reconciler judges it (healthwatch.h) */
+	sl->hooks->dirty(sl->owner);
 }
 
 void slot_on_msg(ipc_chan *ch, nng_msg *msg, void *arg)

@@ -28,6 +28,7 @@
 
 #include "ipc/chan.h"
 #include "ipc/proto.h"
+#include "master/healthwatch.h"
 #include "master/policy.h"
 #include "master/proc.h"
 
@@ -131,6 +132,8 @@ struct slot {
 	 * the zero value, means none was given: the exit decides). */
 	uint32_t restarts_by[IPC_NCAUSES];
 	ipc_cause cause;
+	healthwatch hw;    /* the health reports' verdicts (healthwatch.h) */
+	int health_new;    /* a report came since the reconciler looked */
 	uint64_t spawned_us, ready_us; /* for "ready in" and uptime */
 	uint64_t last_uptime_ms;       /* of the process that exited last */
 

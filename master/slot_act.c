@@ -21,7 +21,8 @@ void slot_spawn(slot *sl, uv_loop_t *loop, const worker_spec *spec,
 
 	sl->kill_wanted = sl->killed = sl->due = 0;
 	sl->kill_reason[0] = '\0';
-	sl->have_health = 0;
+	sl->have_health = sl->health_new = 0;
+	hw_reset(&sl->hw);
 	sl->cpu_pct = 0;
 	sl->ready_us = 0;
 	sl->unclean_stop = 0;
@@ -94,6 +95,8 @@ void slot_take_over(slot *sl, proc *p, ipc_chan *chan, int64_t pid,
 	sl->have_health = health != NULL;
 	if (health)
 		sl->health = *health;
+	sl->health_new = 0;
+	hw_reset(&sl->hw);
 	sl->cpu_pct = 0;
 	proc_adopt(p, sl->id, slot_exited, sl);
 	ipc_chan_set_handler(chan, slot_on_msg, sl);

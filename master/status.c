@@ -34,6 +34,9 @@ static void fill_worker(const sup *s, const slot *sl, ipc_worker_status *w,
 		w->cpu_pct = sl->cpu_pct;
 		w->health = sl->health;
 	}
+	w->leaking = sl->hw.leaking;
+	w->leak_bps = sl->hw.slope_bps;
+	w->pool_stuck = sl->hw.pool_stuck;
 	w->exit_code = -1;
 	if (sl->have_exit) {
 		if (sl->exit_signal) {

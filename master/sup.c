@@ -446,6 +446,53 @@ static void decide(sup *s, slot *sl)
 	}
 }
 
+/* The slot's latest health report, judged (healthwatch.h): flags that
+ * change are events; a verdict that calls for it replaces the worker
+ * gracefully, through the same gated replacement as a reload. */
+static void watch_health(sup *s, slot *sl)
+{
+	const config *c = s->cfg;
+	hw_limits lim = {.max_memory = c->max_memory,
+	                 .leak_window_ms = c->leak_window_ms,
+	                 .leak_min_growth = c->leak_min_growth,
+	                 .lag_restart_ms = c->lag_restart_ms,
+	                 .lag_for_ms = c->lag_restart_for_ms,
+	                 .pool_stuck_ms = c->pool_stuck_ms};
+	char why[256];
+	int was_leaking = sl->hw.leaking, was_stuck = sl->hw.pool_stuck;
+	sl->health_new = 0;
+	hw_verdict v = hw_observe(&sl->hw, &lim, now_ms(), &sl->health, why,
+	                          sizeof why);
+	if (sl->hw.leaking != was_leaking) {
+		if (sl->hw.leaking)
+			log_warn("slot %d pid %" PRId64 ": leaking: %s", sl->id,
+			         sl->pid, why);
+		evlog_add(&s->events, "health", sl->id, sl->pid, sl->gen,
+		          was_leaking ? "leaking" : "ok",
+		          sl->hw.leaking ? "leaking" : "ok", "%s",
+		          sl->hw.leaking ? why : "RSS no longer growing");
+	}
+	if (sl->hw.pool_stuck != was_stuck) {
+		if (sl->hw.pool_stuck)
+			log_warn("slot %d pid %" PRId64 ": a pool task has run "
+			         "%" PRIu64 " ms (pool_stuck %" PRIu64 " ms)",
+			         sl->id, sl->pid,
+			         sl->health.pool.oldest_running_ms,
+			         c->pool_stuck_ms);
+		evlog_add(&s->events, "health", sl->id, sl->pid, sl->gen,
+		          was_stuck ? "pool-stuck" : "ok",
+		          sl->hw.pool_stuck ? "pool-stuck" : "ok",
+		          "oldest pool task running %" PRIu64 " ms",
+		          sl->health.pool.oldest_running_ms);
+	}
+	if (v == HW_OK || (v == HW_LEAK && !c->leak_restart) ||
+	    sl->state != SLOT_RUNNING)
+		return;
+	sup_op_heal(s, sl, v == HW_MEMORY ? IPC_CAUSE_MEMORY
+	                   : v == HW_LAG  ? IPC_CAUSE_LAG
+	                                  : IPC_CAUSE_LEAK, why);
+}
+
 static void reconcile_slot(sup *s, slot *sl)
 {
 	if (sl->reap) {
@@ -482,6 +529,8 @@ static void reconcile_slot(sup *s, slot *sl)
 	case SLOT_RUNNING:
 		if (s->state == SUP_STOPPING || sl->want == WANT_DOWN)
 			slot_stop(sl, s->cfg->shutdown_timeout_ms);
+		else if (sl->health_new)
+			watch_health(s, sl);
 		break;
 	default:
 		break;

@@ -110,6 +110,8 @@ typedef struct sup_op {
 	char error[512];         /* why it rolls back */
 	char back_error[512];    /* why the rollback itself failed */
 	uint64_t cmd_id;         /* the client's id for it (ipc_cmd.id) */
+	int heal;                /* a health action (sup_op_heal)... */
+	int reason;              /* ...for this restart_reason */
 	unsigned next;           /* the next slot to consider */
 	unsigned char *pick;     /* restart: the slots named (NULL: all) */
 	unsigned scale_to;
@@ -201,6 +203,10 @@ int sup_status_fill(sup *s, ipc_status *st);
 /* sup_ops.c: operator commands and the rollout engine. */
 void sup_op_command(sup *s, ipc_req *req, const ipc_cmd *cmd);
 void sup_op_signal(sup *s, int signum); /* HUP, TTIN, TTOU */
+/* A health verdict on sl (why, in words): its worker is replaced through
+ * the gated replacement, within the slot's restart budget; nothing when
+ * another operation runs (the next report asks again). */
+void sup_op_heal(sup *s, slot *sl, ipc_cause reason, const char *why);
 void sup_op_reconcile(sup *s);
 /* Shutdown began: the command in progress ends (answered). */
 void sup_op_abort(sup *s, const char *why);

@@ -26,6 +26,7 @@
 
 #include "common/exitdesc.h"
 #include "common/log.h"
+#include "common/ratelog.h"
 #include "corral_base.h"
 #include "master/notify.h"
 #include "master/sup.h"
@@ -393,6 +394,42 @@ static void start_restart(sup *s, ipc_req *req, const ipc_cmd *cmd)
 	sup_dirty(s);
 }
 
+void sup_op_heal(sup *s, slot *sl, ipc_cause reason, const char *why)
+{
+	static ratelog spent_rl;
+	uint64_t held = 0, now = now_ms();
+	if (s->state != SUP_RUNNING || s->op.kind != OP_NONE || sl->in ||
+	    sl->out)
+		return;
+	if (crashloop_count(&s->policy, &sl->track, now) >=
+	    s->cfg->max_restarts) {
+		if (ratelog_ok(&spent_rl, &held))
+			log_warn("slot %d pid %" PRId64 ": %s; not replacing it: "
+			         "its restart budget is spent (max_restarts %u "
+			         "in %" PRIu64 " s; %" PRIu64 " such lines held "
+			         "back)", sl->id, sl->pid, why,
+			         s->cfg->max_restarts,
+			         s->cfg->restart_window_ms / 1000, held);
+		return;
+	}
+	unsigned char *pick = calloc(s->nslots, 1);
+	if (!pick)
+		return; /* the next report asks again */
+	pick[sl->id] = 1;
+	(void)crashloop_record(&s->policy, &sl->track, now);
+	s->op = (sup_op){.kind = OP_RESTART, .started_ms = now,
+	                 .target = s->gen, .from = s->gen, .pick = pick,
+	                 .heal = 1, .reason = reason};
+	snprintf(s->op.what, sizeof s->op.what, "%s replacement of slot %d",
+	         ipc_cause_name(reason), sl->id);
+	log_warn("slot %d pid %" PRId64 ": %s: replacing it gracefully", sl->id,
+	         sl->pid, why);
+	evlog_add(&s->events, "health", sl->id, sl->pid, sl->gen, "",
+	          ipc_cause_name(reason), "%s", why);
+	op_event(s, -1, 0, s->gen->gen, "", "started", "%s", s->op.what);
+	sup_dirty(s);
+}
+
 static void start_scale(sup *s, ipc_req *req, const char *arg)
 {
 	char *end;
@@ -572,9 +609,14 @@ static void swap(sup *s, slot *sl)
 	         in->pid, in->gen);
 	slot_take_over(sl, p, ch, in->pid, in->gen, in->lane, in->ready_us,
 	               in->have_health ? &in->health : NULL, why);
-	if (!s->op.back)
-		sl->restarts_by[s->op.kind == OP_RELOAD ? IPC_CAUSE_RELOAD
-		                                        : IPC_CAUSE_RESTART]++;
+	if (!s->op.back) {
+		ipc_cause c = s->op.heal               ? (ipc_cause)s->op.reason
+		              : s->op.kind == OP_RELOAD ? IPC_CAUSE_RELOAD
+		                                        : IPC_CAUSE_RESTART;
+		sl->restarts_by[c]++;
+		if (s->op.heal)
+			sl->restarts++;
+	}
 	op_event(s, sl->id, in->pid, in->gen, "gating", "swapped", "slot %d: "
 	         "%s", sl->id, why);
 	xw_free(in);

@@ -9,5 +9,6 @@ Suite *policy_suite(void);
 Suite *conf_suite(void);
 Suite *chan_suite(void);
 Suite *common_suite(void);
+Suite *healthwatch_suite(void);
 
 #endif
