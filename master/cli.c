@@ -13,7 +13,7 @@
 #include "master/cli.h"
 #include "master/sup.h"
 
-enum { OPT_VERSION = 1000, OPT_KEY = 2000 };
+enum { OPT_VERSION = 1000, OPT_CHECK = 1001, OPT_KEY = 2000 };
 
 /* Column where the help text of an option starts, and the line width. */
 #define HELP_COL 31
@@ -31,6 +31,9 @@ static const char intro[] =
 "  -c, --config FILE            INI file; command-line options win\n";
 
 static const char outro[] =
+"      --check-config           check the configuration and load the plugin\n"
+"                               (in a child), then exit 0, or 2 saying why;\n"
+"                               starts nothing (like nginx -t)\n"
 "  -h, --help                   this text\n"
 "      --version                print the version\n"
 "\n"
@@ -125,7 +128,7 @@ static int build_opts(struct option **opts_out, char **names_out,
                       char *shorts, size_t cap)
 {
 	enum { NAME_LEN = 64 };
-	struct option *opts = calloc(config_nkeys + 4, sizeof *opts);
+	struct option *opts = calloc(config_nkeys + 5, sizeof *opts);
 	char *names = calloc(config_nkeys, NAME_LEN);
 	size_t n = 0, s = 0;
 	if (!opts || !names) {
@@ -148,6 +151,8 @@ static int build_opts(struct option **opts_out, char **names_out,
 	opts[n++] = (struct option){"config", required_argument, NULL, 'c'};
 	opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
 	opts[n++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
+	opts[n++] = (struct option){"check-config", no_argument, NULL,
+	                            OPT_CHECK};
 	snprintf(shorts + s, cap - s, "c:h");
 	*opts_out = opts;
 	*names_out = names;
@@ -192,6 +197,8 @@ static int early_options(config *c, int argc, char **argv,
 		}
 		if (ch == 'c' && !override)
 			path = optarg;
+		if (ch == OPT_CHECK)
+			c->check_config = 1;
 	}
 	if (path && config_load(c, path, err, errlen))
 		return CORRAL_EXIT_CONFIG;

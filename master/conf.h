@@ -81,6 +81,7 @@ typedef struct config {
 	int log_json;      /* log_format = json: one JSON object per line */
 	char http[PATH_MAX]; /* metrics and health endpoint, "" = off */
 	unsigned ready_min;  /* running workers for /readyz; 0 = all */
+	int check_config;    /* --check-config (not a key): check, run nothing */
 } config;
 
 /* What a key's value is, and how it is checked. */

@@ -4,6 +4,9 @@
  * Configuration errors exit 2 before anything is started.
  */
 #include <errno.h>
+#include <sys/wait.h>
+#include <spawn.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -63,6 +66,60 @@ static int reread(void *arg, const char *config_path, const char *plugin,
 	if (!rc && out->workers == 0)
 		out->workers = g_auto_workers;
 	return rc ? CORRAL_ECONFIG : 0;
+}
+
+/*
+ * corral --check-config: the configuration parsed (by now), and the
+ * plugin loaded by corral-worker --check in a child of its own, so that a
+ * plugin that crashes in its constructors takes nothing down.  Exit 0 or
+ * CORRAL_EXIT_CONFIG, with the worker's words either way.
+ */
+static int check_config(const char *worker, const config *cfg)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		log_plain("cannot check the plugin: pipe: %s", strerror(errno));
+		return CORRAL_EXIT_ERROR;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+	char *argv[] = {(char *)worker, "--check", "--plugin",
+	                (char *)cfg->plugin, NULL};
+	extern char **environ;
+	pid_t pid;
+	int rc = posix_spawn(&pid, worker, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pfd[1]);
+	if (rc != 0) {
+		close(pfd[0]);
+		log_plain("cannot check the plugin: %s: %s", worker, strerror(rc));
+		return CORRAL_EXIT_ERROR;
+	}
+	char out[2048];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof out - 1 &&
+	       ((r = read(pfd[0], out + n, sizeof out - 1 - n)) > 0 ||
+	        (r < 0 && errno == EINTR)))
+		n += r > 0 ? (size_t)r : 0;
+	out[n] = '\0';
+	close(pfd[0]);
+	while (n && out[n - 1] == '\n')
+		out[--n] = '\0';
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		printf("configuration ok: %u worker(s)%s, %s: %s\n",
+		       cfg->workers ? cfg->workers : uv_available_parallelism(),
+		       cfg->workers ? "" : " (auto)", cfg->plugin, out);
+		return CORRAL_EXIT_OK;
+	}
+	log_plain("configuration error: %s%s", out,
+	          WIFSIGNALED(st) ? " (the check was killed by a signal)" : "");
+	return CORRAL_EXIT_CONFIG;
 }
 
 static int find_worker(char *buf, size_t len)
@@ -143,6 +200,10 @@ int main(int argc, char **argv)
 		log_plain("cannot find an executable corral-worker (%s); set "
 		          "CORRAL_WORKER", worker);
 		rc = CORRAL_EXIT_ERROR;
+		goto out;
+	}
+	if (cfg.check_config) {
+		rc = check_config(worker, &cfg);
 		goto out;
 	}
 	if (cfg.rundir[0])

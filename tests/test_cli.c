@@ -143,14 +143,48 @@ END_TEST
 START_TEST(every_tool_answers_version)
 {
 	char out[512];
-	const char *bins[] = {"corral", "corralctl"};
-	for (int i = 0; i < 2; i++) {
+	const char *bins[] = {"corral", "corralctl", "corral-load",
+	                      "corral-worker"};
+	for (int i = 0; i < 4; i++) {
 		char b[PATH_MAX];
 		ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --version",
 		                      h_path(bins[i], b, sizeof b)), 0);
 		ck_assert_msg(strstr(out, PACKAGE_VERSION), "%s: %s", bins[i],
 		              out);
 	}
+}
+END_TEST
+
+/* nginx -t: the configuration and the plugin checked, nothing started. */
+START_TEST(check_config_checks_and_starts_nothing)
+{
+	char out[2048], b[PATH_MAX], ini[PATH_MAX];
+	ck_assert_int_eq(h_prepare(&H), 0);
+	const char *corral = h_path("corral", b, sizeof b);
+	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' --check-config "
+	              "'%s' 2>&1", corral, H.rundir, so("examples/echo.so"));
+	ck_assert_msg(rc == 0 && strstr(out, "configuration ok") &&
+	              strstr(out, "plugin 'echo' (abi 1) loads"), "%d: %s", rc,
+	              out);
+	ck_assert_int_ne(access(H.rundir, F_OK), 0); /* nothing started */
+	rc = h_sh(out, sizeof out, "'%s' --rundir '%s' --check-config '%s' "
+	          "2>&1", corral, H.rundir, so("examples/badabi.so"));
+	ck_assert_msg(rc == 2 && strstr(out, "abi_version 99"), "%d: %s", rc,
+	              out);
+	rc = h_sh(out, sizeof out, "'%s' --rundir '%s' --check-config '%s' "
+	          "2>&1", corral, H.rundir, so("tests/nosym.so"));
+	ck_assert_msg(rc == 2 && strstr(out, "corral_plugin"), "%d: %s", rc,
+	              out);
+	snprintf(ini, sizeof ini, "%s/c.ini", H.dir);
+	FILE *f = fopen(ini, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[corral]\nworkers = 2\nmax_memroy = 1G\n");
+	fclose(f);
+	rc = h_sh(out, sizeof out, "'%s' --rundir '%s' --check-config -c '%s' "
+	          "'%s' 2>&1", corral, H.rundir, ini, so("examples/echo.so"));
+	ck_assert_msg(rc == 2 && strstr(out, "c.ini:3") &&
+	              strstr(out, "max_memroy"), "%d: %s", rc, out);
+	ck_assert_int_ne(access(H.rundir, F_OK), 0);
 }
 END_TEST
 
@@ -163,6 +197,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, status_json_survives_hostile_metrics);
 	tcase_add_test(tc, events_stream_as_json_lines_and_follow_ends_with_done);
 	tcase_add_test(tc, every_tool_answers_version);
+	tcase_add_test(tc, check_config_checks_and_starts_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -227,6 +227,8 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 		{"user", required_argument, NULL, 'U'},
 		{"uid", required_argument, NULL, 'I'},
 		{"gid", required_argument, NULL, 'G'},
+		{"check", no_argument, NULL, 'C'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	w->slot = -1;
@@ -279,6 +281,13 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 		case 'G':
 			w->gid = atol(optarg);
 			break;
+		case 'C':
+			w->check_only = 1;
+			break;
+		case 'V':
+			printf("corral-worker %s (plugin ABI %d)\n",
+			       PACKAGE_VERSION, CORRAL_ABI_VERSION);
+			exit(CORRAL_EXIT_OK);
 		case 'S':
 			eq = strchr(optarg, '=');
 			if (!eq)
@@ -292,6 +301,8 @@ static void parse_args(corral_worker *w, int argc, char **argv)
 			usage_fatal("bad arguments");
 		}
 	}
+	if (w->check_only && w->plugin_path)
+		return;
 	if ((w->slot < 0 && !w->standby) || !w->url || !w->plugin_path ||
 	    w->ppid <= 0 || w->health_ms == 0)
 		usage_fatal("needs --slot or --standby, --url, --plugin, --ppid");
@@ -322,6 +333,17 @@ int main(int argc, char **argv)
 	worker_self = &w;
 	self_pid = getpid();
 	parse_args(&w, argc, argv);
+	if (w.check_only) {
+		/* corral --check-config: load and check, run nothing. */
+		if (plugin_load(&w, why, sizeof why) != 0) {
+			log_plain("%s", why);
+			return CORRAL_EXIT_FATAL;
+		}
+		printf("plugin '%s' (abi %u) loads\n",
+		       w.plugin->name ? w.plugin->name : "?",
+		       w.plugin->abi_version);
+		return CORRAL_EXIT_OK;
+	}
 
 	/* Die with the supervisor; it may already have died before prctl. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != w.ppid) {

@@ -42,6 +42,7 @@ struct corral_worker {
 
 	worker_phase phase;
 	int standby;           /* started as a standby (--standby) */
+	int check_only;        /* --check: load the plugin, run nothing */
 	int inited;            /* init succeeded: fini is owed */
 	ipc_chan *chan;
 	void *dl;                    /* dlopen handle */
