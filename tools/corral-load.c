@@ -31,6 +31,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -438,6 +439,39 @@ static uint64_t failed_total(const load *l)
 	return failed;
 }
 
+/* A finite double for JSON (which has no NaN or infinity): 0 else. */
+static json_t *jnum(double v)
+{
+	return json_real(isfinite(v) ? v : 0);
+}
+
+/* The --json report: one object, built with jansson. */
+static void print_json(load *l, uint64_t lost, double thr, double p50,
+                       double p90, double p99, double p999, double max,
+                       double r50, double r99)
+{
+	json_t *failed = json_object(), *lat, *rl, *root;
+	for (int i = 0; failed && i < R_COUNT; i++)
+		json_object_set_new(failed, reason_name(i),
+		                    json_integer((json_int_t)l->failed[i]));
+	lat = json_pack("{s:o,s:o,s:o,s:o,s:o}", "p50", jnum(p50), "p90",
+	                jnum(p90), "p99", jnum(p99), "p999", jnum(p999), "max",
+	                jnum(max));
+	rl = json_pack("{s:o,s:o}", "p50", jnum(r50), "p99", jnum(r99));
+	root = json_pack("{s:I,s:I,s:o,s:I,s:I,s:o,s:o,s:I,s:o,s:o}", "sent",
+	                 (json_int_t)l->sent, "ok", (json_int_t)l->ok, "failed",
+	                 failed, "lost", (json_int_t)lost, "duplicates",
+	                 (json_int_t)l->dups, "throughput", jnum(thr),
+	                 "latency_us", lat, "restarts", (json_int_t)l->kills,
+	                 "restart_latency_ms", rl, "duration_s",
+	                 jnum(l->elapsed_s));
+	if (!root || json_dumpf(root, stdout, JSON_COMPACT) != 0)
+		fprintf(stderr, "corral-load: cannot write the JSON report\n");
+	else
+		fputc('\n', stdout);
+	json_decref(root);
+}
+
 static void print_report(load *l)
 {
 	uint64_t failed = failed_total(l);
@@ -454,18 +488,7 @@ static void print_report(load *l)
 	double r50 = pct(l->restart_ms, l->nrestart, 50),
 	       r99 = pct(l->restart_ms, l->nrestart, 99);
 	if (l->json) {
-		printf("{\"sent\":%" PRIu64 ",\"ok\":%" PRIu64 ",\"failed\":{",
-		       l->sent, l->ok);
-		for (int i = 0; i < R_COUNT; i++)
-			printf("%s\"%s\":%" PRIu64, i ? "," : "", reason_name(i),
-			       l->failed[i]);
-		printf("},\"lost\":%" PRIu64 ",\"duplicates\":%" PRIu64
-		       ",\"throughput\":%.1f,\"latency_us\":{\"p50\":%.0f,"
-		       "\"p90\":%.0f,\"p99\":%.0f,\"p999\":%.0f,\"max\":%.0f},"
-		       "\"restarts\":%u,\"restart_latency_ms\":{\"p50\":%.2f,"
-		       "\"p99\":%.2f},\"duration_s\":%.2f}\n",
-		       lost, l->dups, thr, p50, p90, p99, p999, max, l->kills,
-		       r50, r99, elapsed_s);
+		print_json(l, lost, thr, p50, p90, p99, p999, max, r50, r99);
 		return;
 	}
 	printf("sent %" PRIu64 ", ok %" PRIu64 ", failed %" PRIu64
