@@ -150,7 +150,9 @@ int ipc_chan_listen(ipc_chan **out, uv_loop_t *loop, const char *url,
 	}
 	if ((rc = ipc_chan_open(&ch, loop, s, 0, msg_cb, pipe_cb, arg)))
 		return rc; /* closed s */
-	if ((rc = ipc_guard_listen(&ch->guard, loop, s, url, o))) {
+	ipc_sockopts one = *o;
+	one.one_peer = 1; /* a worker's channel: see ipc/guard.h */
+	if ((rc = ipc_guard_listen(&ch->guard, loop, s, url, &one))) {
 		ipc_chan_close(ch);
 		return rc;
 	}

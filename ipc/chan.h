@@ -24,6 +24,8 @@ typedef struct ipc_sockopts {
 	size_t max_frame; /* NNG_OPT_RECVMAXSZ */
 	int bufs;         /* NNG_OPT_SENDBUF and NNG_OPT_RECVBUF, in messages */
 	int perms;        /* NNG_OPT_IPC_PERMISSIONS for listeners, 0 = leave */
+	int one_peer;     /* a listener for one worker's channel: bound the
+	                     guard's way, never healed (ipc/guard.h) */
 } ipc_sockopts;
 
 /* Opens a pair0 socket and dials url, synchronously: it fails at once if

@@ -529,9 +529,17 @@ int ipc_guard_listen(ipc_guard **out, uv_loop_t *loop, nng_socket s,
 	g->open_handles = 3;
 	uv_unref((uv_handle_t *)&g->accepted);
 	uv_unref((uv_handle_t *)&g->timer);
-	uv_prepare_start(&g->backstop, on_backstop);
 	uv_unref((uv_handle_t *)&g->backstop);
 	g->last_look = uv_now(loop);
+	if (o->one_peer) {
+		/* One worker dials it, once: if that handshake aborts, the
+		 * worker is gone and its successor dials a socket of its
+		 * own.  Watching would only risk taking a slow handshake on
+		 * a loaded machine for a dead listener and cutting it. */
+		*out = g;
+		return 0;
+	}
+	uv_prepare_start(&g->backstop, on_backstop);
 	if (!g->ipc)
 		adopt(g);
 	reg_add(g);

@@ -6,15 +6,22 @@
  * error counter to show for it.  Every listener corral owns (control, the
  * jobs front end, each slot's and standby's socket) listens through one.
  *
- * How: the guard watches the listening descriptor (found once by its
- * address) with a libuv poll, costing nothing while no one connects.  A
- * new connection wakes it; shortly after, if the listener's "other"
- * counter rose or connections still wait unaccepted, the listener is dead
- * and is replaced: for ipc://, a new listener on a private name in the
+ * How (guard.c has the details): corral's accept()/accept4() count each
+ * connection the OS hands nng for the listener's descriptor and wake the
+ * guard; a connection the listener has neither accepted nor refused with a
+ * counted error once a handshake had time to end (100 ms for ipc, 250 ms
+ * for tcp, judged on the hook's own clock) means its accept loop stopped,
+ * and it is replaced: for ipc://, a new listener on a private name in the
  * same directory renamed over the public path (the path is never missing,
  * and the dead one closes without unlinking it); for tcp://, the dead one
- * closes and a new one binds the same address.  A client caught in the
- * dead listener's queue is reset and its nng dialer reconnects.
+ * closes and a new one binds the same address.  Connections established
+ * through the dead one close with it; their nng clients reconnect and
+ * resend.  A once-a-second backstop rides on existing loop wake-ups.
+ *
+ * A worker's channel (ipc_sockopts.one_peer) is bound the same way but
+ * not watched: one worker dials it once, and if that handshake aborts the
+ * worker is gone and its successor dials a socket of its own, while
+ * watching could take a slow handshake on a loaded machine for a death.
  *
  * ipc:// listeners always bind a private name first and rename it into
  * place, so the public path is ours to remove: ipc_guard_close() does, if

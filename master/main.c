@@ -144,26 +144,33 @@ static int find_worker(char *buf, size_t len)
 	return access(buf, X_OK);
 }
 
-int main(int argc, char **argv)
-{
-	static config cfg;
-	static sup s;
-	static listen_set listeners;
-	static priv_user user;
-	static uv_loop_t loop;
-	static ops op = {.http.fd = -1};
+/* What main() sets up, step by step, and tears down at the end. */
+typedef struct startup {
+	config cfg;
+	sup s;
+	listen_set listeners;
+	priv_user user;
+	uv_loop_t loop;
+	ops op;
 	char err[PATH_MAX + 1024], rundir[PATH_MAX], worker[PATH_MAX];
-	char room[512];
-	int rc, lockfd = -1;
+	char room[512];   /* why the open-file limit caps the workers */
+	unsigned want, fit;
+	int lockfd;
+} startup;
 
-	log_set_prog("corral");
-	const char *lv = getenv("CORRAL_LOG_LEVEL");
-	log_level level;
-	if (lv && log_level_parse(lv, &level) == 0)
-		log_set_level(level);
-	config_defaults(&cfg);
-	/* Before anything is opened or spawned: what we inherited stays
-	 * ours, and what the workers start stays our descendants. */
+/* Each step: -1 to go on, or the exit code. */
+#define GO_ON (-1)
+
+static int fail(startup *st, int code)
+{
+	log_plain("%s", st->err);
+	return code;
+}
+
+/* Before anything is opened or spawned: what we inherited stays ours,
+ * and what the workers start stays our descendants. */
+static void process_setup(void)
+{
 	if (procenv_cloexec_inherited() != 0)
 		log_warn("cannot mark inherited descriptors close-on-exec: %s",
 		         strerror(errno));
@@ -171,113 +178,136 @@ int main(int argc, char **argv)
 		log_warn("cannot become a child subreaper: %s (processes "
 		         "started by workers may escape corral)",
 		         strerror(errno));
+}
 
-	/* --help, --version, usage and config errors (exit 2), before
-	 * anything else happens. */
+/* --help, --version, usage and config errors (exit 2), before anything
+ * else happens; then the log goes where the configuration says. */
+static int read_config(startup *st, int argc, char **argv)
+{
+	config *c = &st->cfg;
+	int rc;
+	const char *lv = getenv("CORRAL_LOG_LEVEL");
+	log_level level;
+	if (lv && log_level_parse(lv, &level) == 0)
+		log_set_level(level);
 	g_argc = argc;
 	g_argv = argv;
-	if ((rc = cli_parse(&cfg, argc, argv)) != CLI_RUN)
-		goto out;
-	config_free(&cfg);
-	if (build_config(&cfg, NULL, NULL, err, sizeof err) != 0) {
-		log_plain("%s", err);
-		rc = CORRAL_EXIT_CONFIG;
-		goto out;
-	}
+	config_defaults(c);
+	if ((rc = cli_parse(c, argc, argv)) != CLI_RUN)
+		return rc;
+	config_free(c);
+	if (build_config(c, NULL, NULL, st->err, sizeof st->err) != 0)
+		return fail(st, CORRAL_EXIT_CONFIG);
 	if (!lv)
-		log_set_level(cfg.log_level == CONF_LOG_DEBUG  ? LOG_DEBUG
-		              : cfg.log_level == CONF_LOG_WARN ? LOG_WARN
-		              : cfg.log_level == CONF_LOG_ERROR ? LOG_ERROR
-		                                                : LOG_INFO);
-	/* From here on every line goes to the log ring (corralctl logs) and
-	 * to log_file when there is one. */
-	if (logsink_open(cfg.log_file, cfg.log_json, err, sizeof err) != 0) {
-		log_plain("%s", err);
-		rc = CORRAL_EXIT_ERROR;
-		goto out;
-	}
-	if (find_worker(worker, sizeof worker) != 0) {
+		log_set_level(c->log_level == CONF_LOG_DEBUG  ? LOG_DEBUG
+		              : c->log_level == CONF_LOG_WARN ? LOG_WARN
+		              : c->log_level == CONF_LOG_ERROR ? LOG_ERROR
+		                                               : LOG_INFO);
+	/* From here on every line goes to the log ring (corralctl logs)
+	 * and to log_file when there is one. */
+	if (logsink_open(c->log_file, c->log_json, st->err, sizeof st->err))
+		return fail(st, CORRAL_EXIT_ERROR);
+	if (find_worker(st->worker, sizeof st->worker) != 0) {
 		log_plain("cannot find an executable corral-worker (%s); set "
-		          "CORRAL_WORKER", worker);
-		rc = CORRAL_EXIT_ERROR;
-		goto out;
+		          "CORRAL_WORKER", st->worker);
+		return CORRAL_EXIT_ERROR;
 	}
-	if (cfg.check_config) {
-		rc = check_config(worker, &cfg);
-		goto out;
+	if (c->check_config)
+		return check_config(st->worker, c);
+	return GO_ON;
+}
+
+/* The run directory, ours alone (the lock) before any socket. */
+static int claim_rundir(startup *st)
+{
+	const config *c = &st->cfg;
+	if (c->rundir[0])
+		snprintf(st->rundir, sizeof st->rundir, "%s", c->rundir);
+	else if (rundir_default(c->name, st->rundir, sizeof st->rundir)) {
+		log_plain("run directory path too long (name %s)", c->name);
+		return CORRAL_EXIT_CONFIG;
 	}
-	if (cfg.rundir[0])
-		snprintf(rundir, sizeof rundir, "%s", cfg.rundir);
-	else if (rundir_default(cfg.name, rundir, sizeof rundir) != 0) {
-		log_plain("run directory path too long (name %s)", cfg.name);
-		rc = CORRAL_EXIT_CONFIG;
-		goto out;
-	}
-	if (rundir_prepare(rundir, err, sizeof err) != 0 ||
-	    rundir_lock(rundir, &lockfd, err, sizeof err) != 0) {
-		log_plain("%s", err);
-		rc = CORRAL_EXIT_ERROR;
-		goto out;
-	}
-	/* workers = auto from the cgroup's CPU quota; the http endpoint
-	 * bound before any worker (a bind error is a start error). */
-	int auto_workers = cfg.workers == 0;
-	if ((rc = ops_prepare(&op, &cfg, err, sizeof err)) != 0) {
-		log_plain("%s", err);
-		rc = rc == CORRAL_ECONFIG ? CORRAL_EXIT_CONFIG : CORRAL_EXIT_ERROR;
-		goto out;
-	}
+	if (rundir_prepare(st->rundir, st->err, sizeof st->err) != 0 ||
+	    rundir_lock(st->rundir, &st->lockfd, st->err, sizeof st->err) != 0)
+		return fail(st, CORRAL_EXIT_ERROR);
+	return GO_ON;
+}
+
+/* What must exist before the first worker: workers = auto resolved (the
+ * cgroup's CPU quota) and the http endpoint bound, room for the workers
+ * under the open-file limit, the workers' user, the shared listeners
+ * (bound once, kept until exit). */
+static int prepare(startup *st)
+{
+	config *c = &st->cfg;
+	int auto_workers = c->workers == 0, rc;
+	if ((rc = ops_prepare(&st->op, c, st->err, sizeof st->err)) != 0)
+		return fail(st, rc == CORRAL_ECONFIG ? CORRAL_EXIT_CONFIG
+		                                     : CORRAL_EXIT_ERROR);
 	if (auto_workers)
-		g_auto_workers = cfg.workers;
-	unsigned want = cfg.workers ? cfg.workers : uv_available_parallelism();
-	unsigned fit = procenv_fd_room(want, cfg.standby + cfg.reload_parallel,
-	                               room, sizeof room);
-	if (fit == 0) {
-		log_plain("cannot start: %s", room);
-		rc = CORRAL_EXIT_ERROR;
-		goto out;
+		g_auto_workers = c->workers;
+	st->want = c->workers ? c->workers : uv_available_parallelism();
+	st->fit = procenv_fd_room(st->want, c->standby + c->reload_parallel,
+	                          st->room, sizeof st->room);
+	if (st->fit == 0) {
+		log_plain("cannot start: %s", st->room);
+		return CORRAL_EXIT_ERROR;
 	}
+	if ((rc = priv_prepare(c, st->rundir, &st->user, st->err,
+	                       sizeof st->err)) != 0 ||
+	    listen_open(&st->listeners, c->listen, c->nlisten, st->err,
+	                sizeof st->err) != 0)
+		return fail(st, rc == CORRAL_ECONFIG ? CORRAL_EXIT_CONFIG
+		                                     : CORRAL_EXIT_ERROR);
+	return GO_ON;
+}
 
-	/* Workers' user first (it opens the rundir to them), then the
-	 * listeners: bound once, before any worker, kept until exit. */
-	if ((rc = priv_prepare(&cfg, rundir, &user, err, sizeof err)) != 0 ||
-	    listen_open(&listeners, cfg.listen, cfg.nlisten, err,
-	                sizeof err) != 0) {
-		log_plain("%s", err);
-		rc = rc == CORRAL_ECONFIG ? CORRAL_EXIT_CONFIG : CORRAL_EXIT_ERROR;
-		goto out;
-	}
-
+static int run_supervisor(startup *st)
+{
+	int rc;
 	signal(SIGPIPE, SIG_IGN);
-	if ((rc = uv_loop_init(&loop)) != 0) {
+	if ((rc = uv_loop_init(&st->loop)) != 0) {
 		log_plain("cannot start: cannot create the event loop: %s",
 		          uv_strerror(rc));
-		rc = CORRAL_EXIT_ERROR;
-		goto out;
+		return CORRAL_EXIT_ERROR;
 	}
-	sup_params sp = {.worker_bin = worker, .rundir = rundir,
-	                 .listeners = &listeners, .user = &user,
+	sup_params sp = {.worker_bin = st->worker, .rundir = st->rundir,
+	                 .listeners = &st->listeners, .user = &st->user,
 	                 .reread = reread,
-	                 .max_slots = fit < want ? fit : 0,
-	                 .cap_reason = room};
-	if ((rc = sup_init(&s, &loop, &cfg, &sp)) != 0) {
+	                 .max_slots = st->fit < st->want ? st->fit : 0,
+	                 .cap_reason = st->room};
+	if ((rc = sup_init(&st->s, &st->loop, &st->cfg, &sp)) != 0) {
 		if (rc == CORRAL_EBUSY)
 			log_plain("another corral is already running in %s "
-			          "(control socket in use)", rundir);
+			          "(control socket in use)", st->rundir);
 		else
 			log_plain("cannot start: %s", corral_strerror(rc));
-		rc = CORRAL_EXIT_ERROR;
-		goto out;
+		(void)uv_loop_close(&st->loop);
+		return CORRAL_EXIT_ERROR;
 	}
-	ops_attach(&op, &s); /* serve, notify, observe */
-	rc = sup_run(&s);
-	if (uv_loop_close(&loop) != 0)
+	ops_attach(&st->op, &st->s); /* serve, notify, observe */
+	rc = sup_run(&st->s);
+	if (uv_loop_close(&st->loop) != 0)
 		log_msg("warning: event loop closed with handles still open");
-out:
-	ops_close(&op);
-	rundir_release(rundir, lockfd);
-	listen_close(&listeners);
-	config_free(&cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static startup st = {.op = {.http.fd = -1}, .lockfd = -1};
+	log_set_prog("corral");
+	process_setup();
+	int rc = read_config(&st, argc, argv);
+	if (rc == GO_ON)
+		rc = claim_rundir(&st);
+	if (rc == GO_ON)
+		rc = prepare(&st);
+	if (rc == GO_ON)
+		rc = run_supervisor(&st);
+	ops_close(&st.op);
+	rundir_release(st.rundir, st.lockfd);
+	listen_close(&st.listeners);
+	config_free(&st.cfg);
 	logsink_close();
 	return rc;
 }

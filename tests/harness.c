@@ -512,8 +512,19 @@ static int ev_fetch(harness *h, int wait_ms)
 	uint64_t deadline = h_now_ms() + (uint64_t)wait_ms;
 	for (;;) {
 		nng_msg *r = NULL;
-		if (nng_recvmsg(h->evsock, &r, NNG_FLAG_NONBLOCK) == 0)
+		int rv = nng_recvmsg(h->evsock, &r, NNG_FLAG_NONBLOCK);
+		if (rv == 0)
 			return ev_take(h, r);
+		if (rv != NNG_EAGAIN) {
+			/* The connection it went out on closed (the
+			 * supervisor healed its listener, nng#1518): ask
+			 * again on the next one -- the same since, so
+			 * nothing is missed or repeated. */
+			h->ev_out = 0;
+			ev_send(h);
+			if (!h->ev_out)
+				return -1;
+		}
 		uint64_t now = h_now_ms();
 		if (now >= deadline)
 			return -1;

@@ -9,8 +9,11 @@
  *   crash_slot   ...only in this slot (default: every slot)
  *   fail_if      init fails while this file exists (code that worked
  *                once and fails when it comes back)
+ *   touch        init creates this file (so that a new generation can
+ *                break the old one's fail_if, with no timing involved)
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -30,6 +33,11 @@ static int reloady_init(corral_worker *w)
 	if ((v = corral_setting(w, "fail_if")) && access(v, F_OK) == 0) {
 		corral_log(w, CORRAL_LOG_ERROR, "init: %s exists", v);
 		return -1;
+	}
+	if ((v = corral_setting(w, "touch"))) {
+		FILE *f = fopen(v, "w");
+		if (f)
+			fclose(f);
 	}
 	if ((v = corral_setting(w, "init_ms")))
 		usleep((useconds_t)atoi(v) * 1000u);

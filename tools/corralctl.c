@@ -580,116 +580,116 @@ static int parse_count(const char *what, const char *s, long *out)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{"name", required_argument, NULL, 'n'},
-		{"rundir", required_argument, NULL, 'r'},
-		{"url", required_argument, NULL, 'u'},
-		{"timeout", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'j'},
-		{"follow", no_argument, NULL, 'f'},
-		{"since", required_argument, NULL, 's'},
-		{"plugin", required_argument, NULL, 'P'},
-		{"config", required_argument, NULL, 'C'},
-		{"slot", required_argument, NULL, 'S'},
-		{"lines", required_argument, NULL, 'L'},
-		{"once", no_argument, NULL, 'O'},
-		{"interval", required_argument, NULL, 'I'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *name = "corral", *rundir_opt = NULL, *url_opt = NULL;
-	const char *plugin_opt = NULL, *config_opt = NULL;
-	char rundir[PATH_MAX];
-	uint64_t timeout_ms = 0, since = 0, interval_ms = 1000;
-	long slot = -1, lines = -1;
-	int json = 0, follow = 0, once = 0, c;
+/* The command line, parsed: options before the command, the command, its
+ * own options and arguments after it. */
+typedef struct ctl_args {
+	const char *name, *rundir_opt, *url_opt, *plugin_opt, *config_opt;
+	uint64_t timeout_ms, since, interval_ms;
+	long slot, lines;
+	int json, follow, once;
+	const char *cmd;
+	char **args;
+	int nargs;
+} ctl_args;
 
-	log_set_prog("corralctl");
-	signal(SIGPIPE, SIG_IGN);
+static const struct option ctl_opts[] = {
+	{"name", required_argument, NULL, 'n'},
+	{"rundir", required_argument, NULL, 'r'},
+	{"url", required_argument, NULL, 'u'},
+	{"timeout", required_argument, NULL, 't'},
+	{"json", no_argument, NULL, 'j'},
+	{"follow", no_argument, NULL, 'f'},
+	{"since", required_argument, NULL, 's'},
+	{"plugin", required_argument, NULL, 'P'},
+	{"config", required_argument, NULL, 'C'},
+	{"slot", required_argument, NULL, 'S'},
+	{"lines", required_argument, NULL, 'L'},
+	{"once", no_argument, NULL, 'O'},
+	{"interval", required_argument, NULL, 'I'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+/* One option into a.  -1 to go on, else the exit code (--help, --version,
+ * a bad value). */
+static int one_option(ctl_args *a, int c)
+{
+	char *end;
+	switch (c) {
+	case 'n':
+		a->name = optarg;
+		return -1;
+	case 'r':
+		a->rundir_opt = optarg;
+		return -1;
+	case 'u':
+		a->url_opt = optarg;
+		return -1;
+	case 'P':
+		a->plugin_opt = optarg;
+		return -1;
+	case 'C':
+		a->config_opt = optarg;
+		return -1;
+	case 'j':
+		a->json = 1;
+		return -1;
+	case 'f':
+		a->follow = 1;
+		return -1;
+	case 'O':
+		a->once = 1;
+		return -1;
+	case 't':
+	case 'I': {
+		uint64_t *ms = c == 't' ? &a->timeout_ms : &a->interval_ms;
+		if (parse_duration_ms(optarg, ms) != 0 || *ms == 0) {
+			log_plain("bad --%s %s (500ms, 2s, 1m)",
+			          c == 't' ? "timeout" : "interval", optarg);
+			return EXIT_USAGE;
+		}
+		return -1;
+	}
+	case 's':
+		a->since = strtoull(optarg, &end, 10);
+		if (*end || !*optarg) {
+			log_plain("bad --since %s (an event number)", optarg);
+			return EXIT_USAGE;
+		}
+		return -1;
+	case 'S':
+		return parse_count("--slot", optarg, &a->slot) ? EXIT_USAGE : -1;
+	case 'L':
+		return parse_count("-n", optarg, &a->lines) ? EXIT_USAGE : -1;
+	case 'h':
+		usage(stdout);
+		return 0;
+	case 'V':
+		printf("corralctl %s\n", PACKAGE_VERSION);
+		return 0;
+	default:
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+}
+
+/* Options before the command, then the command's own after it (so that
+ * `scale -1` is an argument, not an option).  -1, or the exit code. */
+static int parse_args(ctl_args *a, int argc, char **argv)
+{
+	int c, rc, cmd_at = 0, pos_at = 0;
 	lines_after_command(argc, argv);
-	/* Options before the command, then the command's own after it
-	 * (so that `scale -1` is an argument, not an option). */
-	int cmd_at = 0, pos_at = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		int pc = pass ? argc - cmd_at : argc;
 		char **pv = pass ? argv + cmd_at : argv;
 		if (pass && (cmd_at >= argc || !strcmp(argv[cmd_at], "scale")))
 			break;
 		optind = 0;
-		while ((c = getopt_long(pc, pv, pass ? "n:f" : "+n:fh", opts,
-		                        NULL)) != -1) {
-			switch (c) {
-			case 'n':
-				name = optarg;
-				break;
-			case 'r':
-				rundir_opt = optarg;
-				break;
-			case 'u':
-				url_opt = optarg;
-				break;
-			case 't':
-				if (parse_duration_ms(optarg, &timeout_ms) != 0 ||
-				    timeout_ms == 0) {
-					log_plain("bad --timeout %s (500ms, 2s, 1m)", optarg);
-					return EXIT_USAGE;
-				}
-				break;
-			case 'j':
-				json = 1;
-				break;
-			case 'f':
-				follow = 1;
-				break;
-			case 's': {
-				char *end;
-				since = strtoull(optarg, &end, 10);
-				if (*end || !*optarg) {
-					log_plain("bad --since %s (an event number)",
-					          optarg);
-					return EXIT_USAGE;
-				}
-				break;
-			}
-			case 'P':
-				plugin_opt = optarg;
-				break;
-			case 'C':
-				config_opt = optarg;
-				break;
-			case 'h':
-				usage(stdout);
-				return 0;
-			case 'V':
-				printf("corralctl %s\n", PACKAGE_VERSION);
-				return 0;
-			case 'I':
-				if (parse_duration_ms(optarg, &interval_ms) != 0 ||
-				    interval_ms == 0) {
-					log_plain("bad --interval %s (500ms, 2s, "
-					          "1m)", optarg);
-					return EXIT_USAGE;
-				}
-				break;
-			case 'O':
-				once = 1;
-				break;
-			case 'S':
-				if (parse_count("--slot", optarg, &slot) != 0)
-					return EXIT_USAGE;
-				break;
-			case 'L':
-				if (parse_count("-n", optarg, &lines) != 0)
-					return EXIT_USAGE;
-				break;
-			default:
-				usage(stderr);
-				return EXIT_USAGE;
-			}
-		}
+		while ((c = getopt_long(pc, pv, pass ? "n:f" : "+n:fh",
+		                        ctl_opts, NULL)) != -1)
+			if ((rc = one_option(a, c)) != -1)
+				return rc;
 		if (!pass)
 			cmd_at = optind;
 		else
@@ -701,86 +701,117 @@ int main(int argc, char **argv)
 	}
 	if (!pos_at)
 		pos_at = cmd_at + 1; /* scale: no options after it */
-	if (rundir_opt)
-		snprintf(rundir, sizeof rundir, "%s", rundir_opt);
-	else if (rundir_default(name, rundir, sizeof rundir) != 0) {
+	a->cmd = argv[cmd_at];
+	a->args = argv + pos_at;
+	a->nargs = argc - pos_at;
+	return -1;
+}
+
+/* reload, restart, scale, stop: the CMD request, with an id of its own
+ * (so that a resend is known for one) and reload's paths made absolute. */
+static int run_control_command(const ctl_args *a, const char *rundir)
+{
+	static ipc_cmd cm;
+	snprintf(cm.cmd, sizeof cm.cmd, "%s", a->cmd);
+	if (getrandom(&cm.id, sizeof cm.id, 0) != sizeof cm.id)
+		cm.id = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+	cm.id |= 1; /* never 0, "none" */
+	const char *paths[2][2] = {{"plugin", a->plugin_opt},
+	                           {"config", a->config_opt}};
+	for (int k = 0; k < 2; k++) {
+		char path[PATH_MAX];
+		if (!paths[k][1])
+			continue;
+		if (strcmp(a->cmd, "reload") != 0) {
+			log_plain("--%s is for reload", paths[k][0]);
+			return EXIT_USAGE;
+		}
+		if (!realpath(paths[k][1], path)) {
+			log_plain("reload --%s %s: %s", paths[k][0], paths[k][1],
+			          strerror(errno));
+			return EXIT_USAGE;
+		}
+		snprintf(cm.args[cm.nargs++], IPC_ARG_LEN, "%s=%.4000s",
+		         paths[k][0], path);
+	}
+	int bad = (!strcmp(a->cmd, "scale") && a->nargs != 1) ||
+	          ((!strcmp(a->cmd, "reload") || !strcmp(a->cmd, "stop")) &&
+	           a->nargs != 0) ||
+	          a->nargs + (int)cm.nargs > IPC_MAX_ARGS;
+	for (int i = 0; !bad && i < a->nargs; i++)
+		snprintf(cm.args[cm.nargs++], IPC_ARG_LEN, "%s", a->args[i]);
+	if (bad) {
+		log_plain("%s: bad arguments (see corralctl --help)", a->cmd);
+		return EXIT_USAGE;
+	}
+	return cmd_command(rundir, &cm, 0, a->json);
+}
+
+static int run_call(const ctl_args *a, const char *rundir)
+{
+	char url[PATH_MAX + 16];
+	if (a->nargs != 1) {
+		log_plain("call wants one PAYLOAD (or - for stdin)");
+		return EXIT_USAGE;
+	}
+	if (a->url_opt)
+		snprintf(url, sizeof url, "%s", a->url_opt);
+	else if (rundir_url(rundir, "jobs", url, sizeof url) != 0)
+		return EXIT_USAGE;
+	return cmd_call(url, a->timeout_ms, a->args[0]);
+}
+
+static int is(const ctl_args *a, const char *cmd, int nargs)
+{
+	return strcmp(a->cmd, cmd) == 0 && (nargs < 0 || a->nargs == nargs);
+}
+
+static int run(const ctl_args *a, const char *rundir)
+{
+	uint64_t tmo = a->timeout_ms ? a->timeout_ms : 5000;
+	if (is(a, "status", 0))
+		return cmd_status(rundir, tmo, a->json);
+	if (is(a, "events", 0))
+		return cmd_events(rundir, tmo, a->follow, a->json, a->since);
+	if (is(a, "logs", 0))
+		return cmd_logs(rundir, tmo, a->follow, a->json, (int)a->slot,
+		                a->lines);
+	if (is(a, "explain", 1))
+		return cmd_explain(rundir, tmo, a->args[0], a->json, a->lines);
+	if (is(a, "top", 0)) /* a slow answer must not hold up q for long */
+		return top_main(rundir, a->timeout_ms ? a->timeout_ms : 1000,
+		                a->interval_ms, a->once);
+	if (is(a, "call", -1))
+		return run_call(a, rundir);
+	if (is(a, "reload", -1) || is(a, "restart", -1) ||
+	    is(a, "scale", -1) || is(a, "stop", -1))
+		return run_control_command(a, rundir);
+	if (is(a, "explain", -1))
+		log_plain("explain wants one SLOT");
+	else if (a->nargs > 0 && (is(a, "status", -1) || is(a, "events", -1) ||
+	                          is(a, "logs", -1) || is(a, "top", -1)))
+		log_plain("%s: unexpected argument %s", a->cmd, a->args[0]);
+	else
+		log_plain("unknown command '%s'", a->cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	ctl_args a = {.name = "corral", .interval_ms = 1000, .slot = -1,
+	              .lines = -1};
+	char rundir[PATH_MAX];
+	log_set_prog("corralctl");
+	signal(SIGPIPE, SIG_IGN);
+	int rc = parse_args(&a, argc, argv);
+	if (rc != -1)
+		return rc;
+	if (a.rundir_opt)
+		snprintf(rundir, sizeof rundir, "%s", a.rundir_opt);
+	else if (rundir_default(a.name, rundir, sizeof rundir) != 0) {
 		log_plain("name too long");
 		return EXIT_USAGE;
 	}
-	const char *cmd = argv[cmd_at];
-	char **args = argv + pos_at;
-	int nargs = argc - pos_at;
-	uint64_t tmo = timeout_ms ? timeout_ms : 5000;
-	if (strcmp(cmd, "status") == 0 && nargs == 0)
-		return cmd_status(rundir, tmo, json);
-	if (strcmp(cmd, "events") == 0 && nargs == 0)
-		return cmd_events(rundir, tmo, follow, json, since);
-	if (strcmp(cmd, "logs") == 0 && nargs == 0)
-		return cmd_logs(rundir, tmo, follow, json, (int)slot, lines);
-	if (strcmp(cmd, "explain") == 0 && nargs == 1)
-		return cmd_explain(rundir, tmo, args[0], json, lines);
-	if (strcmp(cmd, "top") == 0 && nargs == 0)
-		/* A slow answer must not hold up q for long. */
-		return top_main(rundir, timeout_ms ? timeout_ms : 1000,
-		                interval_ms, once);
-	if (strcmp(cmd, "call") == 0) {
-		char url[PATH_MAX + 16];
-		if (nargs != 1) {
-			log_plain("call wants one PAYLOAD (or - for stdin)");
-			return EXIT_USAGE;
-		}
-		if (url_opt)
-			snprintf(url, sizeof url, "%s", url_opt);
-		else if (rundir_url(rundir, "jobs", url, sizeof url) != 0)
-			return EXIT_USAGE;
-		return cmd_call(url, timeout_ms, args[0]);
-	}
-	if (!strcmp(cmd, "reload") || !strcmp(cmd, "restart") ||
-	    !strcmp(cmd, "scale") || !strcmp(cmd, "stop")) {
-		static ipc_cmd cm;
-		snprintf(cm.cmd, sizeof cm.cmd, "%s", cmd);
-		/* Ours alone, so that a resend is known for one. */
-		if (getrandom(&cm.id, sizeof cm.id, 0) != sizeof cm.id)
-			cm.id = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
-		cm.id |= 1; /* never 0, "none" */
-		const char *paths[2][2] = {{"plugin", plugin_opt},
-		                           {"config", config_opt}};
-		for (int k = 0; k < 2; k++) {
-			char path[PATH_MAX];
-			if (!paths[k][1])
-				continue;
-			if (strcmp(cmd, "reload") != 0) {
-				log_plain("--%s is for reload", paths[k][0]);
-				return EXIT_USAGE;
-			}
-			if (!realpath(paths[k][1], path)) {
-				log_plain("reload --%s %s: %s", paths[k][0],
-				          paths[k][1], strerror(errno));
-				return EXIT_USAGE;
-			}
-			snprintf(cm.args[cm.nargs++], IPC_ARG_LEN, "%s=%.4000s",
-			         paths[k][0], path);
-		}
-		int bad = (!strcmp(cmd, "scale") && nargs != 1) ||
-		          ((!strcmp(cmd, "reload") || !strcmp(cmd, "stop")) &&
-		           nargs != 0) ||
-		          nargs > IPC_MAX_ARGS;
-		for (int i = 0; !bad && i < nargs; i++)
-			snprintf(cm.args[cm.nargs++], IPC_ARG_LEN, "%s", args[i]);
-		if (bad) {
-			log_plain("%s: bad arguments (see corralctl --help)", cmd);
-			return EXIT_USAGE;
-		}
-		return cmd_command(rundir, &cm, 0, json);
-	}
-	if (strcmp(cmd, "explain") == 0)
-		log_plain("explain wants one SLOT");
-	else if (nargs > 0 && (!strcmp(cmd, "status") ||
-	                       !strcmp(cmd, "events") || !strcmp(cmd, "logs") ||
-	                       !strcmp(cmd, "top")))
-		log_plain("%s: unexpected argument %s", cmd, args[0]);
-	else
-		log_plain("unknown command '%s'", cmd);
-	usage(stderr);
-	return EXIT_USAGE;
+	return run(&a, rundir);
 }
