@@ -758,14 +758,10 @@ slot *sup_slot_new(sup *s, int id)
 	return sl;
 }
 
-int sup_init(sup *s, uv_loop_t *loop, config *cfg, const sup_params *p)
+/* The figures sup_init() derives from the configuration: policy,
+ * timeouts, how many slots (capped by the open-file limit's room). */
+static void init_settings(sup *s, config *cfg, const sup_params *p)
 {
-	char url[4200];
-	int rc;
-	unsigned i = 0;
-
-	memset(s, 0, sizeof *s);
-	s->loop = loop;
 	s->cfg = cfg;
 	s->params = *p;
 	s->state = SUP_STARTING;
@@ -793,7 +789,73 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const sup_params *p)
 	}
 	if (s->nslots > SUP_MAX_SLOTS)
 		s->nslots = SUP_MAX_SLOTS;
+}
 
+/* The control socket and the job front end (the broker). */
+static int open_sockets(sup *s)
+{
+	const config *cfg = s->cfg;
+	char url[4200];
+	int rc;
+	if ((rc = rundir_url(s->rundir, "control", url, sizeof url)) ||
+	    (rc = control_open(&s->ctl, s->loop, url, &control_cbs, s,
+	                       &s->events)))
+		return rc;
+	broker_config bc = {
+		.url = url, .rundir = s->rundir, .nslots = 2 * SUP_MAX_SLOTS,
+		.open_hint = s->nslots,
+		.max_inflight = cfg->max_inflight, .queue_limit = cfg->queue_limit,
+		.max_attempts = cfg->max_attempts,
+		.job_timeout_ms = cfg->job_timeout_ms,
+		.max_lag_ms = cfg->max_lag_ms};
+	if (cfg->jobs_url[0])
+		snprintf(url, sizeof url, "%s", cfg->jobs_url);
+	else if ((rc = rundir_url(s->rundir, "jobs", url, sizeof url)))
+		return rc;
+	return broker_open(&s->broker, s->loop, &bc, &broker_cbs, s);
+}
+
+/* The loop handles: the reconciler, the drain timer, the stall watch,
+ * SIGCHLD (strays) and the operator's signals.  libuv initialises these
+ * without allocating: they cannot fail on a valid loop. */
+static int init_handles(sup *s)
+{
+	uv_loop_t *loop = s->loop;
+	if (uv_idle_init(loop, &s->reconcile) ||
+	    uv_timer_init(loop, &s->drain_timer) ||
+	    uv_prepare_init(loop, &s->before_poll) ||
+	    uv_check_init(loop, &s->after_poll))
+		return CORRAL_ESYS;
+	s->reconcile.data = s->drain_timer.data = s;
+	s->before_poll.data = s->after_poll.data = s;
+	uv_prepare_start(&s->before_poll, on_before_poll);
+	uv_check_start(&s->after_poll, on_after_poll);
+	uv_unref((uv_handle_t *)&s->before_poll);
+	uv_unref((uv_handle_t *)&s->after_poll);
+	if (uv_signal_init(loop, &s->sigchld) != 0 ||
+	    uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD) != 0)
+		return CORRAL_ESYS;
+	s->sigchld.data = s;
+	uv_unref((uv_handle_t *)&s->sigchld);
+	for (int k = 0; k < SUP_NSIGNALS; k++) {
+		uv_signal_t *h = &s->sigs[k];
+		if (uv_signal_init(loop, h) != 0 ||
+		    uv_signal_start(h, on_signal, sup_signums[k]) != 0)
+			return CORRAL_ESYS;
+		h->data = s;
+		s->nsigs = k + 1;
+	}
+	return 0;
+}
+
+int sup_init(sup *s, uv_loop_t *loop, config *cfg, const sup_params *p)
+{
+	int rc;
+	unsigned i = 0;
+
+	memset(s, 0, sizeof *s);
+	s->loop = loop;
+	init_settings(s, cfg, p);
 	worker_spec tmpl = {.worker_bin = s->worker_bin, .cfg = cfg,
 	                    .listeners = p->listeners, .user = p->user};
 	if (!(s->gen = gen_new(++s->last_gen, cfg, 0, &tmpl)))
@@ -814,64 +876,15 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const sup_params *p)
 	if ((rc = standby_pool_init(&s->spares, loop, cfg->standby, &s->policy,
 	                            &standby_cbs, s)))
 		goto fail_slots;
-	if ((rc = rundir_url(s->rundir, "control", url, sizeof url)) ||
-	    (rc = control_open(&s->ctl, loop, url, &control_cbs, s,
-	                       &s->events)))
-		goto fail_spares;
-	broker_config bc = {
-		.url = url, .rundir = s->rundir, .nslots = 2 * SUP_MAX_SLOTS,
-		.open_hint = s->nslots,
-		.max_inflight = cfg->max_inflight, .queue_limit = cfg->queue_limit,
-		.max_attempts = cfg->max_attempts,
-		.job_timeout_ms = cfg->job_timeout_ms,
-		.max_lag_ms = cfg->max_lag_ms};
-	if (cfg->jobs_url[0])
-		snprintf(url, sizeof url, "%s", cfg->jobs_url);
-	else if ((rc = rundir_url(s->rundir, "jobs", url, sizeof url)))
-		goto fail_control;
-	if ((rc = broker_open(&s->broker, loop, &bc, &broker_cbs, s)))
-		goto fail_control;
-
-	if (uv_idle_init(loop, &s->reconcile) || uv_timer_init(loop,
-	                                                       &s->drain_timer) ||
-	    uv_prepare_init(loop, &s->before_poll) ||
-	    uv_check_init(loop, &s->after_poll)) {
-		/* libuv initialises these without allocating: cannot fail
-		 * on a valid loop. */
-		rc = CORRAL_ESYS;
-		goto fail_control;
-	}
-	s->reconcile.data = s->drain_timer.data = s;
-	s->before_poll.data = s->after_poll.data = s;
-	uv_prepare_start(&s->before_poll, on_before_poll);
-	uv_check_start(&s->after_poll, on_after_poll);
-	uv_unref((uv_handle_t *)&s->before_poll);
-	uv_unref((uv_handle_t *)&s->after_poll);
-	if (uv_signal_init(loop, &s->sigchld) != 0 ||
-	    uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD) != 0) {
-		rc = CORRAL_ESYS;
-		goto fail_control; /* cannot happen on a valid loop */
-	}
-	s->sigchld.data = s;
-	uv_unref((uv_handle_t *)&s->sigchld);
-	for (int k = 0; k < SUP_NSIGNALS; k++) {
-		uv_signal_t *h = &s->sigs[k];
-		if (uv_signal_init(loop, h) != 0 ||
-		    uv_signal_start(h, on_signal, sup_signums[k]) != 0) {
-			rc = CORRAL_ESYS;
-			goto fail_control; /* cannot happen on a valid loop */
-		}
-		h->data = s;
-		s->nsigs = k + 1;
-	}
+	if ((rc = open_sockets(s)) || (rc = init_handles(s)))
+		goto fail_sockets;
 	return 0;
 
-fail_control:
+fail_sockets:
 	broker_close(s->broker);
 	s->broker = NULL;
 	control_close(s->ctl);
 	s->ctl = NULL;
-fail_spares:
 	standby_pool_close(&s->spares);
 fail_slots:
 	while (i-- > 0)

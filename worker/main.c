@@ -323,80 +323,103 @@ static void switch_user(corral_worker *w)
 	}
 }
 
+/* corral --check-config's child: load and check the plugin, run nothing. */
+static int check_plugin(corral_worker *w)
+{
+	char why[512];
+	if (plugin_load(w, why, sizeof why) != 0) {
+		log_plain("%s", why);
+		return CORRAL_EXIT_FATAL;
+	}
+	printf("plugin '%s' (abi %u) loads\n",
+	       w->plugin->name ? w->plugin->name : "?", w->plugin->abi_version);
+	return CORRAL_EXIT_OK;
+}
+
+/* The process itself: die with the supervisor (it may have died before
+ * the prctl), become --user, take the listeners, ignore what the
+ * supervisor decides on (SIGPIPE, the terminal's SIGINT).  0, or the exit
+ * code. */
+static int process_setup(corral_worker *w)
+{
+	char why[512];
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != w->ppid) {
+		log_plain("supervisor %lld is gone; exiting", (long long)w->ppid);
+		return CORRAL_EXIT_TEMPFAIL;
+	}
+	if (w->user)
+		switch_user(w);
+	if (wlisten_init(w, why, sizeof why) != 0)
+		die_fatal(why);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	return 0;
+}
+
+/* The loop and the channel to the supervisor.  0, or the exit code. */
+static int connect_supervisor(corral_worker *w)
+{
+	nng_socket sock;
+	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64};
+	if (uv_loop_init(&w->loop) != 0)
+		die_fatal("cannot create the event loop");
+	uv_loop_configure(&w->loop, UV_METRICS_IDLE_TIME);
+	int rc = ipc_pair_dial(&sock, w->url, &so);
+	if (rc) {
+		log_plain("cannot connect to %s: %s", w->url,
+		          corral_strerror(rc));
+		return CORRAL_EXIT_TEMPFAIL;
+	}
+	rc = ipc_chan_open(&w->chan, &w->loop, sock, 0, on_msg, on_pipe, w);
+	if (rc) {
+		log_plain("cannot open channel: %s", corral_strerror(rc));
+		return CORRAL_EXIT_TEMPFAIL;
+	}
+	return 0;
+}
+
+/* The plugin loaded, the job table and the pool made, HELLO sent, SIGTERM
+ * watched: everything but the plugin's init. */
+static void prepare_plugin(corral_worker *w)
+{
+	char why[512];
+	int rc;
+	if (plugin_load(w, why, sizeof why) != 0)
+		die_fatal(why);
+	if (jobs_new(&w->jobs, w, &w->loop, w->chan) != 0)
+		die_fatal("out of memory");
+	if ((rc = pool_new(&w->pool, &w->loop, &w->pool_cfg)) != 0) {
+		snprintf(why, sizeof why, "cannot start the thread pool: %s",
+		         corral_strerror(rc));
+		die_fatal(why);
+	}
+	ipc_hello hello = {.slot = w->slot, .pid = self_pid,
+	                   .abi = CORRAL_ABI_VERSION};
+	snprintf(hello.plugin, sizeof hello.plugin, "%s",
+	         w->ops.name ? w->ops.name : "");
+	nng_msg *msg = NULL;
+	rc = ipc_pack_hello(&msg, &hello);
+	send_or_log(w, msg, rc, "HELLO");
+	if (uv_signal_init(&w->loop, &sig_term) != 0 ||
+	    uv_signal_start(&sig_term, on_sigterm, SIGTERM) != 0)
+		die_fatal("cannot watch SIGTERM");
+	sig_term.data = w;
+}
+
 int main(int argc, char **argv)
 {
 	static corral_worker w;
-	char why[512];
 	int rc;
 
 	log_set_prog("corral-worker");
 	worker_self = &w;
 	self_pid = getpid();
 	parse_args(&w, argc, argv);
-	if (w.check_only) {
-		/* corral --check-config: load and check, run nothing. */
-		if (plugin_load(&w, why, sizeof why) != 0) {
-			log_plain("%s", why);
-			return CORRAL_EXIT_FATAL;
-		}
-		printf("plugin '%s' (abi %u) loads\n",
-		       w.plugin->name ? w.plugin->name : "?",
-		       w.plugin->abi_version);
-		return CORRAL_EXIT_OK;
-	}
-
-	/* Die with the supervisor; it may already have died before prctl. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != w.ppid) {
-		log_plain("supervisor %lld is gone; exiting", (long long)w.ppid);
-		return CORRAL_EXIT_TEMPFAIL;
-	}
-	if (w.user)
-		switch_user(&w);
-	if (wlisten_init(&w, why, sizeof why) != 0)
-		die_fatal(why);
-	signal(SIGPIPE, SIG_IGN);
-	/* Ctrl-C reaches the whole process group; the supervisor decides. */
-	signal(SIGINT, SIG_IGN);
-
-	if (uv_loop_init(&w.loop) != 0)
-		die_fatal("cannot create the event loop");
-	uv_loop_configure(&w.loop, UV_METRICS_IDLE_TIME);
-
-	nng_socket sock;
-	ipc_sockopts so = {.max_frame = IPC_MAX_FRAME, .bufs = 64};
-	rc = ipc_pair_dial(&sock, w.url, &so);
-	if (rc) {
-		log_plain("cannot connect to %s: %s", w.url, corral_strerror(rc));
-		return CORRAL_EXIT_TEMPFAIL;
-	}
-	rc = ipc_chan_open(&w.chan, &w.loop, sock, 0, on_msg, on_pipe, &w);
-	if (rc) {
-		log_plain("cannot open channel: %s", corral_strerror(rc));
-		return CORRAL_EXIT_TEMPFAIL;
-	}
-
-	if (plugin_load(&w, why, sizeof why) != 0)
-		die_fatal(why);
-	if ((rc = jobs_new(&w.jobs, &w, &w.loop, w.chan)) != 0)
-		die_fatal("out of memory");
-	if ((rc = pool_new(&w.pool, &w.loop, &w.pool_cfg)) != 0) {
-		snprintf(why, sizeof why, "cannot start the thread pool: %s",
-		         corral_strerror(rc));
-		die_fatal(why);
-	}
-
-	ipc_hello hello = {.slot = w.slot, .pid = self_pid,
-	                   .abi = CORRAL_ABI_VERSION};
-	snprintf(hello.plugin, sizeof hello.plugin, "%s",
-	         w.ops.name ? w.ops.name : "");
-	nng_msg *msg = NULL;
-	rc = ipc_pack_hello(&msg, &hello);
-	send_or_log(&w, msg, rc, "HELLO");
-
-	if (uv_signal_init(&w.loop, &sig_term) != 0 ||
-	    uv_signal_start(&sig_term, on_sigterm, SIGTERM) != 0)
-		die_fatal("cannot watch SIGTERM");
-	sig_term.data = &w;
+	if (w.check_only)
+		return check_plugin(&w);
+	if ((rc = process_setup(&w)) != 0 || (rc = connect_supervisor(&w)))
+		return rc;
+	prepare_plugin(&w);
 
 	if (w.standby)
 		w.phase = WPHASE_STANDBY; /* the rest when ASSIGN comes */
