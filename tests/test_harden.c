@@ -245,9 +245,13 @@ START_TEST(kill_mode_process_leaves_them_and_shutdown_does_not_wait)
 	pid_t c = read_pidfile(in_dir("child"));
 	ck_assert_int_gt(c, 0);
 	keep(c);
+	unlink(in_dir("child"));
 	kill(w, SIGKILL);
 	EVENT("kind=slot to=running", WAIT_MS);
 	ck_assert(alive(c));
+	pid_t c2 = read_pidfile(in_dir("child")); /* the new worker's */
+	ck_assert_int_gt(c2, 0);
+	keep(c2);
 	/* It holds the old worker's output pipe: shutdown ends anyway. */
 	kill(H.sup, SIGTERM);
 	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 0);
