@@ -39,6 +39,13 @@ static void kill_trigger(const slot *sl, const slot_timeouts *to,
 	default:
 		break;
 	}
+	/* The real slot's timer: on its own clock (the loop's, from when
+	 * it was armed), so that a kill at the deadline reads as at least
+	 * its limit; the figures above are for a slot without a loop. */
+	if (fig && sl->timer.loop && sl->deadline_from_ms) {
+		uint64_t now = uv_now(sl->timer.loop);
+		v = now > sl->deadline_from_ms ? now - sl->deadline_from_ms : 0;
+	}
 	/* Below its limit, the figure was not why (a second signal, an
 	 * operator): no trigger. */
 	if (fig && v >= lim) {

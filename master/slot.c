@@ -150,13 +150,14 @@ static void apply(slot *sl, effect eff, const char *why)
 	const slot_timeouts *to = sl->to;
 	switch (eff) {
 	case E_ARM_START:
-		arm(sl, to->start_ms);
-		break;
 	case E_ARM_BEAT:
-		arm(sl, to->heartbeat_ms);
-		break;
 	case E_ARM_STOP:
-		arm(sl, to->shutdown_ms);
+		/* On the timer's own clock: what a kill's trigger is measured
+		 * from (master/decision.c). */
+		sl->deadline_from_ms = uv_now(sl->timer.loop);
+		arm(sl, eff == E_ARM_START  ? to->start_ms
+		        : eff == E_ARM_BEAT ? to->heartbeat_ms
+		                            : to->shutdown_ms);
 		break;
 	case E_DISARM:
 		uv_timer_stop(&sl->timer);

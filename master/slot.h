@@ -149,6 +149,7 @@ struct slot {
 	int unclean_stop;  /* crashed or was killed while stopping */
 
 	uv_timer_t timer;  /* the current state's deadline */
+	uint64_t deadline_from_ms; /* loop time it was armed from */
 	const slot_timeouts *to;
 	const slot_hooks *hooks;
 	void *owner;
