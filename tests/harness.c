@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -843,4 +844,32 @@ int h_listen_port(pid_t pid)
 		fclose(f);
 	}
 	return port;
+}
+
+const char *h_ctl(void)
+{
+	static char buf[PATH_MAX];
+	const char *e = getenv("CORRALCTL_BIN");
+	return e && *e ? e : h_path("corralctl", buf, sizeof buf);
+}
+
+const char *h_bin(const char *rel)
+{
+	static char b[8][PATH_MAX];
+	static int i;
+	i = (i + 1) % 8;
+	return h_path(rel, b[i], sizeof b[i]);
+}
+
+int h_status_is(harness *h, const char *filter)
+{
+	int rc = h_sh(NULL, 0, "'%s' --rundir '%s' status --json | jq -e '%s' "
+	              ">/dev/null 2>&1", h_ctl(), h->rundir, filter);
+	if (rc != 0) {
+		static char out[32768];
+		(void)h_sh(out, sizeof out, "'%s' --rundir '%s' status --json "
+		           "2>&1", h_ctl(), h->rundir);
+		fprintf(stderr, "status is not '%s':\n%s\n", filter, out);
+	}
+	return rc;
 }

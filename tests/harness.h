@@ -144,6 +144,31 @@ int h_sh(char *out, size_t len, const char *fmt, ...)
 /* Writes the whole log to stderr. */
 void h_dump(harness *h);
 
+/* The corralctl to run ($CORRALCTL_BIN, else the build's), and a built
+ * file by its path in the tree (examples/echo.so); each call has a buffer
+ * of its own among the last eight. */
+const char *h_ctl(void);
+const char *h_bin(const char *rel);
+
+/* 0 when `corralctl status --json` satisfies the jq filter; else the
+ * status is printed (the reason a test fails) and jq's code returned. */
+int h_status_is(harness *h, const char *filter);
+
+/* Start corral with these arguments, or fail the test. */
+#define H_START(h, ...)                                                       \
+	do {                                                                  \
+		const char *a_[] = {__VA_ARGS__, NULL};                       \
+		ck_assert_int_eq(h_start((h), a_), 0);                        \
+	} while (0)
+
+/* The next event matching filter within ms, or fail the test. */
+#define H_EVENT(h, filter, ms)                                                \
+	({                                                                    \
+		const ipc_event *e_ = h_event((h), (filter), (ms));           \
+		ck_assert_msg(e_ != NULL, "no event '%s'", (filter));         \
+		e_;                                                           \
+	})
+
 /* Kills (SIGKILL) and reaps the supervisor and every worker pid seen,
  * then removes the temp dir.  Safe to call twice. */
 void h_cleanup(harness *h);

@@ -28,21 +28,6 @@
 static harness H, H2;
 static pid_t extra[8]; /* processes a test must kill itself */
 static int nextra;
-static char pbuf[PATH_MAX];
-
-static const char *ctl(void)
-{
-	const char *e = getenv("CORRALCTL_BIN");
-	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
-}
-
-static const char *bin(const char *rel)
-{
-	static char b[8][PATH_MAX];
-	static int i;
-	i = (i + 1) % 8;
-	return h_path(rel, b[i], sizeof b[i]);
-}
 
 static void teardown(void)
 {
@@ -60,18 +45,8 @@ static void keep(pid_t p)
 		extra[nextra++] = p;
 }
 
-#define START(...)                                                            \
-	do {                                                                  \
-		const char *a_[] = {__VA_ARGS__, NULL};                       \
-		ck_assert_int_eq(h_start(&H, a_), 0);                         \
-	} while (0)
-
-#define EVENT(filter, ms)                                                     \
-	({                                                                    \
-		const ipc_event *e_ = h_event(&H, filter, ms);                \
-		ck_assert_msg(e_ != NULL, "no event '%s'", filter);           \
-		e_;                                                           \
-	})
+#define START(...) H_START(&H, __VA_ARGS__)
+#define EVENT(filter, ms) H_EVENT(&H, filter, ms)
 
 static void sleep_ms(long ms)
 {
@@ -165,20 +140,20 @@ static const char *in_dir(const char *name)
 
 START_TEST(a_second_instance_is_refused_by_the_lock)
 {
-	START("-w", "1", bin("examples/echo.so"));
+	START("-w", "1", h_bin("examples/echo.so"));
 	EVENT("kind=slot to=running", WAIT_MS);
 	char out[2048];
 	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' -w 1 '%s' 2>&1",
-	              bin("corral"), H.rundir, bin("examples/echo.so"));
+	              h_bin("corral"), H.rundir, h_bin("examples/echo.so"));
 	char want[64];
 	snprintf(want, sizeof want, "already running as pid %d", (int)H.sup);
 	ck_assert_msg(rc == 1 && strstr(out, want), "rc %d: %s", rc, out);
 	/* The first one never noticed: no heal was needed. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' call "
-	                      "still-mine", ctl(), H.rundir), 0);
+	                      "still-mine", h_ctl(), H.rundir), 0);
 	ck_assert_str_eq(out, "still-mine");
 	ck_assert_int_eq(h_sh(NULL, 0, "'%s' --rundir '%s' status --json | "
-	                      "jq -e '.listener_heals == 0' >/dev/null", ctl(),
+	                      "jq -e '.listener_heals == 0' >/dev/null", h_ctl(),
 	                      H.rundir), 0);
 	/* A clean stop leaves nothing: no socket, no lock, no directory. */
 	kill(H.sup, SIGTERM);
@@ -189,22 +164,22 @@ END_TEST
 
 START_TEST(what_a_killed_instance_left_is_cleared)
 {
-	START("-w", "1", bin("examples/echo.so"));
+	START("-w", "1", h_bin("examples/echo.so"));
 	EVENT("kind=slot to=running", WAIT_MS);
 	kill(H.sup, SIGKILL);
 	ck_assert_int_eq(h_wait_exit(&H, WAIT_MS), 128 + SIGKILL);
 	ck_assert_int_eq(access(in_dir("run/control"), F_OK), 0);
 	/* A new one on the same directory: the lock is free (it died with
 	 * its holder), the stale sockets are removed, and it serves. */
-	const char *a[] = {bin("corral"), "--rundir", H.rundir, "-w", "1",
-	                   bin("examples/echo.so"), NULL};
+	const char *a[] = {h_bin("corral"), "--rundir", H.rundir, "-w", "1",
+	                   h_bin("examples/echo.so"), NULL};
 	H2.errfd = -1;
 	snprintf(H2.rundir, sizeof H2.rundir, "%s", H.rundir);
 	ck_assert_int_eq(h_spawn(&H2, a), 0);
 	ck_assert_ptr_nonnull(h_event(&H2, "kind=slot to=running", WAIT_MS));
 	char out[256];
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' call "
-	                      "again", ctl(), H.rundir), 0);
+	                      "again", h_ctl(), H.rundir), 0);
 	ck_assert_str_eq(out, "again");
 }
 END_TEST
@@ -215,7 +190,7 @@ START_TEST(what_a_worker_started_dies_with_it)
 {
 	ck_assert_int_eq(h_prepare(&H), 0);
 	START("-w", "1", "--standby", "0", "--set",
-	      spawn_set("child", "sleep 1000"), bin("tests/spawner.so"));
+	      spawn_set("child", "sleep 1000"), h_bin("tests/spawner.so"));
 	pid_t w = (pid_t)EVENT("kind=slot to=running", WAIT_MS)->pid;
 	pid_t c = read_pidfile(in_dir("child"));
 	ck_assert_int_gt(c, 0);
@@ -240,7 +215,7 @@ START_TEST(kill_mode_process_leaves_them_and_shutdown_does_not_wait)
 {
 	ck_assert_int_eq(h_prepare(&H), 0);
 	START("-w", "1", "--standby", "0", "--kill-mode", "process", "--set",
-	      spawn_set("child", "sleep 1000"), bin("tests/spawner.so"));
+	      spawn_set("child", "sleep 1000"), h_bin("tests/spawner.so"));
 	pid_t w = (pid_t)EVENT("kind=slot to=running", WAIT_MS)->pid;
 	pid_t c = read_pidfile(in_dir("child"));
 	ck_assert_int_gt(c, 0);
@@ -266,7 +241,7 @@ START_TEST(an_escaped_process_is_reaped_and_stopped_by_corral)
 {
 	ck_assert_int_eq(h_prepare(&H), 0);
 	START("-w", "1", "--standby", "0", "--set", "escape=1", "--set",
-	      spawn_set("child", "sleep 1000"), bin("tests/spawner.so"));
+	      spawn_set("child", "sleep 1000"), h_bin("tests/spawner.so"));
 	EVENT("kind=slot to=running", WAIT_MS);
 	pid_t c = read_pidfile(in_dir("child"));
 	ck_assert_int_gt(c, 0);
@@ -283,7 +258,7 @@ START_TEST(an_escaped_process_is_reaped_and_stopped_by_corral)
 	unlink(in_dir("child"));
 	char out[4096];
 	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' restart all 2>&1",
-	              ctl(), H.rundir);
+	              h_ctl(), H.rundir);
 	ck_assert_msg(rc == 0, "restart: %d: %s", rc, out);
 	pid_t c2 = read_pidfile(in_dir("child"));
 	ck_assert_int_gt(c2, 0);
@@ -309,9 +284,9 @@ START_TEST(corral_as_pid_1_reaps_orphans_and_stops_on_sigterm)
 	char set[600];
 	snprintf(set, sizeof set, "spawn=exec sleep 0.2");
 	const char *a[] = {"/usr/bin/unshare", "--pid", "--fork",
-	                   "--mount-proc", bin("corral"), "--rundir",
+	                   "--mount-proc", h_bin("corral"), "--rundir",
 	                   H.rundir, "-w", "2", "--set", "escape=1", "--set",
-	                   set, bin("tests/spawner.so"), NULL};
+	                   set, h_bin("tests/spawner.so"), NULL};
 	ck_assert_int_eq(h_spawn(&H, a), 0);
 	EVENT("kind=slot to=running", WAIT_MS);
 	EVENT("kind=slot to=running", WAIT_MS);
@@ -321,7 +296,7 @@ START_TEST(corral_as_pid_1_reaps_orphans_and_stops_on_sigterm)
 	pid_t pid1 = (pid_t)atoi(out);
 	ck_assert_int_gt(pid1, 0);
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' status "
-	                      "--json | jq -r .pid", ctl(), H.rundir), 0);
+	                      "--json | jq -r .pid", h_ctl(), H.rundir), 0);
 	ck_assert_int_eq(atoi(out), 1);
 	/* Kill the workers a few times: orphans pile up unless reaped. */
 	for (int round = 0; round < 3; round++) {
@@ -353,8 +328,8 @@ START_TEST(an_inherited_descriptor_reaches_no_worker)
 	char cmd[2048];
 	snprintf(cmd, sizeof cmd, "exec 7>'%s'; exec '%s' --rundir '%s' -w 1 "
 	         "--standby 0 --set '%s' '%s'", in_dir("inherited"),
-	         bin("corral"), H.rundir, spawn_set("child", "sleep 1000"),
-	         bin("tests/spawner.so"));
+	         h_bin("corral"), H.rundir, spawn_set("child", "sleep 1000"),
+	         h_bin("tests/spawner.so"));
 	const char *a[] = {"/bin/sh", "-c", cmd, NULL};
 	ck_assert_int_eq(h_spawn(&H, a), 0);
 	pid_t w = (pid_t)EVENT("kind=slot to=running", WAIT_MS)->pid;
@@ -381,14 +356,14 @@ START_TEST(a_low_open_file_limit_is_named_not_a_crash)
 	char out[2048];
 	ck_assert_int_eq(h_prepare(&H), 0);
 	int rc = h_sh(out, sizeof out, "prlimit --nofile=8:8 '%s' --rundir "
-	              "'%s' -w 8 '%s' 2>&1", bin("corral"), H.rundir,
-	              bin("examples/hello.so"));
+	              "'%s' -w 8 '%s' 2>&1", h_bin("corral"), H.rundir,
+	              h_bin("examples/hello.so"));
 	ck_assert_msg(rc == 1 && strstr(out, "open-file limit (8"),
 	              "rc %d: %s", rc, out);
 	/* Room for some: it runs those, and says so. */
-	const char *a[] = {"/usr/bin/prlimit", "--nofile=70:70", bin("corral"),
+	const char *a[] = {"/usr/bin/prlimit", "--nofile=70:70", h_bin("corral"),
 	                   "--rundir", H.rundir, "-w", "8",
-	                   bin("examples/echo.so"), NULL};
+	                   h_bin("examples/echo.so"), NULL};
 	ck_assert_int_eq(h_spawn(&H, a), 0);
 	ck_assert_ptr_nonnull(h_log_find(&H, "running degraded|3 worker(s) "
 	                                 "instead of 8|open-file limit",
@@ -396,7 +371,7 @@ START_TEST(a_low_open_file_limit_is_named_not_a_crash)
 	for (int i = 0; i < 3; i++)
 		EVENT("kind=slot to=running", WAIT_MS);
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' call ok",
-	                      ctl(), H.rundir), 0);
+	                      h_ctl(), H.rundir), 0);
 	ck_assert_str_eq(out, "ok");
 }
 END_TEST
@@ -407,7 +382,7 @@ END_TEST
  * none kills the supervisor by its default action. */
 START_TEST(every_documented_signal_is_handled)
 {
-	START("-w", "1", "--reload-gate", "100ms", bin("examples/echo.so"));
+	START("-w", "1", "--reload-gate", "100ms", h_bin("examples/echo.so"));
 	EVENT("kind=slot to=running", WAIT_MS);
 	kill(H.sup, SIGPIPE); /* ignored */
 	kill(H.sup, SIGUSR1);
@@ -425,7 +400,7 @@ START_TEST(every_documented_signal_is_handled)
 	EVENT("kind=reload to=done", WAIT_MS);
 	char out[256];
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' call up",
-	                      ctl(), H.rundir), 0);
+	                      h_ctl(), H.rundir), 0);
 	ck_assert_str_eq(out, "up");
 	kill(H.sup, SIGQUIT); /* graceful, like TERM */
 	EVENT("kind=signal to=SIGQUIT", WAIT_MS);
@@ -439,7 +414,7 @@ END_TEST
  * crash), none is replaced, and corral exits 0. */
 START_TEST(sigterm_to_everyone_at_once_is_a_clean_stop)
 {
-	START("-w", "3", "--standby", "0", bin("examples/echo.so"));
+	START("-w", "3", "--standby", "0", h_bin("examples/echo.so"));
 	pid_t p[3];
 	for (int i = 0; i < 3; i++)
 		p[i] = (pid_t)EVENT("kind=slot to=running", WAIT_MS)->pid;
@@ -459,7 +434,7 @@ END_TEST
 START_TEST(a_stopped_supervisor_kills_no_healthy_worker)
 {
 	START("-w", "2", "--heartbeat-timeout", "1s", "--health-interval",
-	      "200ms", bin("examples/echo.so"));
+	      "200ms", h_bin("examples/echo.so"));
 	pid_t p[2];
 	for (int i = 0; i < 2; i++)
 		p[i] = (pid_t)EVENT("kind=slot to=running", WAIT_MS)->pid;
@@ -470,7 +445,7 @@ START_TEST(a_stopped_supervisor_kills_no_healthy_worker)
 	sleep_ms(2000);
 	char out[256];
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' call x",
-	                      ctl(), H.rundir), 0);
+	                      h_ctl(), H.rundir), 0);
 	ck_assert_int_eq(h_event_count(&H, "kind=slot to=exited"), 0);
 	ck_assert(alive(p[0]) && alive(p[1]));
 }

@@ -16,53 +16,14 @@
 #define WAIT_MS 20000
 
 static harness H;
-static char pbuf[PATH_MAX];
-
-static const char *ctl(void)
-{
-	const char *e = getenv("CORRALCTL_BIN");
-	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
-}
-
-static const char *bin(const char *rel)
-{
-	static char b[8][PATH_MAX];
-	static int i;
-	i = (i + 1) % 8;
-	return h_path(rel, b[i], sizeof b[i]);
-}
 
 static void teardown(void)
 {
 	h_cleanup(&H);
 }
 
-#define START(...)                                                            \
-	do {                                                                  \
-		const char *a_[] = {__VA_ARGS__, NULL};                       \
-		ck_assert_int_eq(h_start(&H, a_), 0);                         \
-	} while (0)
-
-#define EVENT(filter)                                                         \
-	({                                                                    \
-		const ipc_event *e_ = h_event(&H, filter, WAIT_MS);           \
-		ck_assert_msg(e_ != NULL, "no event '%s'", filter);           \
-		e_;                                                           \
-	})
-
-/* 0 when status --json satisfies the jq filter; else prints status. */
-static int status_is(const char *filter)
-{
-	int rc = h_sh(NULL, 0, "'%s' --rundir '%s' status --json | jq -e '%s' "
-	              ">/dev/null 2>&1", ctl(), H.rundir, filter);
-	if (rc != 0) {
-		char out[16384];
-		(void)h_sh(out, sizeof out, "'%s' --rundir '%s' status --json "
-		           "2>&1", ctl(), H.rundir);
-		fprintf(stderr, "status is not '%s':\n%s\n", filter, out);
-	}
-	return rc;
-}
+#define START(...) H_START(&H, __VA_ARGS__)
+#define EVENT(filter) H_EVENT(&H, filter, WAIT_MS)
 
 /* Load through the whole test (corral-load in the background, its JSON
  * report in DIR/load.json); load_check() waits for it and checks it. */
@@ -71,7 +32,7 @@ static void load_start(const char *dur)
 	ck_assert_int_eq(h_sh(NULL, 0, "'%s' --rundir '%s' --rate 200 "
 	                      "--duration %s --json --fail-on-loss > "
 	                      "'%s/load.json' 2>'%s/load.err' & echo $! > "
-	                      "'%s/load.pid'", bin("corral-load"), H.rundir,
+	                      "'%s/load.pid'", h_bin("corral-load"), H.rundir,
 	                      dur, H.dir, H.dir, H.dir), 0);
 }
 
@@ -93,7 +54,7 @@ START_TEST(over_max_memory_the_worker_is_replaced_losing_no_job)
 	START("-w", "2", "--standby", "0", "--health-interval", "100ms",
 	      "--reload-gate", "300ms", "--max-memory", "48M",
 	      "--leak-window", "0", "--set", "rate=20000000", "--set",
-	      "max=400000000", bin("examples/leak.so"));
+	      "max=400000000", h_bin("examples/leak.so"));
 	EVENT("kind=slot to=running");
 	EVENT("kind=slot to=running");
 	load_start("4s");
@@ -101,9 +62,9 @@ START_TEST(over_max_memory_the_worker_is_replaced_losing_no_job)
 	ck_assert_ptr_nonnull(strstr(e->why, "over max_memory 48.0 MB"));
 	EVENT("kind=restart to=swapped");
 	load_check();
-	ck_assert_int_eq(status_is("[.workers[].restarts_by.memory] | add >= 1"),
+	ck_assert_int_eq(h_status_is(&H, "[.workers[].restarts_by.memory] | add >= 1"),
 	                 0);
-	ck_assert_int_eq(status_is("[.workers[].restarts_by.crash] | add == 0"),
+	ck_assert_int_eq(h_status_is(&H, "[.workers[].restarts_by.crash] | add == 0"),
 	                 0);
 }
 END_TEST
@@ -113,12 +74,12 @@ START_TEST(a_steady_leak_is_flagged_with_leak_action_warn)
 	START("-w", "1", "--standby", "0", "--health-interval", "100ms",
 	      "--reload-gate", "300ms", "--leak-window", "3s",
 	      "--leak-min-growth", "4M", "--set", "rate=3000000", "--set",
-	      "max=400000000", bin("examples/leak.so"));
+	      "max=400000000", h_bin("examples/leak.so"));
 	EVENT("kind=slot to=running");
 	/* warn (the default): flagged with its slope, not replaced. */
 	const ipc_event *e = EVENT("kind=health slot=0 to=leaking");
 	ck_assert_ptr_nonnull(strstr(e->why, "RSS growing"));
-	ck_assert_int_eq(status_is(".workers[0].leaking == true and "
+	ck_assert_int_eq(h_status_is(&H, ".workers[0].leaking == true and "
 	                           ".workers[0].leak_bytes_per_s > 1000000"),
 	                 0);
 	ck_assert_int_eq(h_event_count(&H, "kind=restart"), 0);
@@ -131,14 +92,14 @@ START_TEST(leak_action_restart_replaces_the_leaking_worker)
 	      "--reload-gate", "300ms", "--leak-window", "3s",
 	      "--leak-min-growth", "4M", "--leak-action", "restart", "--set",
 	      "rate=3000000", "--set", "max=400000000",
-	      bin("examples/leak.so"));
+	      h_bin("examples/leak.so"));
 	pid_t first = (pid_t)EVENT("kind=slot to=running")->pid;
 	load_start("6s");
 	EVENT("kind=health slot=0 to=leak");
 	const ipc_event *e = EVENT("kind=restart slot=0 to=swapped");
 	ck_assert_int_ne(e->pid, first);
 	load_check();
-	ck_assert_int_eq(status_is(".workers[0].restarts_by.leak >= 1"), 0);
+	ck_assert_int_eq(h_status_is(&H, ".workers[0].restarts_by.leak >= 1"), 0);
 }
 END_TEST
 
@@ -147,13 +108,13 @@ START_TEST(sustained_lag_replaces_the_worker)
 	START("-w", "1", "--standby", "0", "--health-interval", "200ms",
 	      "--reload-gate", "300ms", "--lag-restart", "100ms",
 	      "--lag-restart-for", "1s", "--set", "ms=150", "--set",
-	      "every=250", bin("tests/stall.so"));
+	      "every=250", h_bin("tests/stall.so"));
 	pid_t first = (pid_t)EVENT("kind=slot to=running")->pid;
 	const ipc_event *e = EVENT("kind=health slot=0 to=lag");
 	ck_assert_ptr_nonnull(strstr(e->why, "over lag_restart 100 ms"));
 	e = EVENT("kind=restart slot=0 to=swapped");
 	ck_assert_int_ne(e->pid, first);
-	ck_assert_int_eq(status_is(".workers[0].restarts_by.lag >= 1"), 0);
+	ck_assert_int_eq(h_status_is(&H, ".workers[0].restarts_by.lag >= 1"), 0);
 }
 END_TEST
 
@@ -165,13 +126,13 @@ START_TEST(health_actions_stay_within_the_restart_budget)
 	      "--reload-gate", "200ms", "--max-memory", "32M",
 	      "--max-restarts", "1", "--leak-window", "0", "--set",
 	      "rate=40000000", "--set", "max=400000000",
-	      bin("examples/leak.so"));
+	      h_bin("examples/leak.so"));
 	EVENT("kind=slot to=running");
 	EVENT("kind=restart slot=0 to=swapped");
 	ck_assert_ptr_nonnull(h_log_find(&H, "restart budget is spent",
 	                                 WAIT_MS));
 	ck_assert_int_eq(h_event_count(&H, "kind=restart to=swapped"), 1);
-	ck_assert_int_eq(status_is(".workers[0].state == \"running\""), 0);
+	ck_assert_int_eq(h_status_is(&H, ".workers[0].state == \"running\""), 0);
 }
 END_TEST
 

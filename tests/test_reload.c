@@ -18,39 +18,14 @@
 #define WAIT_MS 20000
 
 static harness H;
-static char pbuf[PATH_MAX];
-
-static const char *ctl(void)
-{
-	const char *e = getenv("CORRALCTL_BIN");
-	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
-}
-
-static const char *bin(const char *rel)
-{
-	static char b[8][PATH_MAX];
-	static int i;
-	i = (i + 1) % 8;
-	return h_path(rel, b[i], sizeof b[i]);
-}
 
 static void teardown(void)
 {
 	h_cleanup(&H);
 }
 
-#define START(...)                                                            \
-	do {                                                                  \
-		const char *a_[] = {__VA_ARGS__, NULL};                       \
-		ck_assert_int_eq(h_start(&H, a_), 0);                         \
-	} while (0)
-
-#define EVENT(filter, ms)                                                     \
-	({                                                                    \
-		const ipc_event *e_ = h_event(&H, filter, ms);                \
-		ck_assert_msg(e_ != NULL, "no event '%s'", filter);           \
-		e_;                                                           \
-	})
+#define START(...) H_START(&H, __VA_ARGS__)
+#define EVENT(filter, ms) H_EVENT(&H, filter, ms)
 
 /* An INI file in the test's directory: plugin = so, then extra lines. */
 static const char *ini(const char *name, const char *so, const char *extra)
@@ -63,7 +38,7 @@ static const char *ini(const char *name, const char *so, const char *extra)
 	snprintf(paths[k], sizeof paths[k], "%s/%s.ini", H.dir, name);
 	FILE *f = fopen(paths[k], "w");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "[corral]\nplugin = %s\n%s", bin(so), extra ? extra : "");
+	fprintf(f, "[corral]\nplugin = %s\n%s", h_bin(so), extra ? extra : "");
 	fclose(f);
 	return paths[k];
 }
@@ -77,23 +52,8 @@ static void expect_running(int n)
 /* Runs corralctl with args; its exit code, its output in out. */
 static int ctl_run(char *out, size_t len, const char *args)
 {
-	return h_sh(out, len, "'%s' --rundir '%s' %s 2>&1", ctl(), H.rundir,
+	return h_sh(out, len, "'%s' --rundir '%s' %s 2>&1", h_ctl(), H.rundir,
 	            args);
-}
-
-/* 0 when status --json satisfies the jq filter; else prints status. */
-static int status_is(const char *filter)
-{
-	int rc = h_sh(NULL, 0, "'%s' --rundir '%s' status --json | jq -e '%s' "
-	              ">/dev/null 2>&1", ctl(), H.rundir, filter);
-	if (rc != 0) {
-		char out[8192];
-		(void)h_sh(out, sizeof out, "'%s' --rundir '%s' status --json "
-		           "2>&1", ctl(), H.rundir);
-		fprintf(stderr, "status is not '%s':\n%s\n", filter, out);
-		h_dump(&H);
-	}
-	return rc;
 }
 
 /* The worker pids of slots 0..n-1, from status. */
@@ -104,7 +64,7 @@ static void pids_now(pid_t *p, int n)
 		char f[64];
 		snprintf(f, sizeof f, ".workers[%d].pid", i);
 		ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' status "
-		                      "--json | jq -r '%s'", ctl(), H.rundir, f),
+		                      "--json | jq -r '%s'", h_ctl(), H.rundir, f),
 		                 0);
 		p[i] = (pid_t)atol(out);
 	}
@@ -128,13 +88,13 @@ START_TEST(reload_under_job_load_loses_nothing)
 	              "'%s' --rundir '%s' reload --config %s && "
 	              "'%s' --rundir '%s' reload --config %s; R=$?; wait $L; "
 	              "echo load=$? reload=$R",
-	              bin("corral-load"), H.rundir, H.dir, ctl(), H.rundir, ctl(),
-	              H.rundir, b, ctl(), H.rundir, a);
+	              h_bin("corral-load"), H.rundir, H.dir, h_ctl(), H.rundir, h_ctl(),
+	              H.rundir, b, h_ctl(), H.rundir, a);
 	ck_assert_msg(strstr(out, "load=0 reload=0"), "%s", out);
 	ck_assert_int_eq(h_sh(out, sizeof out, "jq -e '.lost == 0 and "
 	                      ".duplicates == 0 and .ok == .sent and "
 	                      ".sent > 1000' %s/load.json", H.dir), 0);
-	ck_assert_int_eq(status_is(".gen == 3 and (.workers | all(.gen == 3 "
+	ck_assert_int_eq(h_status_is(&H, ".gen == 3 and (.workers | all(.gen == 3 "
 	                           "and .state == \"running\"))"), 0);
 	/* Each slot went through the gate and was swapped, twice. */
 	ck_assert_int_eq(h_event_count(&H, "kind=reload to=swapped"), 4);
@@ -156,7 +116,7 @@ START_TEST(reload_under_http_load_has_no_errors)
 	              "& W=$!; sleep 1; "
 	              "'%s' --rundir '%s' reload && '%s' --rundir '%s' reload; "
 	              "R=$?; wait $W; echo wrk=$? reload=$R; cat %s/wrk.out",
-	              port, H.dir, ctl(), H.rundir, ctl(), H.rundir, H.dir);
+	              port, H.dir, h_ctl(), H.rundir, h_ctl(), H.rundir, H.dir);
 	ck_assert_msg(strstr(out, "wrk=0 reload=0"), "%s", out);
 	ck_assert_msg(strstr(out, "requests in"), "%s", out);
 	ck_assert_msg(!strstr(out, "Socket errors") &&
@@ -184,7 +144,7 @@ static void expect_rollback(const char *b, const char *why)
 	pids_now(after, 2);
 	ck_assert_int_eq(before[0], after[0]);
 	ck_assert_int_eq(before[1], after[1]);
-	ck_assert_int_eq(status_is(".gen == 1 and (.workers | all(.gen == 1 "
+	ck_assert_int_eq(h_status_is(&H, ".gen == 1 and (.workers | all(.gen == 1 "
 	                           "and .state == \"running\")) and "
 	                           "(.last_op | contains(\"rolled back\"))"), 0);
 	ck_assert_int_eq(ctl_run(out, sizeof out, "call still-here"), 0);
@@ -247,7 +207,7 @@ START_TEST(rollback_moves_replaced_slots_back)
 	EVENT("kind=reload slot=0 to=swapped why~(generation 2)", WAIT_MS);
 	EVENT("kind=reload to=rollback", WAIT_MS);
 	EVENT("kind=reload slot=0 to=swapped why~(generation 1)", WAIT_MS);
-	ck_assert_int_eq(status_is(".gen == 1 and (.workers | all(.gen == 1 "
+	ck_assert_int_eq(h_status_is(&H, ".gen == 1 and (.workers | all(.gen == 1 "
 	                           "and .state == \"running\"))"), 0);
 }
 END_TEST
@@ -275,7 +235,7 @@ START_TEST(a_failed_rollback_is_reported_not_retried)
 		fprintf(stderr, "reload said (%d):\n%s\n", rc, out);
 	ck_assert(rc == 4 && strstr(out, "failed too") &&
 	          strstr(out, "new code: 0"));
-	ck_assert_int_eq(status_is(".op == \"\" and .workers[0].gen == 2 and "
+	ck_assert_int_eq(h_status_is(&H, ".op == \"\" and .workers[0].gen == 2 and "
 	                           ".workers[0].state == \"running\""), 0);
 }
 END_TEST
@@ -285,7 +245,7 @@ END_TEST
 START_TEST(restart_replaces_every_worker_and_revives_failed_slots)
 {
 	START("-w", "2", "--restart", "never", "--reload-gate", "200ms",
-	      "--standby", "0", bin("examples/hello.so"));
+	      "--standby", "0", h_bin("examples/hello.so"));
 	expect_running(2);
 	pid_t p[2], q[2];
 	pids_now(p, 2);
@@ -295,7 +255,7 @@ START_TEST(restart_replaces_every_worker_and_revives_failed_slots)
 	int rc = ctl_run(out, sizeof out, "restart all");
 	ck_assert_msg(rc == 0 && strstr(out, "done"), "%s", out);
 	EVENT("kind=restart slot=0 to=swapped", WAIT_MS);
-	ck_assert_int_eq(status_is(".workers | all(.state == \"running\")"),
+	ck_assert_int_eq(h_status_is(&H, ".workers | all(.state == \"running\")"),
 	                 0);
 	pids_now(q, 2);
 	ck_assert_int_ne(q[0], p[0]);
@@ -308,7 +268,7 @@ END_TEST
 
 START_TEST(scale_up_and_down_under_load_loses_nothing)
 {
-	START("-w", "2", bin("examples/echo.so"));
+	START("-w", "2", h_bin("examples/echo.so"));
 	expect_running(2);
 	char out[16384];
 	(void)h_sh(out, sizeof out,
@@ -319,24 +279,24 @@ START_TEST(scale_up_and_down_under_load_loses_nothing)
 	              "'%s' --rundir '%s' scale +2 && "
 	              "'%s' --rundir '%s' scale -3; R=$?; wait $L; "
 	              "echo load=$? scale=$R",
-	              bin("corral-load"), H.rundir, H.dir, ctl(), H.rundir, ctl(),
-	              H.rundir, ctl(), H.rundir);
+	              h_bin("corral-load"), H.rundir, H.dir, h_ctl(), H.rundir, h_ctl(),
+	              H.rundir, h_ctl(), H.rundir);
 	ck_assert_msg(strstr(out, "load=0 scale=0"), "%s", out);
 	ck_assert_int_eq(h_sh(out, sizeof out, "jq -e '.lost == 0 and "
 	                      ".ok == .sent' %s/load.json", H.dir), 0);
-	ck_assert_int_eq(status_is("(.workers | length) == 1"), 0);
+	ck_assert_int_eq(h_status_is(&H, "(.workers | length) == 1"), 0);
 	/* gunicorn's signals: TTIN one more. */
 	ck_assert_int_eq(kill(H.sup, SIGTTIN), 0);
 	EVENT("kind=scale to=done", WAIT_MS);
 	EVENT("kind=scale to=done", WAIT_MS);
 	EVENT("kind=scale to=done", WAIT_MS);
-	ck_assert_int_eq(status_is("(.workers | length) == 2"), 0);
+	ck_assert_int_eq(h_status_is(&H, "(.workers | length) == 2"), 0);
 }
 END_TEST
 
 START_TEST(stop_command_stops_and_answers)
 {
-	START("-w", "2", bin("examples/echo.so"));
+	START("-w", "2", h_bin("examples/echo.so"));
 	expect_running(2);
 	char out[1024];
 	int rc = ctl_run(out, sizeof out, "stop");
@@ -353,24 +313,24 @@ START_TEST(sighup_reloads_the_changed_config_file)
 	ini("a", "tests/reloady.so", NULL); /* the same file, new content */
 	ck_assert_int_eq(kill(H.sup, SIGHUP), 0);
 	EVENT("kind=reload to=done", WAIT_MS);
-	ck_assert_int_eq(status_is(".gen == 2 and (.plugin | endswith("
+	ck_assert_int_eq(h_status_is(&H, ".gen == 2 and (.plugin | endswith("
 	                           "\"reloady.so\"))"), 0);
 	/* A bad file changes nothing and says where. */
 	FILE *f = fopen(a, "w");
 	fprintf(f, "[corral]\nplugin = %s\nworkerz = 3\n",
-	        bin("examples/echo.so"));
+	        h_bin("examples/echo.so"));
 	fclose(f);
 	char out[2048];
 	ck_assert_int_eq(ctl_run(out, sizeof out, "reload"), 4);
 	ck_assert_msg(strstr(out, "a.ini:3") && strstr(out, "workerz"), "%s",
 	              out);
-	ck_assert_int_eq(status_is(".gen == 2"), 0);
+	ck_assert_int_eq(h_status_is(&H, ".gen == 2"), 0);
 }
 END_TEST
 
 START_TEST(a_command_is_refused_while_a_reload_runs)
 {
-	START("-w", "1", "--reload-gate", "3s", bin("examples/echo.so"));
+	START("-w", "1", "--reload-gate", "3s", h_bin("examples/echo.so"));
 	expect_running(1);
 	char out[4096];
 	(void)h_sh(out, sizeof out,
@@ -379,7 +339,7 @@ START_TEST(a_command_is_refused_while_a_reload_runs)
 	              "'.op != \"\"' >/dev/null; do sleep 0.05; done; "
 	              "'%s' --rundir '%s' scale +1 2>&1; echo scale=$?; wait $R; "
 	              "echo reload=$?",
-	              ctl(), H.rundir, H.dir, ctl(), H.rundir, ctl(), H.rundir);
+	              h_ctl(), H.rundir, H.dir, h_ctl(), H.rundir, h_ctl(), H.rundir);
 	ck_assert_msg(strstr(out, "scale=4") &&
 	              strstr(out, "in progress") && strstr(out, "reload=0"),
 	              "%s", out);
@@ -391,7 +351,7 @@ START_TEST(standby_is_retired_when_the_plugin_file_changes)
 	char so[256], out[1024];
 	ck_assert_int_eq(h_prepare(&H), 0);
 	snprintf(so, sizeof so, "%s/e.so", H.dir);
-	ck_assert_int_eq(h_sh(NULL, 0, "cp '%s' '%s'", bin("examples/echo.so"),
+	ck_assert_int_eq(h_sh(NULL, 0, "cp '%s' '%s'", h_bin("examples/echo.so"),
 	                      so), 0);
 	START("-w", "1", so);
 	pid_t w = (pid_t)EVENT("kind=slot slot=0 to=running", WAIT_MS)->pid;
@@ -400,7 +360,7 @@ START_TEST(standby_is_retired_when_the_plugin_file_changes)
 	 * one mtime tick) renamed over the file. */
 	ck_assert_int_eq(h_sh(NULL, 0, "cp '%s' '%s.new' && cat '%s' >> "
 	                      "'%s.new' && mv '%s.new' '%s'",
-	                      bin("examples/echo.so"), so, bin("tests/nosym.so"),
+	                      h_bin("examples/echo.so"), so, h_bin("tests/nosym.so"),
 	                      so, so, so), 0);
 	ck_assert_int_eq(kill(w, SIGKILL), 0);
 	const ipc_event *e = EVENT("kind=slot slot=0 to=starting", WAIT_MS);
