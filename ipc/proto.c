@@ -329,6 +329,21 @@ static int get_u64(const msgpack_object *map, const char *key, uint64_t *v)
 	return 0;
 }
 
+/* The array at key, of at most max items. */
+static int get_array(const msgpack_object *map, const char *key, uint32_t max,
+                     const msgpack_object **out)
+{
+	const msgpack_object *o = mp_get(map, key);
+	if (!o)
+		return CORRAL_EMISSING;
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return CORRAL_EFIELD;
+	if (o->via.array.size > max)
+		return CORRAL_ETOOMANY;
+	*out = o;
+	return 0;
+}
+
 static int obj_u64(const msgpack_object *o, uint64_t *v)
 {
 	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -1236,14 +1251,10 @@ int ipc_unpack_events(const ipc_frame *f, ipc_events *m)
 		rc = get_u64(&f->body, "last", &m->last);
 	if (rc)
 		return rc;
-	const msgpack_object *o = mp_get(&f->body, "ev");
-	if (!o)
-		return CORRAL_EMISSING;
-	if (o->type != MSGPACK_OBJECT_ARRAY)
-		return CORRAL_EFIELD;
+	const msgpack_object *o;
+	if ((rc = get_array(&f->body, "ev", IPC_MAX_EVENTS, &o)))
+		return rc;
 	uint32_t n = o->via.array.size;
-	if (n > IPC_MAX_EVENTS)
-		return CORRAL_ETOOMANY;
 	if (n && !(m->ev = calloc(n, sizeof *m->ev)))
 		return CORRAL_ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
@@ -1446,14 +1457,10 @@ int ipc_unpack_logs(const ipc_frame *f, ipc_logs *m)
 		rc = obj_bool(end, &m->end);
 	if (rc)
 		return rc;
-	const msgpack_object *o = mp_get(&f->body, "l");
-	if (!o)
-		return CORRAL_EMISSING;
-	if (o->type != MSGPACK_OBJECT_ARRAY)
-		return CORRAL_EFIELD;
+	const msgpack_object *o;
+	if ((rc = get_array(&f->body, "l", IPC_MAX_LOGLINES, &o)))
+		return rc;
 	uint32_t n = o->via.array.size;
-	if (n > IPC_MAX_LOGLINES)
-		return CORRAL_ETOOMANY;
 	if (n && !(m->lines = calloc(n, sizeof *m->lines)))
 		return CORRAL_ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
