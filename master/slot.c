@@ -121,9 +121,22 @@ static uint64_t now_ms(void)
 	return uv_hrtime() / 1000000u;
 }
 
+static void arm(slot *sl, uint64_t ms);
+
+/* A deadline that passed while the supervisor itself was stopped is not
+ * the worker's: it runs again for as long as the stall lasted. */
 static void on_timer(uv_timer_t *t)
 {
-	slot_event(t->data, SLOT_EV_TIMEOUT, NULL);
+	slot *sl = t->data;
+	uint64_t stall = sl->hooks->stalled ? sl->hooks->stalled(sl->owner)
+	                                    : 0;
+	if (stall && (sl->state == SLOT_STARTING ||
+	              sl->state == SLOT_RUNNING ||
+	              sl->state == SLOT_STOPPING)) {
+		arm(sl, stall);
+		return;
+	}
+	slot_event(sl, SLOT_EV_TIMEOUT, NULL);
 }
 
 static void arm(slot *sl, uint64_t ms)

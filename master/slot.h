@@ -90,6 +90,9 @@ typedef struct slot_hooks {
 	                const char *why);
 	/* A malformed frame arrived from the worker. */
 	void (*bad_frame)(void *owner, slot *sl, int code);
+	/* A deadline fired: how long the owner itself was stalled (0:
+	 * not), every deadline then moved back by as much.  May be NULL. */
+	uint64_t (*stalled)(void *owner);
 } slot_hooks;
 
 /* Per-slot settings, from the supervisor's configuration. */

@@ -132,7 +132,10 @@ static void hook_bad_frame(void *owner, int code)
 	s->bad_frames++;
 }
 
+static uint64_t hook_stalled(void *owner);
+
 static const slot_hooks slot_cbs = {
+	.stalled = hook_stalled,
 	.dirty = hook_dirty,
 	.reply = hook_reply,
 	.changed = hook_changed,
@@ -646,25 +649,20 @@ static void on_reconcile(uv_idle_t *h)
 	reconcile(s);
 }
 
-/* ---- stall detection ---- */
+/* ---- stall detection ----
+ *
+ * A supervisor that was itself stopped (SIGSTOP, a paused VM) heard
+ * nobody meanwhile: the time is taken off its workers' deadlines.  Two
+ * places see a stall: the poll (prepare to check) taking longer than its
+ * timeout, and a deadline timer finding the loop's last sign of life (the
+ * last check or prepare) too far back -- the stop came while callbacks
+ * ran, and timers run first when the loop resumes, before the reports
+ * that waited in the sockets are read. */
 
-static void on_before_poll(uv_prepare_t *h)
+static void note_stall(sup *s, uint64_t stall)
 {
-	sup *s = h->data;
-	s->poll_start_ms = now_ms();
-	s->poll_timeout_ms = uv_backend_timeout(s->loop);
-}
-
-static void on_after_poll(uv_check_t *h)
-{
-	sup *s = h->data;
-	if (s->poll_timeout_ms < 0)
-		return;
-	uint64_t took = now_ms() - s->poll_start_ms;
-	if (took <= (uint64_t)s->poll_timeout_ms + STALL_MS)
-		return;
-	uint64_t stall = took - (uint64_t)s->poll_timeout_ms, held = 0;
 	static ratelog rl;
+	uint64_t held = 0;
 	/* Short ones are a busy machine's scheduling; long ones a SIGSTOP
 	 * or a paused VM.  Either way, nobody heard the workers. */
 	if (stall < STALL_WARN_MS)
@@ -680,6 +678,38 @@ static void on_after_poll(uv_check_t *h)
 		    sl->state == SLOT_STOPPING)
 			slot_extend_deadline(sl, stall);
 	}
+	s->alive_ms = now_ms();
+}
+
+static void on_before_poll(uv_prepare_t *h)
+{
+	sup *s = h->data;
+	s->poll_start_ms = s->alive_ms = now_ms();
+	s->poll_timeout_ms = uv_backend_timeout(s->loop);
+}
+
+static void on_after_poll(uv_check_t *h)
+{
+	sup *s = h->data;
+	uint64_t now = now_ms(), took = now - s->poll_start_ms;
+	s->alive_ms = now;
+	if (s->poll_timeout_ms < 0 ||
+	    took <= (uint64_t)s->poll_timeout_ms + STALL_MS)
+		return;
+	note_stall(s, took - (uint64_t)s->poll_timeout_ms);
+}
+
+/* A slot's deadline fired: was it the supervisor that was away?  The
+ * stall (0: none), every deadline already moved back by it. */
+static uint64_t hook_stalled(void *owner)
+{
+	sup *s = owner;
+	uint64_t now = now_ms();
+	if (!s->alive_ms || now < s->alive_ms + STALL_MS)
+		return 0;
+	uint64_t stall = now - s->alive_ms;
+	note_stall(s, stall);
+	return stall;
 }
 
 /* ---- start-up and teardown ---- */

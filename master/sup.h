@@ -168,6 +168,7 @@ typedef struct sup {
 	uv_prepare_t before_poll; /* stall detection: see sup.c */
 	uv_check_t after_poll;
 	uint64_t poll_start_ms;
+	uint64_t alive_ms;   /* the loop's last sign of life (stall watch) */
 	int64_t poll_timeout_ms;
 	uv_signal_t sigs[SUP_NSIGNALS];
 	int nsigs;
