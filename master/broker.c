@@ -521,7 +521,7 @@ static void on_request(ipc_req *req, nng_msg *msg, void *arg)
 			ipc_frame_fini(&f);
 	}
 	if (rc) {
-		b->ops->bad_frame(b->ctx, rc);
+		b->ops->bad_frame(b->ctx, -1, rc);
 		b->st.bad_requests++;
 		answer_error(req, NULL, 0, IPC_JOBERR_BAD_REQUEST, "%s (%s)",
 		             corral_strerror(rc), corral_errname(rc));
@@ -601,9 +601,7 @@ void broker_on_reply(broker *b, unsigned slot, const ipc_frame *f)
 	uint32_t n = 0;
 	int rc = ipc_unpack_replies(f, r, &n);
 	if (rc) {
-		b->ops->bad_frame(b->ctx, rc);
-		log_warn("slot %u: dropped a bad REPLY: %s (%s)", slot,
-		         corral_errname(rc), corral_strerror(rc));
+		b->ops->bad_frame(b->ctx, (int)slot, rc);
 		return;
 	}
 	for (uint32_t i = 0; i < n; i++) {

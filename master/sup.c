@@ -33,6 +33,7 @@
 #include "corral_base.h"
 #include "master/decision.h" /* tools: explain's decision records */
 #include "master/logsink.h"  /* tools: log ring, log_reopen */
+#include "master/badframe.h"
 #include "master/sup.h"
 
 #define EVENTS_KEPT 4096
@@ -117,19 +118,42 @@ static void hook_changed(void *owner, slot *sl, slot_state from,
 	          why);
 }
 
+/* Bad frames: counted (status), told of rate-limited (badframe.h). */
 static void hook_slot_bad_frame(void *owner, slot *sl, int code)
 {
 	sup *s = owner;
+	char who[64];
 	s->bad_frames++;
-	log_warn("slot %d pid %" PRId64 ": dropped a bad frame: %s (%s)",
-	         sl->id, sl->pid, corral_errname(code), corral_strerror(code));
+	snprintf(who, sizeof who, "slot %d pid %" PRId64, sl->id, sl->pid);
+	badframes_note(&s->bad, BF_WORKER, who, code);
 }
 
-static void hook_bad_frame(void *owner, int code)
+static void hook_standby_bad_frame(void *owner, int code)
 {
 	sup *s = owner;
-	(void)code;
 	s->bad_frames++;
+	badframes_note(&s->bad, BF_WORKER, "standby", code);
+}
+
+static void hook_control_bad_frame(void *ctx, int code)
+{
+	sup *s = ctx;
+	s->bad_frames++;
+	badframes_note(&s->bad, BF_CONTROL, NULL, code);
+}
+
+/* lane < 0: a job client's request; else a worker's REPLY. */
+static void hook_jobs_bad_frame(void *ctx, int lane, int code)
+{
+	sup *s = ctx;
+	char who[64];
+	s->bad_frames++;
+	if (lane < 0) {
+		badframes_note(&s->bad, BF_JOBS, NULL, code);
+		return;
+	}
+	snprintf(who, sizeof who, "slot %d (a REPLY)", lane / 2);
+	badframes_note(&s->bad, BF_WORKER, who, code);
 }
 
 static const slot_hooks slot_cbs = {
@@ -150,7 +174,7 @@ static void hook_standby_changed(void *owner, const standby *sb,
 
 static const standby_hooks standby_cbs = {
 	.dirty = hook_dirty,
-	.bad_frame = hook_bad_frame,
+	.bad_frame = hook_standby_bad_frame,
 	.changed = hook_standby_changed,
 };
 
@@ -186,7 +210,7 @@ static const broker_ops broker_cbs = {
 	.send = broker_send,
 	.now_ms = broker_now,
 	.drained = broker_drained,
-	.bad_frame = hook_bad_frame,
+	.bad_frame = hook_jobs_bad_frame,
 };
 
 static int control_status(void *ctx, nng_msg **reply)
@@ -202,7 +226,7 @@ static void control_command(void *ctx, ipc_req *req, const ipc_cmd *cmd)
 static const control_ops control_cbs = {
 	.status = control_status,
 	.command = control_command,
-	.bad_frame = hook_bad_frame,
+	.bad_frame = hook_control_bad_frame,
 	.logs = logsink_ring_cb, /* tools: LOGS requests (corralctl logs) */
 };
 
@@ -683,6 +707,7 @@ static void teardown(sup *s)
 	s->ctl = NULL;
 	broker_close(s->broker);
 	s->broker = NULL;
+	badframes_close(&s->bad);
 	uv_close((uv_handle_t *)&s->drain_timer, NULL);
 	for (int i = 0; i < s->nsigs; i++)
 		uv_close((uv_handle_t *)&s->sigs[i], NULL);
@@ -764,10 +789,12 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const sup_params *p)
 	if ((rc = standby_pool_init(&s->spares, loop, cfg->standby, &s->policy,
 	                            &standby_cbs, s)))
 		goto fail_slots;
+	if ((rc = badframes_init(&s->bad, loop)))
+		goto fail_spares;
 	if ((rc = rundir_url(s->rundir, "control", url, sizeof url)) ||
 	    (rc = control_open(&s->ctl, loop, url, &control_cbs, s,
 	                       &s->events)))
-		goto fail_spares;
+		goto fail_bad;
 	broker_config bc = {
 		.url = url, .rundir = s->rundir, .nslots = 2 * SUP_MAX_SLOTS,
 		.open_hint = s->nslots,
@@ -821,6 +848,8 @@ fail_control:
 	s->broker = NULL;
 	control_close(s->ctl);
 	s->ctl = NULL;
+fail_bad:
+	badframes_close(&s->bad);
 fail_spares:
 	standby_pool_close(&s->spares);
 fail_slots:
