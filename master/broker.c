@@ -35,6 +35,7 @@
 
 #include "common/list.h"
 #include "common/log.h"
+#include "common/ratelog.h"
 #include "common/rundir.h"
 #include "corral_base.h"
 #include "ipc/srv.h"
@@ -112,6 +113,7 @@ struct broker {
 	int told_drained;
 	broker_stats st;
 	unsigned poison_kept;
+	ratelog send_rl;  /* "cannot send jobs" lines */
 };
 
 /* ---- lists and the id index ---- */
@@ -197,8 +199,12 @@ static void set_error(ipc_result *r, ipc_joberr err, const char *fmt,
 
 static void pack_failed(nng_msg **msg, int rc)
 {
+	static ratelog rl; /* loop thread only */
+	uint64_t held = 0;
 	/* Still answer: a reply the client can decode says why. */
-	log_msg("jobs: cannot pack a result: %s", corral_strerror(rc));
+	if (ratelog_ok(&rl, &held))
+		log_msg("jobs: cannot pack a result: %s (%" PRIu64 " such "
+		        "lines held back)", corral_strerror(rc), held);
 	ipc_result e = {.ok = 0};
 	snprintf(e.err, sizeof e.err, "%s", ipc_joberr_name(IPC_JOBERR_FAILED));
 	snprintf(e.msg, sizeof e.msg, "%s", corral_strerror(rc));
@@ -370,8 +376,12 @@ static void send_fill(broker *b, unsigned slot, uint64_t now)
 			bl_push(&b->queue[f->taken[i]->prio], f->taken[i], 1);
 			b->queued++;
 		}
-		log_warn("slot %u: cannot send %u job(s): %s", slot, f->n,
-		         corral_strerror(rc));
+		uint64_t held = 0;
+		if (ratelog_ok(&b->send_rl, &held))
+			log_warn("slot %u: cannot send %u job(s): %s (they "
+			         "wait for a worker; %" PRIu64 " such lines "
+			         "held back)", slot, f->n,
+			         corral_strerror(rc), held);
 		f->skip = 1;
 	} else {
 		for (unsigned i = 0; i < f->n; i++) {
