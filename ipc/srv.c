@@ -110,9 +110,11 @@ static void deliver(ipc_bridge *b, ipc_item *it)
 		return;
 	}
 	s->busy++;
-	/* All contexts busy: open more, so that further requests (including
-	 * ones to be answered "busy") get in. */
-	if (s->busy == s->nreqs) {
+	/* Every context busy -- with a request, or with a reply nng has not
+	 * handed to its pipe yet (a client slow to read holds those) -- open
+	 * more, so that further requests (including ones to be answered
+	 * "busy") get in. */
+	if (s->busy + s->sending >= s->nreqs) {
 		unsigned want = s->nreqs;
 		while (want-- && add_ctx(s) == 0)
 			;
