@@ -33,6 +33,14 @@ static const char *whats(int src, uint64_t n)
 	return n == 1 ? "bad request" : "bad requests";
 }
 
+/* The count of src's lines held back since its last line. */
+static void summary(const badframes *bf, int src, uint64_t held)
+{
+	log_warn("%s: %" PRIu64 " more %s since the last such line, not "
+	         "logged one by one (%" PRIu64 " in all)", src_name[src], held,
+	         whats(src, held), bf->total[src]);
+}
+
 static void on_timer(uv_timer_t *t);
 
 static void arm(badframes *bf, uint64_t ms)
@@ -47,10 +55,7 @@ static void on_timer(uv_timer_t *t)
 	uint64_t held, wait = UINT64_MAX;
 	for (int i = 0; i < BF_NSRC; i++) {
 		if (ratelog_flush(&bf->rl[i], &held))
-			log_warn("%s: %" PRIu64 " more %s in the last %d s, "
-			         "not logged one by one (%" PRIu64 " in all)",
-			         src_name[i], held, whats(i, held),
-			         RATELOG_INTERVAL_MS / 1000, bf->total[i]);
+			summary(bf, i, held);
 		else if (bf->rl[i].held && ratelog_wait_ms(&bf->rl[i]) < wait)
 			wait = ratelog_wait_ms(&bf->rl[i]);
 	}
@@ -99,6 +104,12 @@ void badframes_close(badframes *bf)
 {
 	if (!bf->open)
 		return;
+	/* The last counts, however soon after the last line. */
+	for (int i = 0; i < BF_NSRC; i++)
+		if (bf->rl[i].held) {
+			summary(bf, i, bf->rl[i].held);
+			bf->rl[i].held = 0;
+		}
 	bf->open = 0;
 	uv_close((uv_handle_t *)&bf->timer, NULL);
 }

@@ -6,8 +6,9 @@
  * The log: per source, at most one line per RATELOG interval (ratelog.h);
  * the first bad frame after a quiet spell is told of as it comes, the
  * ones held back after it are counted into the next line or, once the
- * burst is over, into a summary ("N more ... in the last 5 s"), so no
- * count is lost and a 100,000-frame flood costs a handful of lines.  The
+ * burst is over (or at close), into a summary ("N more bad requests since
+ * the last such line"), so no count is lost and a 100,000-frame flood
+ * costs a handful of lines.  The
  * exact total is in status (`bad_frames`), which the caller keeps.
  *
  * The memory: nng allocates each received message on its own threads,
@@ -63,7 +64,8 @@ int badframes_init(badframes *bf, uv_loop_t *loop);
  * source's name), and why (a corral_err). */
 void badframes_note(badframes *bf, badframe_src src, const char *who,
                     int code);
-/* Closes the timer; bf must stay valid until the loop has run once. */
+/* Tells the counts still held back, closes the timer; bf must stay valid
+ * until the loop has run once. */
 void badframes_close(badframes *bf);
 
 #endif
