@@ -375,6 +375,17 @@ static void srv_closer(void *arg)
 
 static void close_now(ipc_srv *s)
 {
+	/* What the rate limit held back is told at the end, at least. */
+	if (s->cut_rl.held)
+		log_warn("%s: %" PRIu64 " more connection(s) closed for not "
+		         "reading since the last such line (%lu in all, every "
+		         "server)", ipc_srv_url(s), s->cut_rl.held,
+		         ipc_srv_slow_readers());
+	if (s->fail_rl.held)
+		log_warn("%s: %" PRIu64 " more replies could not be sent since "
+		         "the last such line (%lu in all)", ipc_srv_url(s),
+		         s->fail_rl.held, s->send_failed);
+	s->cut_rl.held = s->fail_rl.held = 0;
 	if (s->linger) {
 		uv_close((uv_handle_t *)s->linger, timer_freed);
 		s->linger = NULL;
