@@ -37,6 +37,7 @@ typedef struct ipc_item {
 	ipc_item_kind kind;
 	nng_msg *msg;
 	void *tag;
+	int rv;       /* IPC_ITEM_SENT: nng's result (0: handed to the pipe) */
 } ipc_item;
 
 typedef struct ipc_bridge ipc_bridge;

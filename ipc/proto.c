@@ -1499,7 +1499,7 @@ static int pk_worker(msgpack_packer *pk, const ipc_worker_status *w)
 int ipc_pack_status(nng_msg **out, const ipc_status *m)
 {
 	msgpack_packer pk;
-	int rc = pk_begin(out, &pk, IPC_STATUS, 13);
+	int rc = pk_begin(out, &pk, IPC_STATUS, 14);
 	if (rc)
 		return pk_end(out, rc);
 	rc |= pk_kstr(&pk, "name", m->name);
@@ -1511,6 +1511,7 @@ int ipc_pack_status(nng_msg **out, const ipc_status *m)
 	rc |= pk_kstr(&pk, "url", m->jobs_url);
 	rc |= pk_u64(&pk, "heals", m->heals);
 	rc |= pk_u64(&pk, "bad", m->bad_frames);
+	rc |= pk_u64(&pk, "slow", m->slow_readers);
 	rc |= pk_str(&pk, "jobs") | msgpack_pack_map(&pk, ipc_jobstat_nfields);
 	rc |= pk_fields(&pk, ipc_jobstat_fields, ipc_jobstat_nfields, &m->jobs);
 	rc |= pk_i64(&pk, "pid", m->pid);
@@ -1564,6 +1565,8 @@ int ipc_unpack_status(const ipc_frame *f, ipc_status *m)
 		rc = get_str(b, "state", m->state, sizeof m->state);
 	if (!rc)
 		rc = get_u64(b, "bad", &m->bad_frames);
+	if (!rc)
+		rc = get_u64(b, "slow", &m->slow_readers);
 	if (!rc)
 		rc = get_map(b, "jobs", &jobs);
 	if (!rc)

@@ -370,6 +370,8 @@ typedef struct ipc_status {
 	int64_t pid;
 	char state[IPC_STATE_LEN];
 	uint64_t bad_frames; /* malformed messages received and dropped */
+	uint64_t slow_readers; /* connections closed for not reading their
+	                        * replies (ipc/srv.h) */
 	ipc_job_stats jobs;
 	uint32_t nworkers;
 	ipc_worker_status *workers; /* owned; ipc_status_free() */

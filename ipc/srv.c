@@ -7,12 +7,29 @@
  * context's receive on the nng thread.  A context is busy from the moment
  * its request reaches the loop until its reply is sent.  When every
  * context is busy, the loop opens more (doubling, up to max_open).
+ *
+ * Clients that do not read: nng's REP hands a pipe one reply at a time;
+ * the next ones wait, each holding its context, until the transport has
+ * written the one before.  A client that sends requests and never reads
+ * the replies (or stops reading) would so take every context in turn, one
+ * per request it sends, and hold them for good: the server would stop
+ * taking requests from anyone.  So the loop keeps, per connection with
+ * replies waiting, when one was last handed on, and a sweep closes a
+ * connection that has taken none for IPC_SRV_STALL_MS (nng then ends its
+ * waiting replies as sent, freeing their contexts; a REQ client that
+ * does read asks again on its next connection).  A slow reader that
+ * still takes a reply now and then is never cut, and no reply is timed
+ * out on its own: nng's REP cannot send it again once its send failed.
  */
+#include <inttypes.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+#include "common/ratelog.h"
 #include "corral_base.h"
 #include "ipc/bridge.h"
 #include "ipc/guard.h"
@@ -20,13 +37,30 @@
 #include "ipc/srv.h"
 
 #define FIRST_CONTEXTS 16
+#define STALL_CHECK_MS 1000 /* the sweep for connections that do not read */
+#define PIPE_BUCKETS 64
+
+/* Connections cut for not reading, every server together (status). */
+static atomic_ulong slow_readers;
 
 struct ipc_req {
 	ipc_srv *s;
 	nng_ctx ctx;
 	nng_aio *aio;
 	int sending; /* the aio is sending a reply (else receiving) */
+	nng_pipe pipe; /* loop thread: the connection of its request */
+	int tracked;   /* loop thread: its reply counts in a wpipe */
 };
+
+/* A connection with replies waiting to be handed to it (loop thread). */
+typedef struct wpipe {
+	struct wpipe *next;
+	nng_pipe pipe;
+	unsigned waiting;     /* replies handed to nng, not yet on the pipe */
+	uint64_t progress_ms; /* uv_now() of the last one handed on, or of
+	                       * the first that began waiting */
+	int cut;              /* closed for not reading */
+} wpipe;
 
 struct ipc_srv {
 	ipc_bridge b; /* first */
@@ -41,6 +75,11 @@ struct ipc_srv {
 	unsigned sending; /* replies handed to nng, not yet sent */
 	int close_when_sent;
 	uv_timer_t *linger; /* the bound on close_when_sent's wait */
+	uv_timer_t *stall;  /* the sweep for clients that do not read */
+	wpipe *pipes[PIPE_BUCKETS]; /* connections with replies waiting */
+	unsigned npipes;
+	ratelog cut_rl, fail_rl; /* their log lines */
+	unsigned long send_failed;
 };
 
 /* nng thread. */
@@ -52,7 +91,7 @@ static void ctx_done(void *arg)
 		r->sending = 0;
 		if (rv && nng_aio_get_msg(r->aio))
 			nng_msg_free(nng_aio_get_msg(r->aio));
-		ipc_item sent = {.kind = IPC_ITEM_SENT, .tag = r};
+		ipc_item sent = {.kind = IPC_ITEM_SENT, .tag = r, .rv = rv};
 		(void)ipc_bridge_push(&r->s->b, &sent); /* closing: moot */
 		if (rv != NNG_ECLOSED)
 			nng_ctx_recv(r->ctx, r->aio);
@@ -99,25 +138,120 @@ static int add_ctx(ipc_srv *s)
 
 static void close_now(ipc_srv *s);
 
+/* ---- connections that do not read (loop thread) ---- */
+
+static wpipe **wpipe_find(ipc_srv *s, nng_pipe p)
+{
+	wpipe **pp = &s->pipes[nng_pipe_id(p) % PIPE_BUCKETS];
+	while (*pp && nng_pipe_id((*pp)->pipe) != nng_pipe_id(p))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void on_stall_check(uv_timer_t *t);
+
+/* r's reply was handed to nng: its connection has one more waiting. */
+static void wpipe_add(ipc_srv *s, ipc_req *r)
+{
+	wpipe **pp = wpipe_find(s, r->pipe), *w = *pp;
+	if (!w) {
+		if (!(w = calloc(1, sizeof *w)))
+			return; /* untracked: never cut for it, never lost */
+		w->pipe = r->pipe;
+		w->progress_ms = uv_now(s->b.async.loop);
+		*pp = w;
+		if (!s->npipes++ && s->stall)
+			uv_timer_start(s->stall, on_stall_check, STALL_CHECK_MS,
+			               STALL_CHECK_MS);
+	}
+	w->waiting++;
+	r->tracked = 1;
+}
+
+/* r's reply left the queue (sent, or its connection gone). */
+static void wpipe_done(ipc_srv *s, ipc_req *r)
+{
+	if (!r->tracked)
+		return;
+	r->tracked = 0;
+	wpipe **pp = wpipe_find(s, r->pipe), *w = *pp;
+	if (!w)
+		return;
+	w->progress_ms = uv_now(s->b.async.loop);
+	if (--w->waiting)
+		return;
+	*pp = w->next;
+	free(w);
+	if (!--s->npipes && s->stall)
+		uv_timer_stop(s->stall);
+}
+
+/* Closes w's connection: nng ends its waiting replies as sent, so they
+ * come back through wpipe_done. */
+static void cut(ipc_srv *s, wpipe *w)
+{
+	uint64_t held = 0;
+	w->cut = 1;
+	if (nng_pipe_close(w->pipe) != 0)
+		return; /* already gone: its replies end anyway */
+	unsigned long n = atomic_fetch_add(&slow_readers, 1) + 1;
+	if (ratelog_ok(&s->cut_rl, &held))
+		log_warn("%s: closed a connection that had taken none of its "
+		         "%u waiting replies for %d s (a client that does not "
+		         "read; %lu such closed so far, %" PRIu64 " such lines "
+		         "held back)", ipc_srv_url(s), w->waiting,
+		         IPC_SRV_STALL_MS / 1000, n, held);
+}
+
+static void on_stall_check(uv_timer_t *t)
+{
+	ipc_srv *s = t->data;
+	uint64_t now = uv_now(t->loop);
+	for (unsigned i = 0; i < PIPE_BUCKETS; i++)
+		for (wpipe *w = s->pipes[i]; w; w = w->next)
+			if (!w->cut && now - w->progress_ms >= IPC_SRV_STALL_MS)
+				cut(s, w);
+}
+
+static void on_sent(ipc_srv *s, ipc_item *it)
+{
+	uint64_t held = 0;
+	wpipe_done(s, it->tag);
+	if (s->sending)
+		s->sending--;
+	/* Closing: every reply still out fails, and that is expected. */
+	if (it->rv && it->rv != NNG_ECLOSED && !s->close_when_sent) {
+		s->send_failed++;
+		if (ratelog_ok(&s->fail_rl, &held))
+			log_warn("%s: a reply could not be sent: %s (%lu so "
+			         "far, %" PRIu64 " such lines held back)",
+			         ipc_srv_url(s), nng_strerror(it->rv),
+			         s->send_failed, held);
+	}
+	if (s->close_when_sent && !s->sending)
+		close_now(s);
+}
+
 static void deliver(ipc_bridge *b, ipc_item *it)
 {
 	ipc_srv *s = (ipc_srv *)b;
 	if (it->kind == IPC_ITEM_SENT) {
-		if (s->sending)
-			s->sending--;
-		if (s->close_when_sent && !s->sending)
-			close_now(s);
+		on_sent(s, it);
 		return;
 	}
+	ipc_req *r = it->tag;
+	r->pipe = nng_msg_get_pipe(it->msg);
 	s->busy++;
-	/* All contexts busy: open more, so that further requests (including
-	 * ones to be answered "busy") get in. */
-	if (s->busy == s->nreqs) {
+	/* Every context busy -- with a request, or with a reply nng has not
+	 * handed to its pipe yet (a client slow to read holds those) -- open
+	 * more, so that further requests (including ones to be answered
+	 * "busy") get in. */
+	if (s->busy + s->sending >= s->nreqs) {
 		unsigned want = s->nreqs;
 		while (want-- && add_ctx(s) == 0)
 			;
 	}
-	s->cb(it->tag, it->msg, s->arg);
+	s->cb(r, it->msg, s->arg);
 }
 
 void ipc_srv_reply(ipc_req *r, nng_msg *msg)
@@ -129,6 +263,7 @@ void ipc_srv_reply(ipc_req *r, nng_msg *msg)
 	}
 	r->sending = 1;
 	r->s->sending++;
+	wpipe_add(r->s, r);
 	nng_aio_set_msg(r->aio, msg);
 	nng_ctx_send(r->ctx, r->aio);
 }
@@ -148,11 +283,47 @@ void ipc_srv_unref(ipc_srv *s)
 	uv_unref((uv_handle_t *)&s->b.async);
 }
 
+unsigned long ipc_srv_slow_readers(void)
+{
+	return atomic_load(&slow_readers);
+}
+
 static void srv_free(ipc_bridge *b)
 {
 	ipc_srv *s = (ipc_srv *)b;
+	for (unsigned i = 0; i < PIPE_BUCKETS; i++)
+		while (s->pipes[i]) {
+			wpipe *w = s->pipes[i];
+			s->pipes[i] = w->next;
+			free(w);
+		}
 	free(s->reqs);
 	free(s);
+}
+
+static void timer_freed(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* The sweep's timer: its own allocation, so that it may close after
+ * the server is freed.  NULL when it cannot be had: then nobody is cut
+ * (what every server did before the sweep). */
+static uv_timer_t *stall_timer(ipc_srv *s, uv_loop_t *loop)
+{
+	uv_timer_t *t = malloc(sizeof *t);
+	if (t && uv_timer_init(loop, t) != 0) {
+		free(t);
+		t = NULL;
+	}
+	if (!t) {
+		log_warn("no memory for the check on clients that do not read "
+		         "their replies");
+		return NULL;
+	}
+	t->data = s;
+	uv_unref((uv_handle_t *)t);
+	return t;
 }
 
 int ipc_srv_open(ipc_srv **out, uv_loop_t *loop, const char *url,
@@ -176,6 +347,7 @@ int ipc_srv_open(ipc_srv **out, uv_loop_t *loop, const char *url,
 		free(s);
 		return rc;
 	}
+	s->stall = stall_timer(s, loop);
 	if ((rc = ipc_guard_listen(&s->guard, loop, s->sock, url, o))) {
 		ipc_srv_close(s);
 		return rc;
@@ -201,16 +373,26 @@ static void srv_closer(void *arg)
 	ipc_bridge_release(&s->b);
 }
 
-static void linger_freed(uv_handle_t *h)
-{
-	free(h);
-}
-
 static void close_now(ipc_srv *s)
 {
+	/* What the rate limit held back is told at the end, at least. */
+	if (s->cut_rl.held)
+		log_warn("%s: %" PRIu64 " more connection(s) closed for not "
+		         "reading since the last such line (%lu in all, every "
+		         "server)", ipc_srv_url(s), s->cut_rl.held,
+		         ipc_srv_slow_readers());
+	if (s->fail_rl.held)
+		log_warn("%s: %" PRIu64 " more replies could not be sent since "
+		         "the last such line (%lu in all)", ipc_srv_url(s),
+		         s->fail_rl.held, s->send_failed);
+	s->cut_rl.held = s->fail_rl.held = 0;
 	if (s->linger) {
-		uv_close((uv_handle_t *)s->linger, linger_freed);
+		uv_close((uv_handle_t *)s->linger, timer_freed);
 		s->linger = NULL;
+	}
+	if (s->stall) {
+		uv_close((uv_handle_t *)s->stall, timer_freed);
+		s->stall = NULL;
 	}
 	s->close_when_sent = 0;
 	ipc_guard_close(s->guard); /* before nng closes its listener */

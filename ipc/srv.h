@@ -11,6 +11,12 @@
  *
  * Each request must be answered exactly once with ipc_srv_reply(), which
  * frees its context for the next request.
+ *
+ * A connection whose replies wait and that has taken none of them for
+ * IPC_SRV_STALL_MS is closed (a client that does not read would otherwise
+ * hold every context, one per request it sends; see srv.c); a client that
+ * reads, however slowly, is never cut.  Cuts and failed sends are logged
+ * rate-limited (common/ratelog.h).
  */
 #ifndef IPC_SRV_H
 #define IPC_SRV_H
@@ -23,6 +29,8 @@
 
 typedef struct ipc_srv ipc_srv;
 typedef struct ipc_req ipc_req;
+
+#define IPC_SRV_STALL_MS 5000
 
 /* Loop thread.  Takes msg. */
 typedef void (*ipc_req_cb)(ipc_req *r, nng_msg *msg, void *arg);
@@ -44,6 +52,9 @@ const char *ipc_srv_url(const ipc_srv *s);
 unsigned ipc_srv_open_requests(const ipc_srv *s);
 /* Lets the loop end while the server is open. */
 void ipc_srv_unref(ipc_srv *s);
+/* Connections closed for not reading their replies, by every server of
+ * this process (status: slow_readers).  Any thread. */
+unsigned long ipc_srv_slow_readers(void);
 /* Loop thread.  Never blocks (see ipc_close_later); requests not answered
  * yet are dropped with the socket, and so are replies still being sent. */
 void ipc_srv_close(ipc_srv *s);

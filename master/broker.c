@@ -35,6 +35,7 @@
 
 #include "common/list.h"
 #include "common/log.h"
+#include "common/ratelog.h"
 #include "common/rundir.h"
 #include "corral_base.h"
 #include "ipc/srv.h"
@@ -112,6 +113,7 @@ struct broker {
 	int told_drained;
 	broker_stats st;
 	unsigned poison_kept;
+	ratelog send_rl;  /* "cannot send jobs" lines */
 };
 
 /* ---- lists and the id index ---- */
@@ -197,8 +199,12 @@ static void set_error(ipc_result *r, ipc_joberr err, const char *fmt,
 
 static void pack_failed(nng_msg **msg, int rc)
 {
+	static ratelog rl; /* loop thread only */
+	uint64_t held = 0;
 	/* Still answer: a reply the client can decode says why. */
-	log_msg("jobs: cannot pack a result: %s", corral_strerror(rc));
+	if (ratelog_ok(&rl, &held))
+		log_msg("jobs: cannot pack a result: %s (%" PRIu64 " such "
+		        "lines held back)", corral_strerror(rc), held);
 	ipc_result e = {.ok = 0};
 	snprintf(e.err, sizeof e.err, "%s", ipc_joberr_name(IPC_JOBERR_FAILED));
 	snprintf(e.msg, sizeof e.msg, "%s", corral_strerror(rc));
@@ -370,8 +376,12 @@ static void send_fill(broker *b, unsigned slot, uint64_t now)
 			bl_push(&b->queue[f->taken[i]->prio], f->taken[i], 1);
 			b->queued++;
 		}
-		log_warn("slot %u: cannot send %u job(s): %s", slot, f->n,
-		         corral_strerror(rc));
+		uint64_t held = 0;
+		if (ratelog_ok(&b->send_rl, &held))
+			log_warn("slot %u: cannot send %u job(s): %s (they "
+			         "wait for a worker; %" PRIu64 " such lines "
+			         "held back)", slot, f->n,
+			         corral_strerror(rc), held);
 		f->skip = 1;
 	} else {
 		for (unsigned i = 0; i < f->n; i++) {
@@ -521,7 +531,7 @@ static void on_request(ipc_req *req, nng_msg *msg, void *arg)
 			ipc_frame_fini(&f);
 	}
 	if (rc) {
-		b->ops->bad_frame(b->ctx, rc);
+		b->ops->bad_frame(b->ctx, -1, rc);
 		b->st.bad_requests++;
 		answer_error(req, NULL, 0, IPC_JOBERR_BAD_REQUEST, "%s (%s)",
 		             corral_strerror(rc), corral_errname(rc));
@@ -601,9 +611,7 @@ void broker_on_reply(broker *b, unsigned slot, const ipc_frame *f)
 	uint32_t n = 0;
 	int rc = ipc_unpack_replies(f, r, &n);
 	if (rc) {
-		b->ops->bad_frame(b->ctx, rc);
-		log_warn("slot %u: dropped a bad REPLY: %s (%s)", slot,
-		         corral_errname(rc), corral_strerror(rc));
+		b->ops->bad_frame(b->ctx, (int)slot, rc);
 		return;
 	}
 	for (uint32_t i = 0; i < n; i++) {

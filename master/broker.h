@@ -39,8 +39,10 @@ typedef struct broker_ops {
 	uint64_t (*now_ms)(void *ctx);
 	/* The broker became empty while draining (reconcile soon). */
 	void (*drained)(void *ctx);
-	/* A malformed request or reply was dropped. */
-	void (*bad_frame)(void *ctx, int code);
+	/* A malformed request (lane -1) or a worker's malformed reply (its
+	 * lane) was dropped; code says why.  The broker logs neither: the
+	 * supervisor does, rate-limited (master/badframe.h). */
+	void (*bad_frame)(void *ctx, int lane, int code);
 } broker_ops;
 
 typedef struct broker_stats {

@@ -234,11 +234,8 @@ static void on_request(ipc_req *req, nng_msg *msg, void *arg)
 		c->ops->command(c->ctx, req, &cmd);
 		return;
 	}
-	if (rc && rc != CORRAL_ESHUTDOWN) {
-		c->ops->bad_frame(c->ctx, rc);
-		log_warn("control: bad request: %s (%s)", corral_strerror(rc),
-		         corral_errname(rc));
-	}
+	if (rc && rc != CORRAL_ESHUTDOWN)
+		c->ops->bad_frame(c->ctx, rc); /* logs it, rate-limited */
 	if (rc)
 		reply_error(c, req, rc);
 	else

@@ -23,7 +23,8 @@ typedef struct control_ops {
 	/* A command (reload, restart, scale, stop): the supervisor keeps req
 	 * and answers it with control_answer() when the command has ended. */
 	void (*command)(void *ctx, ipc_req *req, const ipc_cmd *cmd);
-	/* A malformed request arrived. */
+	/* A malformed request arrived (it is answered with an ERROR); the
+	 * supervisor logs it, rate-limited (master/badframe.h). */
 	void (*bad_frame)(void *ctx, int code);
 	/* The log ring LOGS requests read (asked once, at open; it must
 	 * outlive the control socket).  NULL, or returning NULL: LOGS

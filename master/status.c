@@ -67,6 +67,7 @@ int sup_status_fill(sup *s, ipc_status *st)
 	snprintf(st->last_op, sizeof st->last_op, "%s", s->last_op);
 	snprintf(st->jobs_url, sizeof st->jobs_url, "%s", broker_url(s->broker));
 	st->heals = ipc_guard_heals();
+	st->slow_readers = ipc_srv_slow_readers();
 	broker_stats bs;
 	broker_get_stats(s->broker, &bs);
 	st->jobs = (ipc_job_stats){

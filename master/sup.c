@@ -33,6 +33,7 @@
 #include "corral_base.h"
 #include "master/decision.h" /* tools: explain's decision records */
 #include "master/logsink.h"  /* tools: log ring, log_reopen */
+#include "master/badframe.h"
 #include "master/sup.h"
 
 #define EVENTS_KEPT 4096
@@ -117,19 +118,42 @@ static void hook_changed(void *owner, slot *sl, slot_state from,
 	          why);
 }
 
+/* Bad frames: counted (status), told of rate-limited (badframe.h). */
 static void hook_slot_bad_frame(void *owner, slot *sl, int code)
 {
 	sup *s = owner;
+	char who[64];
 	s->bad_frames++;
-	log_warn("slot %d pid %" PRId64 ": dropped a bad frame: %s (%s)",
-	         sl->id, sl->pid, corral_errname(code), corral_strerror(code));
+	snprintf(who, sizeof who, "slot %d pid %" PRId64, sl->id, sl->pid);
+	badframes_note(&s->bad, BF_WORKER, who, code);
 }
 
-static void hook_bad_frame(void *owner, int code)
+static void hook_standby_bad_frame(void *owner, int code)
 {
 	sup *s = owner;
-	(void)code;
 	s->bad_frames++;
+	badframes_note(&s->bad, BF_WORKER, "standby", code);
+}
+
+static void hook_control_bad_frame(void *ctx, int code)
+{
+	sup *s = ctx;
+	s->bad_frames++;
+	badframes_note(&s->bad, BF_CONTROL, NULL, code);
+}
+
+/* lane < 0: a job client's request; else a worker's REPLY. */
+static void hook_jobs_bad_frame(void *ctx, int lane, int code)
+{
+	sup *s = ctx;
+	char who[64];
+	s->bad_frames++;
+	if (lane < 0) {
+		badframes_note(&s->bad, BF_JOBS, NULL, code);
+		return;
+	}
+	snprintf(who, sizeof who, "slot %d (a REPLY)", lane / 2);
+	badframes_note(&s->bad, BF_WORKER, who, code);
 }
 
 static uint64_t hook_stalled(void *owner);
@@ -153,7 +177,7 @@ static void hook_standby_changed(void *owner, const standby *sb,
 
 static const standby_hooks standby_cbs = {
 	.dirty = hook_dirty,
-	.bad_frame = hook_bad_frame,
+	.bad_frame = hook_standby_bad_frame,
 	.changed = hook_standby_changed,
 };
 
@@ -189,7 +213,7 @@ static const broker_ops broker_cbs = {
 	.send = broker_send,
 	.now_ms = broker_now,
 	.drained = broker_drained,
-	.bad_frame = hook_bad_frame,
+	.bad_frame = hook_jobs_bad_frame,
 };
 
 static int control_status(void *ctx, nng_msg **reply)
@@ -205,7 +229,7 @@ static void control_command(void *ctx, ipc_req *req, const ipc_cmd *cmd)
 static const control_ops control_cbs = {
 	.status = control_status,
 	.command = control_command,
-	.bad_frame = hook_bad_frame,
+	.bad_frame = hook_control_bad_frame,
 	.logs = logsink_ring_cb, /* tools: LOGS requests (corralctl logs) */
 };
 
@@ -763,6 +787,7 @@ static void teardown(sup *s)
 	s->ctl = NULL;
 	broker_close(s->broker);
 	s->broker = NULL;
+	badframes_close(&s->bad);
 	uv_close((uv_handle_t *)&s->drain_timer, NULL);
 	for (int i = 0; i < s->nsigs; i++)
 		uv_close((uv_handle_t *)&s->sigs[i], NULL);
@@ -906,6 +931,8 @@ int sup_init(sup *s, uv_loop_t *loop, config *cfg, const sup_params *p)
 	if ((rc = standby_pool_init(&s->spares, loop, cfg->standby, &s->policy,
 	                            &standby_cbs, s)))
 		goto fail_slots;
+	if ((rc = badframes_init(&s->bad, loop)))
+		goto fail_spares;
 	if ((rc = open_sockets(s)) || (rc = init_handles(s)))
 		goto fail_sockets;
 	return 0;
@@ -915,6 +942,8 @@ fail_sockets:
 	s->broker = NULL;
 	control_close(s->ctl);
 	s->ctl = NULL;
+	badframes_close(&s->bad);
+fail_spares:
 	standby_pool_close(&s->spares);
 fail_slots:
 	while (i-- > 0)

@@ -31,6 +31,7 @@
 #include <uv.h>
 
 #include "ipc/srv.h"
+#include "master/badframe.h"
 #include "master/broker.h"
 #include "master/conf.h"
 #include "master/control.h"
@@ -160,7 +161,8 @@ typedef struct sup {
 	                      * shutdown: exit code 4 */
 	int exit_decided;    /* exit_code set when "nothing left" began */
 	int exit_code;
-	unsigned long bad_frames;
+	unsigned long bad_frames; /* every one, whoever drops it */
+	badframes bad;            /* their log lines and memory */
 
 	uv_idle_t reconcile; /* active while dirty */
 	int dirty;

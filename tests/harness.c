@@ -151,6 +151,18 @@ const char *h_expect(harness *h, const char *needles, int timeout_ms)
 	return NULL;
 }
 
+int h_read_log(harness *h, int timeout_ms)
+{
+	size_t before;
+	do {
+		before = h->loglen;
+		if (fill(h, timeout_ms) < 0)
+			return -1;
+		timeout_ms = 0;
+	} while (h->loglen != before);
+	return 0;
+}
+
 int h_count(harness *h, const char *needle)
 {
 	int n = 0;

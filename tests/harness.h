@@ -72,6 +72,12 @@ int h_spawn(harness *h, const char *const *argv);
  */
 const char *h_expect(harness *h, const char *needles, int timeout_ms);
 
+/* Reads what the log pipe holds now, waiting up to timeout_ms for the
+ * first of it, consuming nothing: for a test that keeps the supervisor
+ * from blocking on a full pipe while it waits on something else.  0, or
+ * -1 at EOF. */
+int h_read_log(harness *h, int timeout_ms);
+
 /* Number of unconsumed-or-consumed log lines containing needle so far. */
 int h_count(harness *h, const char *needle);
 

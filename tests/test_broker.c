@@ -172,9 +172,10 @@ static void on_drained(void *ctx)
 	g_empty++;
 }
 
-static void on_bad(void *ctx, int code)
+static void on_bad(void *ctx, int lane, int code)
 {
 	(void)ctx;
+	(void)lane;
 	(void)code;
 	g_bad++;
 }

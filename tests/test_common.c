@@ -1,10 +1,11 @@
-/* test_common.c - the histogram's nearest-rank percentiles and the
- * intrusive list. */
+/* test_common.c - the histogram's nearest-rank percentiles, the
+ * intrusive list, and the rate-limited log's counting. */
 #include <check.h>
 #include <stdint.h>
 
 #include "common/hist.h"
 #include "common/list.h"
+#include "common/ratelog.h"
 #include "tests/suites.h"
 
 START_TEST(hist_empty_is_zero)
@@ -110,6 +111,34 @@ START_TEST(list_push_remove_splice)
 }
 END_TEST
 
+/* The interval's end is simulated by clearing next_ms (the clock is the
+ * real monotonic one). */
+START_TEST(ratelog_counts_what_it_holds_back)
+{
+	ratelog r = {0};
+	uint64_t held = 99;
+	ck_assert_int_eq(ratelog_ok(&r, &held), 1); /* the first goes out */
+	ck_assert_uint_eq(held, 0);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(ratelog_ok(&r, &held), 0);
+	ck_assert_int_eq(ratelog_flush(&r, &held), 0); /* not yet */
+	uint64_t w = ratelog_wait_ms(&r);
+	ck_assert(w > 0 && w <= RATELOG_INTERVAL_MS);
+	r.next_ms = 0; /* the interval is over */
+	ck_assert_uint_eq(ratelog_wait_ms(&r), 0);
+	ck_assert_int_eq(ratelog_flush(&r, &held), 1); /* the summary */
+	ck_assert_uint_eq(held, 1000);
+	ck_assert_int_eq(ratelog_flush(&r, &held), 0); /* told once */
+	ck_assert_int_eq(ratelog_ok(&r, &held), 0); /* the summary was the
+	                                              * interval's line */
+	r.next_ms = 0;
+	ck_assert_int_eq(ratelog_ok(&r, &held), 1);
+	ck_assert_uint_eq(held, 1); /* the one after the summary */
+	r.next_ms = 0;
+	ck_assert_int_eq(ratelog_flush(&r, &held), 0); /* nothing held */
+}
+END_TEST
+
 Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
@@ -120,6 +149,7 @@ Suite *common_suite(void)
 	tcase_add_test(tc, hist_precision_is_one_sixteenth);
 	tcase_add_test(tc, hist_merge_adds_up);
 	tcase_add_test(tc, list_push_remove_splice);
+	tcase_add_test(tc, ratelog_counts_what_it_holds_back);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -459,7 +459,8 @@ START_TEST(status_roundtrip)
 	ws[1].slot = 1;
 	strcpy(ws[1].state, "failed");
 	ws[1].exit_code = 78;
-	ipc_status in = {.pid = 5, .bad_frames = 3, .nworkers = 2,
+	ipc_status in = {.pid = 5, .bad_frames = 3, .slow_readers = 4,
+	                 .nworkers = 2,
 	                 .workers = ws}, out;
 	strcpy(in.name, "web");
 	strcpy(in.state, "running");
@@ -472,6 +473,7 @@ START_TEST(status_roundtrip)
 	ck_assert_str_eq(out.name, "web");
 	ck_assert_int_eq(out.pid, 5);
 	ck_assert_uint_eq(out.bad_frames, 3);
+	ck_assert_uint_eq(out.slow_readers, 4);
 	ck_assert_uint_eq(out.nworkers, 2);
 	ck_assert_int_eq(out.workers[0].pid, 10);
 	ck_assert_str_eq(out.workers[0].state, "running");

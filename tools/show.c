@@ -162,6 +162,8 @@ int show_status_json(FILE *f, const ipc_status *st)
 		rc |= jset(root, "last_op", jstr(st->last_op));
 		rc |= jset(root, "listener_heals",
 		           json_integer((json_int_t)st->heals));
+		rc |= jset(root, "slow_readers",
+		           json_integer((json_int_t)st->slow_readers));
 		rc |= jfields(jobs, ipc_jobstat_fields, ipc_jobstat_nfields,
 		              &st->jobs);
 	}

@@ -19,11 +19,13 @@
  * QUARANTINE others before reuse, so that a plugin replying twice gets
  * CORRAL_ESTATE rather than touching freed memory.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "common/ratelog.h"
 #include "worker/jobs.h"
 #include "worker/worker.h"
 
@@ -63,6 +65,7 @@ struct jobs {
 	uint32_t to_handle;   /* in jobs_on_message: jobs not yet handled,
 	                       * the current one included; else 0 */
 	uint32_t last_n;      /* replies in the last REPLY sent */
+	ratelog send_rl, bad_rl; /* per-frame lines, rate-limited */
 };
 
 static void send_pending(jobs *j)
@@ -74,10 +77,12 @@ static void send_pending(jobs *j)
 	j->last_n = n;
 	ipc_batch_end(&j->out, &msg);
 	int rc = ipc_chan_send(j->chan, msg);
-	if (rc)
+	uint64_t held = 0;
+	if (rc && ratelog_ok(&j->send_rl, &held))
 		log_plain("error: could not send %u job replies: %s; the "
-		          "supervisor will retry them elsewhere or time out",
-		          n, corral_strerror(rc));
+		          "supervisor will retry them elsewhere or time out "
+		          "(%" PRIu64 " such lines held back)", n,
+		          corral_strerror(rc), held);
 }
 
 static void on_flush(uv_prepare_t *h)
@@ -233,9 +238,13 @@ void jobs_on_message(jobs *j, ipc_frame *f)
 	ipc_job in[IPC_MAX_BATCH];
 	uint32_t n = 0;
 	int rc = ipc_unpack_jobs(f, in, &n);
+	uint64_t held = 0;
 	if (rc) {
-		log_plain("warn: dropped a bad JOB frame: %s (%s)",
-		          corral_errname(rc), corral_strerror(rc));
+		if (ratelog_ok(&j->bad_rl, &held))
+			log_plain("warn: dropped a bad JOB frame: %s (%s; "
+			          "%" PRIu64 " such lines held back)",
+			          corral_errname(rc), corral_strerror(rc),
+			          held);
 		return;
 	}
 	/* The payloads stay in the message: take it from the frame.  One
