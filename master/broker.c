@@ -18,6 +18,10 @@
  * its own here, and their results are collected in a bbatch and sent back
  * together, in order, when the last one is known (RESULTS).
  *
+ * Memory is bounded: past queue_limit jobs, or past queue_limit_bytes of
+ * their payloads, waiting in the queues, a new job is answered "busy" at
+ * once.
+ *
  * The broker knows workers only by slot number: what the supervisor tells
  * it (broker_worker_set/gone) and ops->send.  Everything here runs on the
  * supervisor's loop thread.
@@ -102,6 +106,7 @@ struct broker {
 	unsigned quantum; /* this round: jobs a worker takes before the next */
 	blist queue[4];   /* by priority */
 	unsigned queued;
+	uint64_t queued_bytes; /* payload bytes in the queues */
 	blist *ledger;    /* per slot: jobs in flight there */
 	bfill *fill;      /* per slot: dispatch's scratch */
 	bworker *w;       /* per slot */
@@ -167,15 +172,28 @@ static void unindex(broker *b, bjob *j)
 		}
 }
 
+/* The queues, with their counts of jobs and payload bytes. */
+static void q_push(broker *b, bjob *j, int head)
+{
+	bl_push(&b->queue[j->prio], j, head);
+	b->queued++;
+	b->queued_bytes += j->len;
+}
+
+static void q_remove(broker *b, bjob *j)
+{
+	bl_remove(&b->queue[j->prio], j);
+	b->queued--;
+	b->queued_bytes -= j->len;
+}
+
 /* Takes a job out of wherever it is (queue or ledger) and the index. */
 static void detach(broker *b, bjob *j)
 {
-	if (j->slot < 0) {
-		bl_remove(&b->queue[j->prio], j);
-		b->queued--;
-	} else {
+	if (j->slot < 0)
+		q_remove(b, j);
+	else
 		bl_remove(&b->ledger[j->slot], j);
-	}
 	unindex(b, j);
 }
 
@@ -305,8 +323,7 @@ static bjob *dequeue(broker *b)
 	for (int p = 0; p < 4; p++) {
 		bjob *j = bl_head(&b->queue[p]);
 		if (j) {
-			bl_remove(&b->queue[p], j);
-			b->queued--;
+			q_remove(b, j);
 			return j;
 		}
 	}
@@ -366,10 +383,8 @@ static void send_fill(broker *b, unsigned slot, uint64_t now)
 	if (!rc)
 		rc = b->ops->send(b->ctx, slot, msg); /* takes msg */
 	if (rc) {
-		for (unsigned i = f->n; i-- > 0;) {
-			bl_push(&b->queue[f->taken[i]->prio], f->taken[i], 1);
-			b->queued++;
-		}
+		for (unsigned i = f->n; i-- > 0;)
+			q_push(b, f->taken[i], 1);
 		log_warn("slot %u: cannot send %u job(s): %s", slot, f->n,
 		         corral_strerror(rc));
 		f->skip = 1;
@@ -453,6 +468,14 @@ static void sweep_start(broker *b)
 		uv_timer_start(&b->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
 }
 
+/* Whether one more job of len bytes would take the queues past a limit.
+ * An empty queue takes any job, whatever queue_limit_bytes says. */
+static int queue_full(const broker *b, uint32_t len)
+{
+	return b->queued >= b->cfg.queue_limit ||
+	       (b->queued && b->queued_bytes + len > b->cfg.queue_limit_bytes);
+}
+
 /* Takes one call of a request: queued as a job, or answered at once. */
 static void accept_call(broker *b, ipc_req *req, bbatch *bt, uint32_t idx,
                         const ipc_call *call)
@@ -464,13 +487,20 @@ static void accept_call(broker *b, ipc_req *req, bbatch *bt, uint32_t idx,
 		return;
 	}
 	/* Jobs waiting for this iteration's dispatch are not "queued" in
-	 * the queue_limit sense: send them before refusing. */
-	if (b->queued >= b->cfg.queue_limit)
+	 * the sense of the limits: send them before refusing. */
+	if (queue_full(b, call->len))
 		dispatch(b);
-	if (b->queued >= b->cfg.queue_limit) {
+	if (queue_full(b, call->len)) {
 		b->st.busy++;
-		answer_error(req, bt, idx, IPC_JOBERR_BUSY, "%u jobs queued (queue_limit)",
-		             b->queued);
+		if (b->queued >= b->cfg.queue_limit)
+			answer_error(req, bt, idx, IPC_JOBERR_BUSY,
+			             "%u jobs queued (queue_limit)", b->queued);
+		else
+			answer_error(req, bt, idx, IPC_JOBERR_BUSY,
+			             "%" PRIu64 " payload bytes queued, %u more "
+			             "would pass queue_limit_bytes (%" PRIu64 ")",
+			             b->queued_bytes, call->len,
+			             b->cfg.queue_limit_bytes);
 		return;
 	}
 	bjob *j = calloc(1, sizeof *j);
@@ -496,8 +526,7 @@ static void accept_call(broker *b, ipc_req *req, bbatch *bt, uint32_t idx,
 	j->len = call->len;
 	j->hnext = *hslot(b, j->id);
 	*hslot(b, j->id) = j;
-	bl_push(&b->queue[j->prio], j, 0);
-	b->queued++;
+	q_push(b, j, 0);
 	b->st.accepted++;
 	sweep_start(b);
 }
@@ -685,8 +714,7 @@ void broker_worker_gone(broker *b, unsigned slot)
 			job_free(j);
 			continue;
 		}
-		bl_push(&b->queue[j->prio], j, 1);
-		b->queued++;
+		q_push(b, j, 1);
 		b->st.redispatched++;
 	}
 	kick(b);
@@ -728,6 +756,7 @@ void broker_get_stats(const broker *b, broker_stats *st)
 	*st = b->st;
 	st->queued = b->queued;
 	st->inflight = broker_inflight(b);
+	st->queued_bytes = b->queued_bytes;
 }
 
 int broker_drain(broker *b)
@@ -790,6 +819,8 @@ int broker_open(broker **out, uv_loop_t *loop, const broker_config *cfg,
 	if ((rc = ipc_srv_open(&b->front, loop, b->url, &so, max_open,
 	                       on_request, b)))
 		goto fail;
+	/* libuv initialises these without allocating: they cannot fail on
+	 * a valid loop. */
 	uv_timer_init(loop, &b->sweep);
 	b->sweep.data = b;
 	uv_check_init(loop, &b->check);

@@ -27,6 +27,7 @@ typedef struct broker_config {
 	unsigned open_hint;    /* workers expected: sizes the front end */
 	unsigned max_inflight; /* jobs per worker at once */
 	unsigned queue_limit;  /* jobs waiting before "busy" */
+	uint64_t queue_limit_bytes; /* their payload bytes, the same way */
 	unsigned max_attempts; /* worker deaths before a job is poison */
 	uint64_t job_timeout_ms;
 	uint64_t max_lag_ms;   /* lag p99 above this: degraded, no new jobs */
@@ -47,6 +48,7 @@ typedef struct broker_stats {
 	uint64_t accepted, ok, failed, timeouts, busy, poison, redispatched;
 	uint64_t late_replies, bad_requests, rejected, dispatched;
 	unsigned queued, inflight;
+	uint64_t queued_bytes;  /* payload bytes of the queued jobs */
 } broker_stats;
 
 /* Opens the front end.  0, CORRAL_EBUSY (address in use) or another code. */

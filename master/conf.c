@@ -105,6 +105,13 @@ const conf_key config_keys[] = {
 	{.key = "queue_limit", .kind = CONF_UINT, FIELD(queue_limit),
 	 .lo = 1, .hi = 10000000, .def = "10000", .arg = "N",
 	 .help = "jobs waiting before 'busy'"},
+	/* At least the largest payload, so that an empty queue takes any
+	 * job. */
+	{.key = "queue_limit_bytes", .kind = CONF_BYTES,
+	 FIELD(queue_limit_bytes), .lo = 1u << 20, .hi = 1ull << 40,
+	 .def = "64MiB", .arg = "SIZE",
+	 .help = "payload bytes waiting before 'busy' (K, M, G: KiB, MiB, "
+	         "GiB)"},
 	{.key = "job_timeout", .kind = CONF_DURATION, FIELD(job_timeout_ms),
 	 .lo = 1, .def = "30s", .arg = "DUR",
 	 .help = "longest a job may take"},
@@ -236,6 +243,49 @@ static int parse_uint(const char *s, uint64_t lo, uint64_t hi,
 	return 0;
 }
 
+/* A size in bytes: digits, then nothing or B, or K, M, G or T (powers of
+ * 1024, as nginx and systemd read them), optionally as KiB, MiB, GiB,
+ * TiB.  "MB" is refused rather than guessed at (10^6 or 2^20?).  0 and
+ * *out, or -1 for bad syntax or a value past UINT64_MAX. */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+	static const char units[] = "kmgt";
+	char *end;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	unsigned shift = 0;
+	const char *u = *end ? strchr(units, tolower((unsigned char)*end))
+	                     : NULL;
+	if (u) {
+		shift = 10 * (unsigned)(u - units + 1);
+		end++;
+		if (strcmp(end, "iB") == 0)
+			end += 2;
+	} else if (strcmp(end, "B") == 0) {
+		end++;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* n in the largest unit that writes it exactly: 1MiB, 1536KiB, 100. */
+static void format_bytes(char *out, size_t cap, uint64_t n)
+{
+	static const char *const units[] = {"", "KiB", "MiB", "GiB", "TiB"};
+	unsigned i = 0;
+	while (i < 4 && n && n % 1024 == 0) {
+		n /= 1024;
+		i++;
+	}
+	snprintf(out, cap, "%llu%s", (unsigned long long)n, units[i]);
+}
+
 static int valid_name(const char *v)
 {
 	if (!*v || strlen(v) >= 64 || strcmp(v, ".") == 0 ||
@@ -330,6 +380,18 @@ int config_set(config *c, const char *key, const char *v, char *err,
 			         (unsigned long long)k->lo);
 		else
 			*(uint64_t *)field = ms;
+		break;
+	}
+	case CONF_BYTES: {
+		uint64_t n;
+		char lo[32], hi[32];
+		if (parse_bytes(v, &n) != 0 || n < k->lo || n > k->hi) {
+			format_bytes(lo, sizeof lo, k->lo);
+			format_bytes(hi, sizeof hi, k->hi);
+			snprintf(expect, sizeof expect,
+			         "a size of %s..%s such as 64MiB or 65536", lo, hi);
+		} else
+			*(uint64_t *)field = n;
 		break;
 	}
 	case CONF_ENUM: {

@@ -52,6 +52,7 @@ typedef struct config {
 	char jobs_url[PATH_MAX]; /* "" = ipc://RUNDIR/jobs */
 	unsigned max_inflight;   /* jobs per worker at once */
 	unsigned queue_limit;    /* jobs waiting for a worker */
+	uint64_t queue_limit_bytes; /* their payload bytes */
 	uint64_t job_timeout_ms;
 	unsigned max_attempts;   /* worker deaths before a job is poison */
 	uint64_t max_lag_ms;     /* lag p99 above this: degraded, no jobs */
@@ -79,6 +80,7 @@ typedef enum conf_kind {
 	CONF_NAME,     /* 1-63 of [A-Za-z0-9._-], not "." or ".." */
 	CONF_UINT,     /* unsigned in lo..hi; "auto" = 0 if auto_zero */
 	CONF_DURATION, /* parse_duration_ms(), at least lo ms: uint64_t */
+	CONF_BYTES,    /* a size, 64MiB or 65536, in lo..hi bytes: uint64_t */
 	CONF_ENUM,     /* one of choices[]; the int field gets its index */
 	CONF_PATH,     /* any text shorter than the char[] field */
 	CONF_URL,      /* "" or an nng URL ("scheme://..."), as CONF_PATH */
@@ -93,7 +95,8 @@ typedef struct conf_key {
 	char short_opt;       /* -w etc., or 0 */
 	conf_kind kind;
 	size_t off, size, count_off;
-	uint64_t lo, hi;      /* CONF_UINT: range; CONF_DURATION: minimum */
+	uint64_t lo, hi;      /* CONF_UINT, CONF_BYTES: range;
+	                       * CONF_DURATION: minimum */
 	int auto_zero;        /* CONF_UINT: "auto" stands for 0 */
 	const char *const *choices; /* CONF_ENUM: NULL-terminated names */
 	const char *def;      /* default, as written in a file; NULL: none */

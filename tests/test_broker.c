@@ -42,6 +42,7 @@ struct ipc_req {          /* one client request */
 typedef struct fake_worker {
 	uint64_t jobs[MAXJ];  /* ids received, in order */
 	uint8_t payload[MAXJ][64];
+	uint32_t len[MAXJ];   /* each payload's length */
 	unsigned njobs, msgs;
 	uint64_t cancels[MAXJ];
 	unsigned ncancels;
@@ -134,6 +135,7 @@ static int fake_send(void *ctx, unsigned slot, nng_msg *msg)
 			ck_assert_uint_lt(w->njobs, MAXJ);
 			memcpy(w->payload[w->njobs], jobs[i].payload,
 			       jobs[i].len < 64 ? jobs[i].len : 64);
+			w->len[w->njobs] = jobs[i].len;
 			w->jobs[w->njobs++] = jobs[i].id;
 		}
 		w->msgs++;
@@ -233,6 +235,44 @@ static ipc_req *client_call(const char *payload)
 	return client_calls(&payload, 1, 0, 0);
 }
 
+/* n payloads of size bytes each, the i-th filled with 'a' + i (as a
+ * CALLS when batch, else n must be 1). */
+static ipc_req *client_sized(uint32_t n, uint32_t size, int batch)
+{
+	ipc_req *r = new_req();
+	ipc_call c[IPC_MAX_BATCH];
+	uint8_t *buf = malloc((size_t)n * size + 1);
+	nng_msg *msg;
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_le(n, IPC_MAX_BATCH);
+	for (uint32_t i = 0; i < n; i++) {
+		memset(buf + (size_t)i * size, 'a' + (int)(i % 26), size);
+		c[i] = (ipc_call){.payload = buf + (size_t)i * size,
+		                  .len = size, .prio = 2};
+	}
+	if (batch)
+		ck_assert_int_eq(ipc_pack_calls(&msg, c, n), 0);
+	else
+		ck_assert_int_eq(ipc_pack_call(&msg, &c[0]), 0);
+	free(buf); /* the message has its own copy */
+	g_cb(r, msg, g_arg);
+	settle();
+	return r;
+}
+
+/* Worker i answers every job it holds now, "ok" each; returns how
+ * many. */
+static unsigned worker_answers_all(int i)
+{
+	unsigned n = W[i].njobs;
+	uint64_t ids[MAXJ];
+	memcpy(ids, W[i].jobs, n * sizeof ids[0]);
+	W[i].njobs = 0;
+	for (unsigned k = 0; k < n; k++)
+		worker_replies(i, ids[k], 0, "ok");
+	return n;
+}
+
 static void check_ok(const ipc_req *r, uint32_t i, const char *want)
 {
 	ck_assert_int_eq(r->answers, 1);
@@ -262,6 +302,7 @@ static void open_broker(void)
 	broker_config bc = {.url = "ipc:///nowhere", .rundir = g_dir,
 	                    .nslots = NW, .max_inflight = g_cfg.max_inflight,
 	                    .queue_limit = g_cfg.queue_limit,
+	                    .queue_limit_bytes = g_cfg.queue_limit_bytes,
 	                    .max_attempts = g_cfg.max_attempts,
 	                    .job_timeout_ms = g_cfg.job_timeout_ms,
 	                    .max_lag_ms = g_cfg.max_lag_ms};
@@ -671,6 +712,69 @@ START_TEST(bad_requests_get_an_answer)
 }
 END_TEST
 
+/* queue_limit_bytes: a job whose payload would take the bytes waiting in
+ * the queues past it is "busy" at once, whatever the count; the waiting
+ * ones are not lost; an empty queue takes any job. */
+START_TEST(bytes_limit_is_busy_at_once_and_loses_nothing)
+{
+	g_cfg.queue_limit = 100;
+	g_cfg.queue_limit_bytes = 1000;
+	reopen();
+	ipc_req *r[4];
+	for (int i = 0; i < 4; i++)
+		r[i] = client_sized(1, 300, 0); /* no worker: all wait */
+	ck_assert_int_eq(r[0]->answers + r[1]->answers + r[2]->answers, 0);
+	check_err(r[3], 0, "busy");
+	ck_assert_msg(strstr(r[3]->res[0].msg, "queue_limit_bytes"), "%s",
+	              r[3]->res[0].msg);
+	ipc_req *fits = client_sized(1, 100, 0);   /* 1000: just fits */
+	ipc_req *over = client_sized(1, 1, 0);     /* 1001: busy */
+	ck_assert_int_eq(fits->answers, 0);
+	check_err(over, 0, "busy");
+	ck_assert_uint_eq(stats().queued, 4);
+	ck_assert_uint_eq(stats().queued_bytes, 1000);
+	ck_assert_uint_eq(stats().busy, 2);
+	/* In a batch, each job is judged on its own: all refused here, so
+	 * the batch is answered at once and its message let go. */
+	ipc_req *b = client_sized(3, 10, 1);
+	for (uint32_t i = 0; i < 3; i++)
+		check_err(b, i, "busy");
+	ck_assert_uint_eq(stats().busy, 5);
+	/* A worker takes what waits; every accepted job is answered. */
+	worker_up(0);
+	ck_assert_uint_eq(stats().queued_bytes, 0);
+	ck_assert_uint_eq(W[0].njobs, 4);
+	ck_assert_uint_eq(W[0].len[0], 300);
+	ck_assert_uint_eq(W[0].len[3], 100);
+	ck_assert_uint_eq(worker_answers_all(0), 4);
+	for (int i = 0; i < 3; i++)
+		check_ok(r[i], 0, "ok");
+	check_ok(fits, 0, "ok");
+	/* With nothing queued, a job larger than the limit is taken. */
+	ipc_req *big = client_sized(1, 5000, 0);
+	ck_assert_uint_eq(W[0].njobs, 1);
+	ck_assert_uint_eq(W[0].len[0], 5000);
+	worker_answers_all(0);
+	check_ok(big, 0, "ok");
+	ck_assert_uint_eq(stats().accepted, 5);
+	ck_assert_uint_eq(stats().ok, 5);
+}
+END_TEST
+
+/* The count limit still holds when the bytes are far from theirs. */
+START_TEST(count_limit_holds_beside_the_bytes_limit)
+{
+	ipc_req *r[9];
+	for (int i = 0; i < 9; i++)
+		r[i] = client_call("c");
+	check_err(r[8], 0, "busy");
+	ck_assert_msg(strstr(r[8]->res[0].msg, "(queue_limit)"), "%s",
+	              r[8]->res[0].msg);
+	ck_assert_uint_eq(stats().queued, 8);
+	ck_assert_uint_eq(stats().queued_bytes, 8);
+}
+END_TEST
+
 static Suite *broker_suite(void)
 {
 	Suite *s = suite_create("broker");
@@ -691,6 +795,8 @@ static Suite *broker_suite(void)
 	tcase_add_test(tc, drain_refuses_new_and_reports_empty);
 	tcase_add_test(tc, abort_answers_everything);
 	tcase_add_test(tc, bad_requests_get_an_answer);
+	tcase_add_test(tc, bytes_limit_is_busy_at_once_and_loses_nothing);
+	tcase_add_test(tc, count_limit_holds_beside_the_bytes_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
