@@ -295,6 +295,16 @@ void ipc_frame_fini(ipc_frame *f)
 	f->msg = NULL;
 }
 
+/* msgpack_unpack_next() leaves str and bin objects pointing into the
+ * buffer it was given (the message body), not into its zone: so they
+ * outlive the zone as long as the message lives. */
+nng_msg *ipc_frame_take_msg(ipc_frame *f)
+{
+	nng_msg *m = f->msg;
+	f->msg = NULL;
+	return m;
+}
+
 static const msgpack_object *mp_get(const msgpack_object *map,
                                     const char *key)
 {

@@ -454,6 +454,12 @@ int ipc_decode(const void *buf, size_t len, size_t max_frame, ipc_frame *f);
  * frees in ipc_frame_fini() (or at once, on error). */
 int ipc_decode_msg(nng_msg *msg, size_t max_frame, ipc_frame *f);
 void ipc_frame_fini(ipc_frame *f);
+/* Hands the caller the message a frame from ipc_decode_msg() holds (NULL
+ * for one from ipc_decode()): ipc_frame_fini() leaves it alone, and the
+ * strings and blobs unpacked from the frame stay valid, after
+ * ipc_frame_fini() too, until the caller frees the message.  For keeping
+ * a payload without copying it. */
+nng_msg *ipc_frame_take_msg(ipc_frame *f);
 
 /* Packers allocate *out; unpackers fill the struct from a decoded frame
  * whose type matches.  All return 0 or a negative corral_err. */

@@ -18,6 +18,13 @@
  * its own here, and their results are collected in a bbatch and sent back
  * together, in order, when the last one is known (RESULTS).
  *
+ * Payloads are not copied on the way in: a job's payload points into the
+ * client's request message, which the broker keeps (a CALL's in its job,
+ * a CALLS' in its bbatch) until every job of that request is answered --
+ * not when it is dispatched, because a job goes out again when its worker
+ * dies.  For a CALLS the reference count is the bbatch's count of jobs not
+ * answered yet.
+ *
  * Memory is bounded: past queue_limit jobs, or past queue_limit_bytes of
  * their payloads, waiting in the queues, a new job is answered "busy" at
  * once.
@@ -54,7 +61,10 @@
 
 /* A CALLS request being answered: one result per job, in order. */
 typedef struct bbatch {
+	broker *b;
 	ipc_req *req;
+	nng_msg *msg;      /* the request, owned: its jobs' payloads point
+	                    * into it; freed with the batch */
 	uint32_t n, left;  /* jobs, and those not answered yet */
 	ipc_result res[];  /* data of an ok result is malloc()ed here */
 } bbatch;
@@ -70,7 +80,9 @@ typedef struct bjob {
 	ipc_req *req;           /* its client's open request (CALL) */
 	bbatch *batch;            /* or its place in a CALLS: batch, idx */
 	uint32_t idx;
-	uint8_t *payload;
+	nng_msg *msg;             /* a CALL's request, owned (NULL in a
+	                           * batch: the batch owns its message) */
+	const uint8_t *payload;   /* in msg, or in the batch's */
 	uint32_t len;
 } bjob;
 
@@ -107,6 +119,7 @@ struct broker {
 	blist queue[4];   /* by priority */
 	unsigned queued;
 	uint64_t queued_bytes; /* payload bytes in the queues */
+	uint64_t held_bytes;   /* request messages kept for their jobs */
 	blist *ledger;    /* per slot: jobs in flight there */
 	bfill *fill;      /* per slot: dispatch's scratch */
 	bworker *w;       /* per slot */
@@ -197,9 +210,26 @@ static void detach(broker *b, bjob *j)
 	unindex(b, j);
 }
 
-static void job_free(bjob *j)
+/* ---- request messages kept for their payloads ---- */
+
+static void hold(broker *b, nng_msg *m)
 {
-	free(j->payload);
+	b->held_bytes += nng_msg_len(m);
+}
+
+static void let_go(broker *b, nng_msg *m)
+{
+	assert(b->held_bytes >= nng_msg_len(m));
+	b->held_bytes -= nng_msg_len(m);
+	nng_msg_free(m);
+}
+
+/* After the job's answer: a CALL's message goes with it (a CALLS' goes
+ * with its batch, when the last of its jobs is answered). */
+static void job_free(broker *b, bjob *j)
+{
+	if (j->msg)
+		let_go(b, j->msg);
 	free(j);
 }
 
@@ -239,6 +269,7 @@ static void batch_free(bbatch *bt)
 	for (uint32_t i = 0; i < bt->n; i++)
 		if (bt->res[i].ok)
 			free((void *)bt->res[i].data);
+	let_go(bt->b, bt->msg);
 	free(bt);
 }
 
@@ -302,7 +333,7 @@ static void finish_error(broker *b, bjob *j, ipc_joberr err,
 	detach(b, j);
 	answer_error(j->req, j->batch, j->idx, err, "%s", msg);
 	b->st.failed++;
-	job_free(j);
+	job_free(b, j);
 }
 
 /* ---- dispatch ---- */
@@ -476,15 +507,18 @@ static int queue_full(const broker *b, uint32_t len)
 	       (b->queued && b->queued_bytes + len > b->cfg.queue_limit_bytes);
 }
 
-/* Takes one call of a request: queued as a job, or answered at once. */
+/* Takes one call of a request: queued as a job, or answered at once.  msg
+ * is a CALL's request message, which the job takes (freed here if the
+ * call is refused); NULL for a call of a batch, whose message the batch
+ * owns. */
 static void accept_call(broker *b, ipc_req *req, bbatch *bt, uint32_t idx,
-                        const ipc_call *call)
+                        const ipc_call *call, nng_msg *msg)
 {
 	if (b->draining) {
 		b->st.rejected++;
 		answer_error(req, bt, idx, IPC_JOBERR_SHUTTING_DOWN,
 		             "the supervisor is stopping");
-		return;
+		goto refused;
 	}
 	/* Jobs waiting for this iteration's dispatch are not "queued" in
 	 * the sense of the limits: send them before refusing. */
@@ -501,17 +535,13 @@ static void accept_call(broker *b, ipc_req *req, bbatch *bt, uint32_t idx,
 			             "would pass queue_limit_bytes (%" PRIu64 ")",
 			             b->queued_bytes, call->len,
 			             b->cfg.queue_limit_bytes);
-		return;
+		goto refused;
 	}
 	bjob *j = calloc(1, sizeof *j);
-	uint8_t *copy = malloc(call->len ? call->len : 1);
-	if (!j || !copy) {
-		free(j);
-		free(copy);
+	if (!j) {
 		answer_error(req, bt, idx, IPC_JOBERR_FAILED, "out of memory");
-		return;
+		goto refused;
 	}
-	memcpy(copy, call->payload, call->len);
 	uint64_t t = b->cfg.job_timeout_ms;
 	if (call->timeout_ms && call->timeout_ms < t)
 		t = call->timeout_ms;
@@ -522,13 +552,21 @@ static void accept_call(broker *b, ipc_req *req, bbatch *bt, uint32_t idx,
 	j->req = req;
 	j->batch = bt;
 	j->idx = idx;
-	j->payload = copy;
+	j->payload = call->payload;
 	j->len = call->len;
+	if (msg) {
+		j->msg = msg;
+		hold(b, msg);
+	}
 	j->hnext = *hslot(b, j->id);
 	*hslot(b, j->id) = j;
 	q_push(b, j, 0);
 	b->st.accepted++;
 	sweep_start(b);
+	return;
+refused:
+	if (msg)
+		nng_msg_free(msg);
 }
 
 static void on_request(ipc_req *req, nng_msg *msg, void *arg)
@@ -556,19 +594,32 @@ static void on_request(ipc_req *req, nng_msg *msg, void *arg)
 		             corral_strerror(rc), corral_errname(rc));
 		return;
 	}
-	if (f.type == IPC_CALLS) {
-		bt = calloc(1, sizeof *bt + n * sizeof bt->res[0]);
-		if (!bt) {
-			ipc_frame_fini(&f);
-			answer_error(req, NULL, 0, IPC_JOBERR_FAILED, "out of memory");
-			return;
-		}
-		bt->req = req;
-		bt->n = bt->left = n;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		accept_call(b, req, bt, i, &calls[i]);
+	/* The payloads stay where they arrived (see the top of the file):
+	 * the request message is kept, the frame's zone is not needed. */
+	int is_batch = f.type == IPC_CALLS;
+	nng_msg *kept = ipc_frame_take_msg(&f);
 	ipc_frame_fini(&f);
+	assert(kept);
+	if (!is_batch) {
+		accept_call(b, req, NULL, 0, &calls[0], kept);
+		kick(b);
+		return;
+	}
+	bt = calloc(1, sizeof *bt + n * sizeof bt->res[0]);
+	if (!bt) {
+		nng_msg_free(kept);
+		answer_error(req, NULL, 0, IPC_JOBERR_FAILED, "out of memory");
+		return;
+	}
+	bt->b = b;
+	bt->req = req;
+	bt->msg = kept;
+	bt->n = bt->left = n;
+	hold(b, kept);
+	/* The last call's answer may free bt (all of them refused): it is
+	 * not touched after the loop. */
+	for (uint32_t i = 0; i < n; i++)
+		accept_call(b, req, bt, i, &calls[i], NULL);
 	kick(b);
 }
 
@@ -657,7 +708,7 @@ void broker_on_reply(broker *b, unsigned slot, const ipc_frame *f)
 			b->st.failed++;
 		}
 		answer(j->req, j->batch, j->idx, &res);
-		job_free(j);
+		job_free(b, j);
 	}
 	check_empty(b);
 	kick(b);
@@ -711,7 +762,7 @@ void broker_worker_gone(broker *b, unsigned slot)
 			             "%u workers died running this job",
 			             j->attempts);
 			b->st.failed++;
-			job_free(j);
+			job_free(b, j);
 			continue;
 		}
 		q_push(b, j, 1);
@@ -757,6 +808,7 @@ void broker_get_stats(const broker *b, broker_stats *st)
 	st->queued = b->queued;
 	st->inflight = broker_inflight(b);
 	st->queued_bytes = b->queued_bytes;
+	st->held_bytes = b->held_bytes;
 }
 
 int broker_drain(broker *b)
@@ -841,6 +893,7 @@ static void broker_freed(uv_handle_t *h)
 	broker *b = h->data;
 	if (--b->open_handles)
 		return;
+	assert(b->held_bytes == 0); /* every request was answered */
 	free(b->ledger);
 	free(b->fill);
 	free(b->w);

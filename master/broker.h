@@ -49,6 +49,8 @@ typedef struct broker_stats {
 	uint64_t late_replies, bad_requests, rejected, dispatched;
 	unsigned queued, inflight;
 	uint64_t queued_bytes;  /* payload bytes of the queued jobs */
+	uint64_t held_bytes;    /* client requests kept for the payloads of
+	                         * their jobs, queued or in flight */
 } broker_stats;
 
 /* Opens the front end.  0, CORRAL_EBUSY (address in use) or another code. */

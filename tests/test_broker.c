@@ -758,6 +758,7 @@ START_TEST(bytes_limit_is_busy_at_once_and_loses_nothing)
 	check_ok(big, 0, "ok");
 	ck_assert_uint_eq(stats().accepted, 5);
 	ck_assert_uint_eq(stats().ok, 5);
+	ck_assert_uint_eq(stats().held_bytes, 0);
 }
 END_TEST
 
@@ -772,6 +773,88 @@ START_TEST(count_limit_holds_beside_the_bytes_limit)
 	              r[8]->res[0].msg);
 	ck_assert_uint_eq(stats().queued, 8);
 	ck_assert_uint_eq(stats().queued_bytes, 8);
+}
+END_TEST
+
+/* A CALLS request's message is kept (its payloads are not copied) until
+ * its last job is answered: a job re-dispatched after its worker died,
+ * when the others of its request were answered long ago, still carries
+ * its payload; a late reply from the dead worker changes nothing. */
+START_TEST(batch_payload_lives_until_its_last_job_is_answered)
+{
+	worker_up(0);
+	ipc_req *r = client_sized(4, 2000, 1); /* 4 on worker 0 */
+	ck_assert_uint_eq(W[0].njobs, 4);
+	uint64_t ids[4];
+	memcpy(ids, W[0].jobs, sizeof ids);
+	uint64_t held = stats().held_bytes;
+	ck_assert_uint_gt(held, 4 * 2000);
+	for (int i = 0; i < 3; i++)
+		worker_replies(0, ids[i], 0, "done");
+	ck_assert_int_eq(r->answers, 0);
+	ck_assert_uint_eq(stats().held_bytes, held); /* one job left */
+	worker_dies(0);
+	worker_up(1);
+	ck_assert_uint_eq(W[1].njobs, 1);
+	ck_assert_uint_eq(W[1].jobs[0], ids[3]);
+	ck_assert_uint_eq(W[1].len[0], 2000);
+	for (int k = 0; k < 64; k++)
+		ck_assert_int_eq(W[1].payload[0][k], 'd');
+	worker_replies(0, ids[3], 0, "stale"); /* the dead one's, late */
+	ck_assert_int_eq(r->answers, 0);
+	worker_replies(1, ids[3], 0, "last");
+	ck_assert_int_eq(r->answers, 1);
+	check_ok(r, 0, "done");
+	check_ok(r, 3, "last");
+	ck_assert_uint_eq(stats().held_bytes, 0);
+	worker_replies(1, ids[3], 0, "again"); /* after the message is gone */
+	ck_assert_uint_eq(stats().late_replies, 2);
+}
+END_TEST
+
+/* Every way a job ends lets its request's message go: answered, timed
+ * out (a reply after that is late), refused, poison, aborted. */
+START_TEST(request_messages_are_let_go_on_every_path)
+{
+	worker_up(0);
+	const char *p = "slow";
+	ipc_req *t = client_calls(&p, 1, 100, 0);
+	ck_assert_uint_gt(stats().held_bytes, 0);
+	uint64_t id = W[0].jobs[0];
+	g_now += 150;
+	sweep();
+	check_err(t, 0, "timeout");
+	ck_assert_uint_eq(stats().held_bytes, 0);
+	worker_replies(0, id, 0, "late"); /* its payload is gone: dropped */
+	ck_assert_uint_eq(stats().late_replies, 1);
+	/* Refused: at once. */
+	ck_assert_int_eq(broker_drain(B), 1);
+	check_err(client_call("no"), 0, "shutting_down");
+	check_err(client_sized(3, 100, 1), 2, "shutting_down");
+	ck_assert_uint_eq(stats().held_bytes, 0);
+}
+END_TEST
+
+START_TEST(poison_from_a_batch_keeps_its_payload)
+{
+	g_cfg.max_attempts = 1;
+	reopen();
+	worker_up(0);
+	ipc_req *r = client_sized(2, 100, 1);
+	uint64_t id = W[0].jobs[1];
+	worker_replies(0, W[0].jobs[0], 0, "fine");
+	worker_dies(0);
+	check_ok(r, 0, "fine");
+	check_err(r, 1, "poison");
+	char path[4200], buf[128];
+	snprintf(path, sizeof path, "%s/poison/%" PRIu64 ".bin", g_dir, id);
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "%s missing", path);
+	ck_assert_uint_eq(fread(buf, 1, sizeof buf, f), 100);
+	fclose(f);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(buf[i], 'b');
+	ck_assert_uint_eq(stats().held_bytes, 0);
 }
 END_TEST
 
@@ -797,6 +880,9 @@ static Suite *broker_suite(void)
 	tcase_add_test(tc, bad_requests_get_an_answer);
 	tcase_add_test(tc, bytes_limit_is_busy_at_once_and_loses_nothing);
 	tcase_add_test(tc, count_limit_holds_beside_the_bytes_limit);
+	tcase_add_test(tc, batch_payload_lives_until_its_last_job_is_answered);
+	tcase_add_test(tc, request_messages_are_let_go_on_every_path);
+	tcase_add_test(tc, poison_from_a_batch_keeps_its_payload);
 	suite_add_tcase(s, tc);
 	return s;
 }
