@@ -23,7 +23,8 @@
  * a CALLS' in its bbatch) until every job of that request is answered --
  * not when it is dispatched, because a job goes out again when its worker
  * dies.  For a CALLS the reference count is the bbatch's count of jobs not
- * answered yet.
+ * answered yet.  Each JOB message is sized once for all its payloads
+ * (ipc_batch), so each payload is copied once on its way to a worker.
  *
  * Memory is bounded: past queue_limit jobs, or past queue_limit_bytes of
  * their payloads, waiting in the queues, a new job is answered "busy" at
@@ -401,18 +402,27 @@ static int pick(broker *b, int prev)
 static void send_fill(broker *b, unsigned slot, uint64_t now)
 {
 	bfill *f = &b->fill[slot];
-	ipc_job batch[IPC_MAX_BATCH];
-	for (unsigned i = 0; i < f->n; i++) {
+	ipc_batch bt;
+	nng_msg *msg = NULL;
+	/* Sized once for every payload (a JOB item's own bytes are fewer
+	 * than IPC_CALL_OVERHEAD, the envelope fewer than 64): each payload
+	 * is copied once, straight into the message, which never grows. */
+	int rc = ipc_batch_begin(&bt, IPC_JOB, f->bytes +
+	                         (size_t)f->n * IPC_CALL_OVERHEAD + 64);
+	for (unsigned i = 0; !rc && i < f->n; i++) {
 		bjob *j = f->taken[i];
-		batch[i] = (ipc_job){
+		ipc_job job = {
 		    .id = j->id,
 		    .timeout_ms = j->deadline > now ? j->deadline - now : 0,
 		    .prio = j->prio, .payload = j->payload, .len = j->len};
+		rc = ipc_batch_add_job(&bt, &job);
 	}
-	nng_msg *msg = NULL;
-	int rc = ipc_pack_jobs(&msg, batch, f->n);
-	if (!rc)
+	if (rc) {
+		ipc_batch_abort(&bt);
+	} else {
+		ipc_batch_end(&bt, &msg);
 		rc = b->ops->send(b->ctx, slot, msg); /* takes msg */
+	}
 	if (rc) {
 		for (unsigned i = f->n; i-- > 0;)
 			q_push(b, f->taken[i], 1);

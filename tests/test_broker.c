@@ -13,6 +13,7 @@
  */
 #include <check.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "ipc/srv.h"
 #include "master/broker.h"
 #include "master/conf.h"
+#include "tests/failalloc.h"
 
 #define NW 3       /* fake workers */
 #define MAXJ 256   /* jobs a fake worker remembers */
@@ -44,6 +46,9 @@ typedef struct fake_worker {
 	uint8_t payload[MAXJ][64];
 	uint32_t len[MAXJ];   /* each payload's length */
 	unsigned njobs, msgs;
+	size_t msg_len, msg_cap; /* the last JOB message's */
+	unsigned long allocs;  /* made before the last JOB arrived, and */
+	size_t alloc_bytes;    /* their bytes (failalloc: since it was armed) */
 	uint64_t cancels[MAXJ];
 	unsigned ncancels;
 } fake_worker;
@@ -126,6 +131,8 @@ static int fake_send(void *ctx, unsigned slot, nng_msg *msg)
 		return CORRAL_EAGAIN;
 	}
 	ipc_frame f;
+	w->allocs = failalloc_count();
+	w->alloc_bytes = failalloc_bytes();
 	ck_assert_int_eq(ipc_decode_msg(msg, IPC_MAX_FRAME, &f), 0);
 	if (f.type == IPC_JOB) {
 		ipc_job jobs[IPC_MAX_BATCH];
@@ -139,6 +146,8 @@ static int fake_send(void *ctx, unsigned slot, nng_msg *msg)
 			w->jobs[w->njobs++] = jobs[i].id;
 		}
 		w->msgs++;
+		w->msg_len = nng_msg_len(msg);
+		w->msg_cap = nng_msg_capacity(msg);
 	} else {
 		ck_assert_int_eq(f.type, IPC_CANCEL);
 		uint64_t ids[IPC_MAX_BATCH];
@@ -858,6 +867,49 @@ START_TEST(poison_from_a_batch_keeps_its_payload)
 }
 END_TEST
 
+/* What the broker allocates on a job's way in and out, counted by
+ * tests/failalloc.c (linked into this test for that): the payload bytes
+ * are not copied on the way in (the request message is kept), and a JOB
+ * message is sized once for all its payloads, so they are copied into it
+ * once (growing by doubling would allocate about twice their size, in
+ * more allocations). */
+START_TEST(payloads_copied_once_on_their_way_to_a_worker)
+{
+	g_cfg.max_inflight = 64;
+	reopen();
+	/* In: a 100 kB CALL is queued without copying its payload. */
+	static uint8_t big[100000];
+	memset(big, 'p', sizeof big);
+	ipc_call c = {.payload = big, .len = sizeof big, .prio = 2};
+	nng_msg *msg;
+	ck_assert_int_eq(ipc_pack_call(&msg, &c), 0);
+	ipc_req *r = new_req();
+	failalloc_arm(ULONG_MAX); /* count only */
+	g_cb(r, msg, g_arg);
+	size_t in_bytes = failalloc_bytes();
+	failalloc_disarm();
+	ck_assert_uint_eq(stats().queued, 1);
+	ck_assert_msg(in_bytes < 10000, "%zu bytes allocated taking in a "
+	              "100000-byte payload", in_bytes);
+	/* Out: 8 jobs of 100 kB in one JOB message, sized once. */
+	client_sized(7, 100000, 1);
+	ck_assert_uint_eq(stats().queued, 8);
+	failalloc_arm(ULONG_MAX);
+	worker_up(0);
+	failalloc_disarm();
+	ck_assert_uint_eq(W[0].njobs, 8);
+	ck_assert_uint_eq(W[0].msgs, 1);
+	ck_assert_uint_gt(W[0].msg_len, 800000);
+	ck_assert_msg(W[0].alloc_bytes <= 800000 + 8 * IPC_CALL_OVERHEAD +
+	              64 + 1024, "the JOB message took %lu allocations, %zu "
+	              "bytes, for 800000 bytes of payloads", W[0].allocs,
+	              W[0].alloc_bytes);
+	ck_assert_uint_le(W[0].msg_cap, 800000 + 8 * IPC_CALL_OVERHEAD + 64);
+	worker_answers_all(0);
+	check_ok(r, 0, "ok");
+}
+END_TEST
+
 static Suite *broker_suite(void)
 {
 	Suite *s = suite_create("broker");
@@ -883,6 +935,7 @@ static Suite *broker_suite(void)
 	tcase_add_test(tc, batch_payload_lives_until_its_last_job_is_answered);
 	tcase_add_test(tc, request_messages_are_let_go_on_every_path);
 	tcase_add_test(tc, poison_from_a_batch_keeps_its_payload);
+	tcase_add_test(tc, payloads_copied_once_on_their_way_to_a_worker);
 	suite_add_tcase(s, tc);
 	return s;
 }
