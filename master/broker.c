@@ -8,7 +8,8 @@
  * which job is on which worker: when a worker dies its jobs go back to the
  * head of their queue with one more attempt, and a job that has been on
  * max_attempts dead workers is poison: the client gets "poison" and its
- * payload is kept in RUNDIR/poison/ID.bin.  Every accepted job gets exactly
+ * payload is kept in RUNDIR/poison/ID.bin (the log names the file, or
+ * says why it could not be written).  Every accepted job gets exactly
  * one RESULT: its reply, or "timeout", "busy", "poison", "shutting_down",
  * "failed".  A reply from a worker that no longer holds the job (it was
  * declared dead, or the job timed out) is dropped, so a client never gets
@@ -725,26 +726,57 @@ void broker_on_reply(broker *b, unsigned slot, const ipc_frame *f)
 }
 
 /* Keeps a poison job's payload for reproduction: RUNDIR/poison/ID.bin,
- * written to a temporary name and renamed, at most POISON_KEEP files. */
-static void keep_poison(broker *b, const bjob *j)
+ * written to a temporary name and renamed, at most POISON_KEEP files.
+ * Says in what[] how it went, for the log: "kept in PATH", or why not
+ * with the call that failed and its errno (a full disk, a poison/ that is
+ * not a directory), so that the log never names a file that is not
+ * there.  Returns 0 when the file was kept. */
+static int keep_poison(broker *b, const bjob *j, char *what, size_t len)
 {
 	char dir[4300], tmp[4400], path[4400];
-	if (b->poison_kept >= POISON_KEEP)
-		return;
+	const char *step;
+	int err;
+	if (b->poison_kept >= POISON_KEEP) {
+		snprintf(what, len, "payload not kept: %u kept already, the "
+		         "most there may be", POISON_KEEP);
+		return -1;
+	}
 	snprintf(dir, sizeof dir, "%s/poison", b->rundir);
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return;
 	snprintf(tmp, sizeof tmp, "%s/.%" PRIu64 ".tmp", dir, j->id);
 	snprintf(path, sizeof path, "%s/%" PRIu64 ".bin", dir, j->id);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		err = errno;
+		snprintf(what, len, "payload not kept: cannot create %s: %s", dir,
+		         strerror(err));
+		return -1;
+	}
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	ssize_t w = write(fd, j->payload, j->len);
-	close(fd);
-	if (w == (ssize_t)j->len && rename(tmp, path) == 0)
-		b->poison_kept++;
-	else
-		unlink(tmp);
+	if (fd < 0) {
+		err = errno;
+		snprintf(what, len, "payload not kept: cannot create %s: %s", tmp,
+		         strerror(err));
+		return -1;
+	}
+	step = "write";
+	err = log_write_all(fd, (const char *)j->payload, j->len) ? errno : 0;
+	/* close() can be where a full disk (or NFS) says so. */
+	if (close(fd) != 0 && !err) {
+		err = errno;
+		step = "close";
+	}
+	if (!err && rename(tmp, path) != 0) {
+		err = errno;
+		step = "rename it to its name";
+	}
+	if (err) {
+		unlink(tmp); /* best effort: nothing half written stays */
+		snprintf(what, len, "payload not kept: %s %s: %s", step, tmp,
+		         strerror(err));
+		return -1;
+	}
+	b->poison_kept++;
+	snprintf(what, len, "payload kept in %s", path);
+	return 0;
 }
 
 void broker_worker_gone(broker *b, unsigned slot)
@@ -761,12 +793,16 @@ void broker_worker_gone(broker *b, unsigned slot)
 		j->slot = -1;
 		j->attempts++;
 		if (j->attempts >= b->cfg.max_attempts) {
+			char what[9000];
 			b->st.poison++;
-			keep_poison(b, j);
-			log_msg("jobs: job %" PRIu64 " (%u bytes) is POISON: %u "
-			        "workers died holding it; payload kept in "
-			        "%s/poison/%" PRIu64 ".bin", j->id, j->len,
-			        j->attempts, b->rundir, j->id);
+			if (keep_poison(b, j, what, sizeof what) == 0)
+				log_msg("jobs: job %" PRIu64 " (%u bytes) is POISON: "
+				        "%u workers died holding it; %s", j->id,
+				        j->len, j->attempts, what);
+			else
+				log_warn("jobs: job %" PRIu64 " (%u bytes) is "
+				         "POISON: %u workers died holding it; %s",
+				         j->id, j->len, j->attempts, what);
 			unindex(b, j);
 			answer_error(j->req, j->batch, j->idx, IPC_JOBERR_POISON,
 			             "%u workers died running this job",

@@ -17,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "corral.h"
+#include "common/log.h"
 #include "ipc/chan.h"
 #include "ipc/proto.h"
 #include "ipc/srv.h"
@@ -282,6 +285,19 @@ static unsigned worker_answers_all(int i)
 	return n;
 }
 
+/* The log lines at warning level, kept by a sink (log.h) while a test
+ * runs; still written to stderr. */
+static char g_warned[8192];
+
+static int keep_warnings(void *arg, const log_rec *r)
+{
+	(void)arg;
+	if (r->level == LOG_WARN)
+		snprintf(g_warned + strlen(g_warned),
+		         sizeof g_warned - strlen(g_warned), "%s\n", r->msg);
+	return 0;
+}
+
 static void check_ok(const ipc_req *r, uint32_t i, const char *want)
 {
 	ck_assert_int_eq(r->answers, 1);
@@ -340,6 +356,8 @@ static void setup(void)
 	g_send_fails = 0;
 	g_empty = 0;
 	g_bad = 0;
+	g_warned[0] = '\0';
+	log_set_sink(keep_warnings, NULL);
 	open_broker();
 }
 
@@ -353,6 +371,7 @@ static void teardown(void)
 	}
 	g_nreqs = 0;
 	ck_assert_int_eq(uv_loop_close(&g_loop), 0);
+	log_set_sink(NULL, NULL);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
 	ck_assert_int_eq(system(cmd), 0);
@@ -867,6 +886,63 @@ START_TEST(poison_from_a_batch_keeps_its_payload)
 }
 END_TEST
 
+/* A poison payload that cannot be kept: the log says so, with the call
+ * and its errno, and never names a file that is not there. */
+START_TEST(poison_not_kept_says_why)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/poison", g_dir);
+	FILE *f = fopen(path, "w"); /* a file where the directory goes */
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	g_cfg.max_attempts = 1;
+	reopen();
+	worker_up(0);
+	ipc_req *r = client_call("crash");
+	worker_dies(0);
+	check_err(r, 0, "poison");
+	ck_assert_uint_eq(stats().poison, 1);
+	ck_assert_msg(strstr(g_warned, "is POISON") &&
+	              strstr(g_warned, "payload not kept: cannot create ") &&
+	              strstr(g_warned, ": Not a directory") &&
+	              !strstr(g_warned, "kept in"), "logged: %s", g_warned);
+}
+END_TEST
+
+/* The same when the disk fills up while writing (RLIMIT_FSIZE stands in
+ * for a full disk: write() fails with EFBIG past it): nothing half written
+ * is left, and the log says which call failed and why. */
+START_TEST(poison_write_failure_says_why)
+{
+	g_cfg.max_attempts = 1;
+	reopen();
+	worker_up(0);
+	ipc_req *r = client_call("crash and burn");
+	struct rlimit old, lim = {.rlim_cur = 4, .rlim_max = RLIM_INFINITY};
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	ck_assert_ptr_ne(signal(SIGXFSZ, SIG_IGN), SIG_ERR);
+	/* No ck_assert between these two: Check writes to a file too. */
+	int rc = setrlimit(RLIMIT_FSIZE, &lim);
+	broker_worker_gone(B, 0);
+	int rc2 = setrlimit(RLIMIT_FSIZE, &old);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(rc2, 0);
+	settle();
+	check_err(r, 0, "poison");
+	ck_assert_msg(strstr(g_warned, "payload not kept: write ") &&
+	              strstr(g_warned, ".tmp: File too large") &&
+	              !strstr(g_warned, "kept in"), "logged: %s", g_warned);
+	char out[256] = "";
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "ls -A '%s/poison'", g_dir);
+	FILE *ls = popen(cmd, "r");
+	ck_assert_ptr_nonnull(ls);
+	size_t n = fread(out, 1, sizeof out - 1, ls);
+	ck_assert_int_eq(pclose(ls), 0);
+	ck_assert_msg(n == 0, "left in poison/: %s", out);
+}
+END_TEST
+
 /* What the broker allocates on a job's way in and out, counted by
  * tests/failalloc.c (linked into this test for that): the payload bytes
  * are not copied on the way in (the request message is kept), and a JOB
@@ -935,6 +1011,8 @@ static Suite *broker_suite(void)
 	tcase_add_test(tc, batch_payload_lives_until_its_last_job_is_answered);
 	tcase_add_test(tc, request_messages_are_let_go_on_every_path);
 	tcase_add_test(tc, poison_from_a_batch_keeps_its_payload);
+	tcase_add_test(tc, poison_not_kept_says_why);
+	tcase_add_test(tc, poison_write_failure_says_why);
 	tcase_add_test(tc, payloads_copied_once_on_their_way_to_a_worker);
 	suite_add_tcase(s, tc);
 	return s;
