@@ -47,6 +47,7 @@ typedef struct broker_ops {
 typedef struct broker_stats {
 	uint64_t accepted, ok, failed, timeouts, busy, poison, redispatched;
 	uint64_t late_replies, bad_requests, rejected, dispatched;
+	uint64_t trims;         /* freed memory handed back (malloc_trim) */
 	unsigned queued, inflight;
 	uint64_t queued_bytes;  /* payload bytes of the queued jobs */
 	uint64_t held_bytes;    /* client requests kept for the payloads of

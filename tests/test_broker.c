@@ -395,6 +395,17 @@ static void sweep(void)
 	uv_run(&g_loop, UV_RUN_NOWAIT);
 }
 
+/* Runs the loop for ms of real time (the broker's own timers included). */
+static void run_for(uint64_t ms)
+{
+	uv_timer_t t;
+	ck_assert_int_eq(uv_timer_init(&g_loop, &t), 0);
+	ck_assert_int_eq(uv_timer_start(&t, noop, ms, 0), 0);
+	uv_run(&g_loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&g_loop, UV_RUN_NOWAIT);
+}
+
 /* ---- tests ---- */
 
 START_TEST(dispatch_least_loaded_and_bounded)
@@ -986,6 +997,39 @@ START_TEST(payloads_copied_once_on_their_way_to_a_worker)
 }
 END_TEST
 
+/* After the queues drain from a burst of more than 2 MiB, freed memory is
+ * handed back once (malloc_trim); not while the burst is held, and not
+ * after a small one. */
+START_TEST(trim_once_a_large_burst_has_drained)
+{
+	g_cfg.queue_limit = 1000;
+	g_cfg.max_inflight = 64;
+	reopen();
+	for (int i = 0; i < 3; i++)
+		client_sized(32, 100000, 1); /* 3 x 3.2 MB, all queued */
+	ck_assert_uint_eq(stats().queued, 96);
+	ck_assert_uint_gt(stats().held_bytes, 9600000);
+	run_for(300);
+	ck_assert_uint_eq(stats().trims, 0);
+	worker_up(0);
+	worker_up(1);
+	ck_assert_uint_eq(stats().queued, 0);
+	run_for(300);
+	ck_assert_uint_eq(stats().trims, 0); /* all still in flight */
+	worker_answers_all(0);
+	worker_answers_all(1);
+	ck_assert_uint_eq(stats().held_bytes, 0);
+	run_for(300);
+	ck_assert_uint_eq(stats().trims, 1);
+	/* A small burst later: nothing to hand back. */
+	client_sized(32, 1000, 1);
+	worker_answers_all(0);
+	worker_answers_all(1);
+	run_for(1200);
+	ck_assert_uint_eq(stats().trims, 1);
+}
+END_TEST
+
 static Suite *broker_suite(void)
 {
 	Suite *s = suite_create("broker");
@@ -1014,6 +1058,7 @@ static Suite *broker_suite(void)
 	tcase_add_test(tc, poison_not_kept_says_why);
 	tcase_add_test(tc, poison_write_failure_says_why);
 	tcase_add_test(tc, payloads_copied_once_on_their_way_to_a_worker);
+	tcase_add_test(tc, trim_once_a_large_burst_has_drained);
 	suite_add_tcase(s, tc);
 	return s;
 }
