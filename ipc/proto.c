@@ -949,6 +949,8 @@ static const char *batch_key(int type)
 		return "r";
 	case IPC_CALLS:
 		return "c";
+	case IPC_RESULTS:
+		return "r";
 	default:
 		return NULL;
 	}
@@ -1029,6 +1031,24 @@ static int pk_call_item(msgpack_packer *pk, const void *item)
 	       msgpack_pack_int32(pk, c->prio);
 }
 
+static int pk_result_item(msgpack_packer *pk, const void *item)
+{
+	const ipc_result *r = item;
+	int rc = msgpack_pack_array(pk, 3);
+	if (r->ok)
+		return rc | msgpack_pack_true(pk) | pk_bin(pk, r->data, r->len) |
+		       pk_str(pk, "");
+	return rc | msgpack_pack_false(pk) | pk_str(pk, r->err) |
+	       pk_str(pk, r->msg);
+}
+
+uint32_t ipc_result_bytes(const ipc_result *r)
+{
+	return r->ok ? r->len
+	             : (uint32_t)(strnlen(r->err, sizeof r->err) +
+	                          strnlen(r->msg, sizeof r->msg));
+}
+
 int ipc_batch_add_job(ipc_batch *b, const ipc_job *j)
 {
 	return batch_add(b, pk_job_item, j, j->len);
@@ -1042,6 +1062,11 @@ int ipc_batch_add_reply(ipc_batch *b, const ipc_reply *r)
 int ipc_batch_add_call(ipc_batch *b, const ipc_call *c)
 {
 	return batch_add(b, pk_call_item, c, c->len);
+}
+
+int ipc_batch_add_result(ipc_batch *b, const ipc_result *r)
+{
+	return batch_add(b, pk_result_item, r, ipc_result_bytes(r));
 }
 
 void ipc_batch_end(ipc_batch *b, nng_msg **out)

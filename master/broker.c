@@ -25,7 +25,11 @@
  * not when it is dispatched, because a job goes out again when its worker
  * dies.  For a CALLS the reference count is the bbatch's count of jobs not
  * answered yet.  Each JOB message is sized once for all its payloads
- * (ipc_batch), so each payload is copied once on its way to a worker.
+ * (ipc_batch), so each payload is copied once on its way to a worker.  On
+ * the way back, a CALL's result is packed from the worker's REPLY; a
+ * CALLS' results are copied as they come (the REPLY is its slot's, gone
+ * when broker_on_reply returns), but for the last, and packed into one
+ * RESULTS message sized once.
  *
  * Memory is bounded and given back.  Past queue_limit jobs, or past
  * queue_limit_bytes of their payloads, waiting in the queues, a new job
@@ -298,12 +302,18 @@ static void batch_free(bbatch *bt)
 	free(bt);
 }
 
-/* Records job idx's result; the last one sends them all. */
+/* Records job idx's result; the last one sends them all, in a RESULTS
+ * message sized once for all of them (it never grows, so each result is
+ * copied into it once).  A result before the last is copied here (the
+ * REPLY it came in goes when the caller returns); the last one is packed
+ * from where it is. */
 static void batch_set(bbatch *bt, uint32_t idx, const ipc_result *r)
 {
 	ipc_result *dst = &bt->res[idx];
 	*dst = *r;
-	if (r->ok) {
+	if (--bt->left) {
+		if (!r->ok)
+			return;
 		uint8_t *copy = malloc(r->len ? r->len : 1);
 		if (copy) {
 			memcpy(copy, r->data, r->len);
@@ -315,13 +325,23 @@ static void batch_set(bbatch *bt, uint32_t idx, const ipc_result *r)
 			snprintf(dst->msg, sizeof dst->msg,
 			         "out of memory for the reply");
 		}
-	}
-	if (--bt->left)
 		return;
+	}
+	size_t reserve = 64;
+	for (uint32_t i = 0; i < bt->n; i++)
+		reserve += ipc_result_bytes(&bt->res[i]) + IPC_CALL_OVERHEAD;
+	ipc_batch out;
 	nng_msg *msg = NULL;
-	int rc = ipc_pack_results(&msg, bt->res, bt->n);
-	if (rc)
+	int rc = ipc_batch_begin(&out, IPC_RESULTS, reserve);
+	for (uint32_t i = 0; !rc && i < bt->n; i++)
+		rc = ipc_batch_add_result(&out, &bt->res[i]);
+	if (rc) {
+		ipc_batch_abort(&out);
 		pack_failed(&msg, rc);
+	} else {
+		ipc_batch_end(&out, &msg);
+	}
+	dst->ok = 0; /* its data is the caller's: not batch_free's to free */
 	ipc_srv_reply(bt->req, msg);
 	batch_free(bt);
 }

@@ -38,6 +38,7 @@
 
 struct ipc_req {          /* one client request */
 	int answers;          /* must end at exactly 1 */
+	size_t alloc_bytes;   /* failalloc_bytes() when answered */
 	int type;             /* IPC_RESULT or IPC_RESULTS */
 	uint32_t n;
 	ipc_result res[IPC_MAX_BATCH];
@@ -104,6 +105,7 @@ void ipc_srv_reply(ipc_req *r, nng_msg *msg)
 {
 	ck_assert_ptr_nonnull(msg);
 	r->answers++;
+	r->alloc_bytes = failalloc_bytes();
 	ipc_frame f;
 	ck_assert_int_eq(ipc_decode_msg(msg, 1u << 26, &f), 0);
 	r->type = f.type;
@@ -115,9 +117,9 @@ void ipc_srv_reply(ipc_req *r, nng_msg *msg)
 		ck_assert_int_eq(ipc_unpack_results(&f, r->res, &r->n), 0);
 	}
 	for (uint32_t i = 0; i < r->n; i++)
-		if (r->res[i].ok) {
-			ck_assert_uint_le(r->res[i].len, 64);
-			memcpy(r->data[i], r->res[i].data, r->res[i].len);
+		if (r->res[i].ok) { /* the first 64 bytes, and the length */
+			memcpy(r->data[i], r->res[i].data,
+			       r->res[i].len < 64 ? r->res[i].len : 64);
 			r->res[i].data = r->data[i];
 		}
 	ipc_frame_fini(&f);
@@ -223,6 +225,28 @@ static void worker_replies(int i, uint64_t id, int32_t code, const char *s)
 	settle();
 }
 
+/* Worker i answers job id with len bytes of c; with count set, what the
+ * broker allocates from then on is counted (failalloc), not the test's
+ * own packing. */
+static void worker_replies_sized(int i, uint64_t id, uint32_t len, char c,
+                                 int count)
+{
+	static uint8_t buf[IPC_MAX_PAYLOAD];
+	memset(buf, c, len);
+	ipc_reply r = {.id = id, .data = buf, .len = len};
+	nng_msg *msg;
+	ipc_frame f;
+	ck_assert_int_eq(ipc_pack_replies(&msg, &r, 1), 0);
+	ck_assert_int_eq(ipc_decode_msg(msg, IPC_MAX_FRAME, &f), 0);
+	if (count)
+		failalloc_arm(ULONG_MAX);
+	broker_on_reply(B, (unsigned)i, &f);
+	if (count)
+		failalloc_disarm();
+	ipc_frame_fini(&f);
+	settle();
+}
+
 static ipc_req *client_calls(const char **payloads, uint32_t n,
                                uint64_t timeout_ms, int batch)
 {
@@ -303,6 +327,7 @@ static void check_ok(const ipc_req *r, uint32_t i, const char *want)
 	ck_assert_int_eq(r->answers, 1);
 	ck_assert_msg(r->res[i].ok, "result %u: %s: %s", i, r->res[i].err,
 	              r->res[i].msg);
+	ck_assert_uint_le(strlen(want), 64);
 	ck_assert_uint_eq(r->res[i].len, strlen(want));
 	ck_assert(memcmp(r->res[i].data, want, r->res[i].len) == 0);
 }
@@ -997,6 +1022,35 @@ START_TEST(payloads_copied_once_on_their_way_to_a_worker)
 }
 END_TEST
 
+/* A CALLS' results go back in one RESULTS message sized once for all of
+ * them: the last result is packed from its REPLY and the message never
+ * grows (packing by doubling allocated about twice the results). */
+START_TEST(batch_results_packed_once)
+{
+	g_cfg.max_inflight = 64;
+	reopen();
+	worker_up(0);
+	ipc_req *r = client_sized(8, 10, 1);
+	ck_assert_uint_eq(W[0].njobs, 8);
+	for (int i = 0; i < 7; i++)
+		worker_replies_sized(0, W[0].jobs[i], 100000, 'A' + i, 0);
+	ck_assert_int_eq(r->answers, 0);
+	worker_replies_sized(0, W[0].jobs[7], 100000, 'H', 1);
+	ck_assert_int_eq(r->answers, 1);
+	ck_assert_int_eq(r->type, IPC_RESULTS);
+	ck_assert_uint_eq(r->n, 8);
+	for (uint32_t i = 0; i < 8; i++) {
+		ck_assert(r->res[i].ok);
+		ck_assert_uint_eq(r->res[i].len, 100000);
+		for (int k = 0; k < 64; k++)
+			ck_assert_int_eq(r->res[i].data[k], 'A' + (int)i);
+	}
+	ck_assert_msg(r->alloc_bytes <= 800000 + 8 * IPC_CALL_OVERHEAD + 64 +
+	              1024, "%zu bytes allocated for the last result and the "
+	              "RESULTS of 800000 bytes", r->alloc_bytes);
+}
+END_TEST
+
 /* After the queues drain from a burst of more than 2 MiB, freed memory is
  * handed back once (malloc_trim); not while the burst is held, and not
  * after a small one. */
@@ -1058,6 +1112,7 @@ static Suite *broker_suite(void)
 	tcase_add_test(tc, poison_not_kept_says_why);
 	tcase_add_test(tc, poison_write_failure_says_why);
 	tcase_add_test(tc, payloads_copied_once_on_their_way_to_a_worker);
+	tcase_add_test(tc, batch_results_packed_once);
 	tcase_add_test(tc, trim_once_a_large_burst_has_drained);
 	suite_add_tcase(s, tc);
 	return s;
