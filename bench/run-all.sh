@@ -16,3 +16,5 @@ echo
 "$B/bench/pool" ${POOL_THREADS:-1 2 4}
 echo
 sh "$BENCH/jobs.sh"
+echo
+sh "$BENCH/queue.sh"

@@ -305,6 +305,16 @@ void ipc_frame_fini(ipc_frame *f)
 	f->msg = NULL;
 }
 
+/* msgpack_unpack_next() leaves str and bin objects pointing into the
+ * buffer it was given (the message body), not into its zone: so they
+ * outlive the zone as long as the message lives. */
+nng_msg *ipc_frame_take_msg(ipc_frame *f)
+{
+	nng_msg *m = f->msg;
+	f->msg = NULL;
+	return m;
+}
+
 static const msgpack_object *mp_get(const msgpack_object *map,
                                     const char *key)
 {
@@ -964,6 +974,8 @@ static const char *batch_key(int type)
 		return "r";
 	case IPC_CALLS:
 		return "c";
+	case IPC_RESULTS:
+		return "r";
 	default:
 		return NULL;
 	}
@@ -1044,6 +1056,24 @@ static int pk_call_item(msgpack_packer *pk, const void *item)
 	       msgpack_pack_int32(pk, c->prio);
 }
 
+static int pk_result_item(msgpack_packer *pk, const void *item)
+{
+	const ipc_result *r = item;
+	int rc = msgpack_pack_array(pk, 3);
+	if (r->ok)
+		return rc | msgpack_pack_true(pk) | pk_bin(pk, r->data, r->len) |
+		       pk_str(pk, "");
+	return rc | msgpack_pack_false(pk) | pk_str(pk, r->err) |
+	       pk_str(pk, r->msg);
+}
+
+uint32_t ipc_result_bytes(const ipc_result *r)
+{
+	return r->ok ? r->len
+	             : (uint32_t)(strnlen(r->err, sizeof r->err) +
+	                          strnlen(r->msg, sizeof r->msg));
+}
+
 int ipc_batch_add_job(ipc_batch *b, const ipc_job *j)
 {
 	return batch_add(b, pk_job_item, j, j->len);
@@ -1057,6 +1087,11 @@ int ipc_batch_add_reply(ipc_batch *b, const ipc_reply *r)
 int ipc_batch_add_call(ipc_batch *b, const ipc_call *c)
 {
 	return batch_add(b, pk_call_item, c, c->len);
+}
+
+int ipc_batch_add_result(ipc_batch *b, const ipc_result *r)
+{
+	return batch_add(b, pk_result_item, r, ipc_result_bytes(r));
 }
 
 void ipc_batch_end(ipc_batch *b, nng_msg **out)

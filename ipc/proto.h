@@ -530,6 +530,12 @@ int ipc_decode(const void *buf, size_t len, size_t max_frame, ipc_frame *f);
  * frees in ipc_frame_fini() (or at once, on error). */
 int ipc_decode_msg(nng_msg *msg, size_t max_frame, ipc_frame *f);
 void ipc_frame_fini(ipc_frame *f);
+/* Hands the caller the message a frame from ipc_decode_msg() holds (NULL
+ * for one from ipc_decode()): ipc_frame_fini() leaves it alone, and the
+ * strings and blobs unpacked from the frame stay valid, after
+ * ipc_frame_fini() too, until the caller frees the message.  For keeping
+ * a payload without copying it. */
+nng_msg *ipc_frame_take_msg(ipc_frame *f);
 
 /* Packers allocate *out; unpackers fill the struct from a decoded frame
  * whose type matches.  All return 0 or a negative corral_err. */
@@ -584,15 +590,17 @@ void ipc_logs_free(ipc_logs *m);
 
 /*
  * Batches built in place, for senders whose items come one at a time (a
- * worker's replies over a loop turn, a client's concurrent calls).
- * ipc_batch_begin() writes the envelope of a JOB, REPLY or CALLS message
- * with a placeholder for the item count (a 16-bit msgpack array header,
- * valid for any count up to IPC_MAX_BATCH); each ipc_batch_add_*() packs
- * one item as ipc_pack_jobs/replies/calls would, copying its bytes once,
- * straight into the message; ipc_batch_end() writes the count and hands
- * the message over.  `reserve` is the expected size (the message grows by
- * doubling beyond it).  A failed add leaves the batch as it was.  All
- * return 0 or CORRAL_ENOMEM (CORRAL_ETOOMANY past IPC_MAX_BATCH).
+ * worker's replies over a loop turn, a client's concurrent calls) or that
+ * know the size of the whole in advance (the broker's JOB and RESULTS).
+ * ipc_batch_begin() writes the envelope of a JOB, REPLY, CALLS or RESULTS
+ * message with a placeholder for the item count (a 16-bit msgpack array
+ * header, valid for any count up to IPC_MAX_BATCH); each
+ * ipc_batch_add_*() packs one item as ipc_pack_jobs/replies/calls/results
+ * would, copying its bytes once, straight into the message;
+ * ipc_batch_end() writes the count and hands the message over.  `reserve`
+ * is the expected size (the message grows by doubling beyond it).  A
+ * failed add leaves the batch as it was.  All return 0 or CORRAL_ENOMEM
+ * (CORRAL_ETOOMANY past IPC_MAX_BATCH).
  */
 typedef struct ipc_batch {
 	nng_msg *msg;    /* NULL when no batch is open */
@@ -605,12 +613,16 @@ int ipc_batch_begin(ipc_batch *b, int type, size_t reserve);
 int ipc_batch_add_job(ipc_batch *b, const ipc_job *j);
 int ipc_batch_add_reply(ipc_batch *b, const ipc_reply *r);
 int ipc_batch_add_call(ipc_batch *b, const ipc_call *c);
+int ipc_batch_add_result(ipc_batch *b, const ipc_result *r);
 /* Writes the count into the message and moves it to *out. */
 void ipc_batch_end(ipc_batch *b, nng_msg **out);
 /* Frees an open batch's message. */
 void ipc_batch_abort(ipc_batch *b);
-/* Bytes a packed CALL (or CALLS item) adds around its payload, at most. */
+/* Bytes a packed CALL (or CALLS, JOB, REPLY or RESULTS item) adds around
+ * its payload, at most. */
 #define IPC_CALL_OVERHEAD 48
+/* A result's payload in that sense: its data, or its err and msg. */
+uint32_t ipc_result_bytes(const ipc_result *r);
 
 /* One CALL, packed into a message of the right size from the start (no
  * growing copy of the payload); the same bytes as ipc_pack_call(). */

@@ -27,6 +27,7 @@ typedef struct broker_config {
 	unsigned open_hint;    /* workers expected: sizes the front end */
 	unsigned max_inflight; /* jobs per worker at once */
 	unsigned queue_limit;  /* jobs waiting before "busy" */
+	uint64_t queue_limit_bytes; /* their payload bytes, the same way */
 	unsigned max_attempts; /* worker deaths before a job is poison */
 	uint64_t job_timeout_ms;
 	uint64_t max_lag_ms;   /* lag p99 above this: degraded, no new jobs */
@@ -48,7 +49,11 @@ typedef struct broker_ops {
 typedef struct broker_stats {
 	uint64_t accepted, ok, failed, timeouts, busy, poison, redispatched;
 	uint64_t late_replies, bad_requests, rejected, dispatched;
+	uint64_t trims;         /* freed memory handed back (malloc_trim) */
 	unsigned queued, inflight;
+	uint64_t queued_bytes;  /* payload bytes of the queued jobs */
+	uint64_t held_bytes;    /* client requests kept for the payloads of
+	                         * their jobs, queued or in flight */
 } broker_stats;
 
 /* Opens the front end.  0, CORRAL_EBUSY (address in use) or another code. */

@@ -106,6 +106,13 @@ const conf_key config_keys[] = {
 	{.key = "queue_limit", .kind = CONF_UINT, FIELD(queue_limit),
 	 .lo = 1, .hi = 10000000, .def = "10000", .arg = "N",
 	 .help = "jobs waiting before 'busy'"},
+	/* At least the largest payload, so that an empty queue takes any
+	 * job. */
+	{.key = "queue_limit_bytes", .kind = CONF_SIZE,
+	 FIELD(queue_limit_bytes), .lo = 1u << 20, .hi = 1ull << 40,
+	 .def = "64MiB", .arg = "SIZE",
+	 .help = "payload bytes waiting before 'busy' (K, M, G: KiB, MiB, "
+	         "GiB)"},
 	{.key = "job_timeout", .kind = CONF_DURATION, FIELD(job_timeout_ms),
 	 .lo = 1, .def = "30s", .arg = "DUR",
 	 .help = "longest a job may take"},
@@ -297,6 +304,18 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* n in the largest unit that writes it exactly: 1MiB, 1536KiB, 100. */
+static void format_bytes(char *out, size_t cap, uint64_t n)
+{
+	static const char *const units[] = {"", "KiB", "MiB", "GiB", "TiB"};
+	unsigned i = 0;
+	while (i < 4 && n && n % 1024 == 0) {
+		n /= 1024;
+		i++;
+	}
+	snprintf(out, cap, "%llu%s", (unsigned long long)n, units[i]);
+}
+
 static int valid_name(const char *v)
 {
 	if (!*v || strlen(v) >= 64 || strcmp(v, ".") == 0 ||
@@ -437,13 +456,20 @@ int config_set(config *c, const char *key, const char *v, char *err,
 		return listen_add_spec(&c->listen, &c->nlisten, v, err, errlen);
 	case CONF_SIZE: {
 		uint64_t b;
+		char lo[32], hi[32];
 		if (parse_size(v, &b) != 0)
 			snprintf(expect, sizeof expect, "a size like 512, 64K, "
 			         "256M, 2G (binary multiples)");
-		else if (b < k->lo)
-			snprintf(expect, sizeof expect, "a size of at least "
-			         "%llu", (unsigned long long)k->lo);
-		else
+		else if (b < k->lo || (k->hi && b > k->hi)) {
+			format_bytes(lo, sizeof lo, k->lo);
+			format_bytes(hi, sizeof hi, k->hi);
+			if (k->hi)
+				snprintf(expect, sizeof expect, "a size of %s..%s",
+				         lo, hi);
+			else
+				snprintf(expect, sizeof expect, "a size of at "
+				         "least %s", lo);
+		} else
 			*(uint64_t *)field = b;
 		break;
 	}

@@ -52,6 +52,7 @@ typedef struct config {
 	char jobs_url[PATH_MAX]; /* "" = ipc://RUNDIR/jobs */
 	unsigned max_inflight;   /* jobs per worker at once */
 	unsigned queue_limit;    /* jobs waiting for a worker */
+	uint64_t queue_limit_bytes; /* their payload bytes */
 	uint64_t job_timeout_ms;
 	unsigned max_attempts;   /* worker deaths before a job is poison */
 	uint64_t max_lag_ms;     /* lag p99 above this: degraded, no jobs */
@@ -106,7 +107,8 @@ typedef struct conf_key {
 	char short_opt;       /* -w etc., or 0 */
 	conf_kind kind;
 	size_t off, size, count_off;
-	uint64_t lo, hi;      /* CONF_UINT: range; CONF_DURATION: minimum */
+	uint64_t lo, hi;      /* CONF_UINT, CONF_SIZE: range (hi 0: none);
+	                       * CONF_DURATION: minimum */
 	int auto_zero;        /* CONF_UINT: "auto" (or zero_name) is 0 */
 	const char *zero_name; /* ...instead of "auto" */
 	const char *const *choices; /* CONF_ENUM: NULL-terminated names */

@@ -860,6 +860,7 @@ static int open_sockets(sup *s)
 		.url = url, .rundir = s->rundir, .nslots = 2 * SUP_MAX_SLOTS,
 		.open_hint = s->nslots,
 		.max_inflight = cfg->max_inflight, .queue_limit = cfg->queue_limit,
+		.queue_limit_bytes = cfg->queue_limit_bytes,
 		.max_attempts = cfg->max_attempts,
 		.job_timeout_ms = cfg->job_timeout_ms,
 		.max_lag_ms = cfg->max_lag_ms};

@@ -22,6 +22,7 @@ static void (*real_free)(void *);
 
 static _Thread_local int armed;          /* this thread fails the n-th */
 static _Thread_local unsigned long fail_at, count;
+static _Thread_local size_t bytes;       /* asked for since arming */
 static _Thread_local int hit;
 static atomic_long live;
 
@@ -61,10 +62,11 @@ static int in_arena(const void *p)
 	return (const char *)p >= arena && (const char *)p < arena + sizeof arena;
 }
 
-/* 1 when this allocation must fail. */
-static int should_fail(void)
+/* 1 when this allocation (of n bytes) must fail. */
+static int should_fail(size_t n)
 {
 	count++;
+	bytes += n;
 	if (armed && count == fail_at) {
 		hit = 1;
 		errno = ENOMEM;
@@ -77,6 +79,7 @@ void failalloc_arm(unsigned long n)
 {
 	resolve();
 	count = 0;
+	bytes = 0;
 	fail_at = n;
 	hit = 0;
 	armed = 1;
@@ -93,6 +96,11 @@ unsigned long failalloc_count(void)
 	return count;
 }
 
+size_t failalloc_bytes(void)
+{
+	return bytes;
+}
+
 long failalloc_live(void)
 {
 	return atomic_load(&live);
@@ -103,7 +111,7 @@ EXPORT void *malloc(size_t n)
 	resolve();
 	if (!real_malloc)
 		return arena_alloc(n);
-	if (should_fail())
+	if (should_fail(n))
 		return NULL;
 	void *p = real_malloc(n);
 	if (p)
@@ -119,7 +127,7 @@ EXPORT void *calloc(size_t k, size_t n)
 			return NULL;
 		return arena_alloc(k * n);
 	}
-	if (should_fail())
+	if (should_fail(n && k > SIZE_MAX / n ? SIZE_MAX : k * n))
 		return NULL;
 	void *p = real_calloc(k, n);
 	if (p)
@@ -144,7 +152,7 @@ EXPORT void *realloc(void *old, size_t n)
 	}
 	if (!real_realloc)
 		return NULL;
-	if (should_fail())
+	if (should_fail(n))
 		return NULL;
 	void *p = real_realloc(old, n);
 	if (!old && p)

@@ -38,8 +38,10 @@ void failalloc_arm(unsigned long n);
  * reached (and failed), 0 if the operation made fewer. */
 int failalloc_disarm(void);
 /* Allocations made since the last failalloc_arm() (the failed one
- * included), whether or not armed still. */
+ * included), whether or not armed still; and the bytes they asked for.
+ * failalloc_arm(ULONG_MAX) only counts: what an operation allocates. */
 unsigned long failalloc_count(void);
+size_t failalloc_bytes(void);
 /* Blocks allocated and not yet freed, process-wide.  Compare it before
  * and after an operation that should free what it allocates. */
 long failalloc_live(void);

@@ -75,6 +75,25 @@ static void setup(void)
 	}
 }
 
+/* A batch built in place, as the broker builds JOB and RESULTS: sized
+ * once, then filled item by item; a failed step aborts it. */
+static int pack_batch(int type, nng_msg **m)
+{
+	ipc_batch b;
+	int rc = ipc_batch_begin(&b, type, 64 + sizeof big + IPC_MAX_BATCH *
+	                         (10 + IPC_CALL_OVERHEAD));
+	for (int i = 0; !rc && i < IPC_MAX_BATCH; i++)
+		rc = type == IPC_JOB ? ipc_batch_add_job(&b, &jobs[i])
+		                     : ipc_batch_add_result(&b, &results[i]);
+	if (rc) {
+		ipc_batch_abort(&b);
+		*m = NULL;
+		return rc;
+	}
+	ipc_batch_end(&b, m);
+	return 0;
+}
+
 /* Packs message number k (one per packer); *n_types is how many. */
 static int pack_one(int k, nng_msg **m)
 {
@@ -94,10 +113,12 @@ static int pack_one(int k, nng_msg **m)
 	case 12: return ipc_pack_calls(m, calls, IPC_MAX_BATCH);
 	case 13: return ipc_pack_results(m, results, IPC_MAX_BATCH);
 	case 14: return ipc_pack_error(m, &error);
+	case 15: return pack_batch(IPC_JOB, m);
+	case 16: return pack_batch(IPC_RESULTS, m);
 	}
 	return CORRAL_EINVAL;
 }
-#define NPACKERS 15
+#define NPACKERS 17
 
 /* Unpacks f with the unpacker for its type; frees what that made. */
 static int unpack_any(const ipc_frame *f)

@@ -475,6 +475,54 @@ START_TEST(command_line_options_come_from_the_table)
 }
 END_TEST
 
+/* Sizes: bytes, K/M/G/T as powers of 1024 (with or without "iB" or "B",
+ * as max_memory reads them), within 1MiB..1TiB. */
+START_TEST(queue_limit_bytes_key)
+{
+	config c;
+	char err[256], out[8192];
+	config_defaults(&c);
+	ck_assert_uint_eq(c.queue_limit_bytes, 64u << 20);
+	static const struct { const char *v; uint64_t want; } good[] = {
+		{"1048576", 1u << 20}, {"1MiB", 1u << 20}, {"2M", 2u << 20},
+		{"1536k", 1536u << 10}, {"1536KiB", 1536u << 10},
+		{"3g", 3ull << 30}, {"1TiB", 1ull << 40}, {"64MB", 64u << 20},
+		{"2097152B", 2u << 20},
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		ck_assert_msg(config_set(&c, "queue_limit_bytes", good[i].v, err,
+		                         sizeof err) == 0, "%s: %s", good[i].v,
+		              err);
+		ck_assert_uint_eq(c.queue_limit_bytes, good[i].want);
+	}
+	static const char *bad[] = {"", "64 MiB", "-1", "1.5M",
+	                            "1048575", "1023K", "1025G", "2T", "64Mib",
+	                            "64MiBs", "M", "99999999999999999999",
+	                            "18014398509481984K"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ck_assert_msg(config_set(&c, "queue_limit_bytes", bad[i], err,
+		                         sizeof err) == CORRAL_ECONFIG,
+		              "'%s' taken", bad[i]);
+		ck_assert_uint_eq(c.queue_limit_bytes, 2u << 20); /* unchanged */
+	}
+	ck_assert_int_eq(config_set(&c, "queue_limit_bytes", "2T", err,
+	                            sizeof err), CORRAL_ECONFIG);
+	ck_assert_str_eq(err, "bad value '2T' for queue_limit_bytes: "
+	                      "expected a size of 1MiB..1TiB");
+	config_free(&c);
+	/* From the command line and in --help, like every key. */
+	config_defaults(&c);
+	const char *args[] = {"--queue-limit-bytes", "8M", "x.so", NULL};
+	ck_assert_int_eq(run_cli(&c, out, sizeof out, args), CLI_RUN);
+	ck_assert_uint_eq(c.queue_limit_bytes, 8u << 20);
+	const char *help[] = {"--help", NULL};
+	ck_assert_int_eq(run_cli(&c, out, sizeof out, help), CORRAL_EXIT_OK);
+	ck_assert_msg(strstr(out, "--queue-limit-bytes SIZE") &&
+	              strstr(out, "(default 64MiB)"), "got: %s", out);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(command_line_wins_over_the_file_and_takes_long_paths)
 {
 	config c;
@@ -532,6 +580,7 @@ Suite *conf_suite(void)
 	tcase_add_test(tc, long_lines_in_every_position);
 	tcase_add_test(tc, command_line_options_come_from_the_table);
 	tcase_add_test(tc, command_line_wins_over_the_file_and_takes_long_paths);
+	tcase_add_test(tc, queue_limit_bytes_key);
 	suite_add_tcase(s, tc);
 	return s;
 }

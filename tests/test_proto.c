@@ -620,6 +620,27 @@ START_TEST(call_batches_roundtrip_and_are_checked)
 	ck_assert_str_eq(ro[1].err, "busy");
 	ck_assert_str_eq(ro[1].msg, "full");
 	ipc_frame_fini(&f);
+	/* ...and the same built in place (the broker's way), in a message
+	 * sized once: ipc_result_bytes is the data, or err and msg. */
+	ck_assert_uint_eq(ipc_result_bytes(&r[0]), 2);
+	ck_assert_uint_eq(ipc_result_bytes(&r[1]), 8);
+	ipc_batch bt;
+	ck_assert_int_eq(ipc_batch_begin(&bt, IPC_RESULTS, 64 + 2 *
+	                 IPC_CALL_OVERHEAD + 10), 0);
+	size_t cap = nng_msg_capacity(bt.msg);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(ipc_batch_add_result(&bt, &r[i]), 0);
+	ck_assert_uint_eq(nng_msg_capacity(bt.msg), cap); /* never grew */
+	ipc_batch_end(&bt, &m);
+	ck_assert_int_eq(decode_msg(m, &f), 0);
+	ck_assert_int_eq(f.type, IPC_RESULTS);
+	ck_assert_int_eq(ipc_unpack_results(&f, ro, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert(ro[0].ok && ro[0].len == 2 && memcmp(ro[0].data, "xy", 2) == 0);
+	ck_assert(!ro[1].ok);
+	ck_assert_str_eq(ro[1].err, "busy");
+	ck_assert_str_eq(ro[1].msg, "full");
+	ipc_frame_fini(&f);
 
 	/* empty batch, too many, wrong tuple width, bad priority */
 	ck_assert_int_eq(ipc_pack_calls(&m, c, 0), 0);
