@@ -12,13 +12,19 @@
 #     run; before each kill, `ss` counts the connections that worker holds;
 #     errors per kill against connections held, connect errors, timeouts
 #  3. rolling reload under load: two reloads (at 30 % and 65 %) during a
-#     RELOAD_SECS run: corralctl reload (skipped while it does not exist),
+#     RELOAD_SECS run: corralctl reload (skipped if corralctl lacks it),
 #     pm2 reload, Node's fork-new/disconnect-old (SIGHUP to
-#     http-cluster.js), nginx -s reload; errors per run
+#     http-cluster.js), nginx -s reload; errors per run and per reload,
+#     and each reload's duration: the reload command's own time (corralctl
+#     and pm2 answer when done; SIGHUP and nginx -s reload return at once)
+#     and the time until every worker serving before it has exited
 # Every figure: median of REPS, [min-max].
 # Usage: bash bench/http.sh   (run from the source tree; CORRAL_BUILDDIR
 #        (default ./build), REPS=3, SECS=10, CRASH_SECS=20, RELOAD_SECS=20,
-#        WORKERS=2, CONNS=64, ROWS="1 2 3", SERVERS="corral node pm2 nginx")
+#        WORKERS=2, CONNS=64, ROWS="1 2 3", SERVERS="corral node pm2 nginx",
+#        KEEP=1 keeps the temporary directory: wrk outputs, corral.log)
+# Time: about 3 + REPS * (4 * (SECS + CRASH_SECS + RELOAD_SECS + 4) +
+#        RELOAD_SECS) seconds; the defaults: about 13 minutes.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 B=${CORRAL_BUILDDIR:-$HERE/../build}
@@ -58,7 +64,7 @@ cleanup() {
 		"$PM2" kill >/dev/null
 		wait
 	} 2>/dev/null
-	rm -rf "$T"
+	if [ -n "${KEEP:-}" ]; then echo "bench/http: kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 
@@ -141,11 +147,46 @@ workers() { # name -> pids of its serving workers, one per line
 
 reload() { # name
 	case $1 in
-	corral) "$B/corralctl" --rundir "$T/run" reload >/dev/null ;;
+	corral) "$B/corralctl" --rundir "$T/run" reload >"$T/reload.out" 2>&1 ;;
 	node) kill -HUP "$NODE_PID" ;;
 	pm2) "$PM2" reload "$APP" >/dev/null 2>&1 ;;
 	nginx) nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -s reload 2>/dev/null ;;
 	esac
+}
+
+# sleep_until T0_NS MS: sleeps until MS milliseconds after T0_NS
+sleep_until() {
+	local d=$((($1 + $2 * 1000000 - $(date +%s%N)) / 1000000))
+	[ "$d" -gt 0 ] && sleep "$(awk -v d="$d" 'BEGIN { print d / 1000 }')"
+}
+
+# reload_timed NAME OUT T0_NS: reloads NAME; appends "command_ms done_ms
+# end_ms" to OUT, done = every worker that served before the reload has
+# exited (polled every 50 ms, at most 60 s), end = when that was, in ms
+# after T0_NS (the start of the run).
+reload_timed() {
+	local old t0 t1 p alive
+	mapfile -t old < <(workers "$1")
+	t0=$(date +%s%N)
+	reload "$1"
+	t1=$(date +%s%N)
+	for _ in $(seq 1200); do
+		alive=
+		for p in "${old[@]}"; do
+			kill -0 "$p" 2>/dev/null && { alive=1; break; }
+		done
+		[ -z "$alive" ] && break
+		sleep 0.05
+	done
+	local t2 said=-
+	t2=$(date +%s%N)
+	# corral: the supervisor's own figure too ("... done in N ms";
+	# corralctl's time adds its start and a 250 ms wait for the last
+	# steps' events)
+	[ "$1" = corral ] &&
+		said=$(grep -o 'done in [0-9]* ms' "$T/reload.out" | grep -o '[0-9]*' | tail -1)
+	echo "$(((t1 - t0) / 1000000)) $(((t2 - t0) / 1000000))" \
+		"$(((t2 - $3) / 1000000)) ${said:--}" >>"$2"
 }
 
 corral_has_reload() {
@@ -282,10 +323,14 @@ if [[ " $ROWS " == *" 3 "* ]]; then
 		for s in $(rotate "$rep"); do
 			[ "$s" = corral ] && [ -n "$skip_corral" ] && continue
 			(
-				sleep $((RELOAD_SECS * 30 / 100))
-				reload "$s"
-				sleep $((RELOAD_SECS * 35 / 100))
-				reload "$s"
+				# at 30 % and 65 % of the run from its start, however
+				# long the first reload took, so that both (and the
+				# drains they cause) fall inside the run
+				t0=$(date +%s%N)
+				for pct in 30 65; do
+					sleep_until "$t0" $((RELOAD_SECS * pct * 10))
+					reload_timed "$s" "$T/dur.$s.$rep" "$t0"
+				done
 			) &
 			rp=$!
 			run_wrk "$T/r3.$s.$rep" "$RELOAD_SECS" "$s"
@@ -315,8 +360,8 @@ if [[ " $ROWS " == *" 3 "* ]]; then
 	done
 	echo
 	echo "3. rolling reload under load: two reloads in ${RELOAD_SECS}s runs: median [min-max] of $REPS"
-	printf "   %-11s %-22s %-16s %-10s %-10s %s\n" server "errors per run" \
-		"per reload" connect "non-2xx" "requests/s"
+	printf "   %-11s %-22s %-16s %-10s %-10s %-20s %-20s %s\n" server "errors per run" \
+		"per reload" connect "non-2xx" "requests/s" "reload cmd ms" "old gone ms"
 	r3=$SERVERS
 	[[ " $SERVERS " == *" corral "* ]] && r3="$SERVERS corral-term"
 	for s in $r3; do
@@ -329,10 +374,23 @@ if [[ " $ROWS " == *" 3 "* ]]; then
 		conn=$(cat "$T"/f3.$s.* | awk '{ c += $2 } END { print c + 0 }')
 		n2=$(cat "$T"/f3.$s.* | awk '{ c += $3 } END { print c + 0 }')
 		rps=$(cat "$T"/f3.$s.* | awk '{ print $4 }' | stat3 %.0f)
-		printf "   %-11s %-22s %-16s %-10s %-10s %s\n" "$s" "$errs" "$per" "$conn" \
-			"$n2" "$rps"
+		dc=- dd=-
+		if ls "$T"/dur.$s.* >/dev/null 2>&1; then
+			dc=$(cat "$T"/dur.$s.* | awk '{ print $1 }' | stat3 %.0f)
+			dd=$(cat "$T"/dur.$s.* | awk '{ print $2 }' | stat3 %.0f)
+		fi
+		printf "   %-11s %-22s %-16s %-10s %-10s %-20s %-20s %s\n" "$s" "$errs" "$per" "$conn" \
+			"$n2" "$rps" "$dc" "$dd"
 	done
 	echo "   (errors: connect + read + write + timeout + non-2xx; connect, non-2xx: totals over every run)"
+	echo "   (reload cmd, old gone: over every reload (2 per run); cmd = the reload command's own time,"
+	echo "    old gone = until every worker serving before it has exited)"
+	[ -n "$(ls "$T"/dur.corral.* 2>/dev/null)" ] &&
+		echo "   (corral reloads, the supervisor's own 'done in': $(cat "$T"/dur.corral.* |
+			awk '$4 != "-" { print $4 }' | stat3 %.0f) ms)"
+	late=$(cat "$T"/dur.*.* 2>/dev/null | awk -v l=$((RELOAD_SECS * 1000)) '$3 > l' | wc -l)
+	[ "$late" = 0 ] ||
+		echo "   ($late reload(s) finished after their wrk run had ended: not all under load)"
 	[[ " $SERVERS " == *" corral "* ]] &&
 		echo "   (corral-term: not a reload; each worker in turn gets SIGTERM, drains and is replaced)"
 fi

@@ -24,7 +24,9 @@
  * request on a fresh connection, which another worker accepts; a client
  * never sends into a socket being closed under it.  A keep-alive
  * connection that stays idle for drain_idle ms is closed (an idle one
- * cannot be told "close" otherwise).  When the last connection is gone the
+ * cannot be told "close" otherwise); idle means nothing read for that long
+ * and nothing waiting unread in its socket (a worker held up while a
+ * request arrived wakes to its timers first).  When the last connection is gone the
  * plugin's handles are closed and the loop runs dry.  A closing connection
  * is shut down for writing first and read until the client closes (a
  * lingering close), so unread input never turns into a reset that would
@@ -41,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -656,6 +659,20 @@ static void publish(void)
 	corral_metric_set(S.w, "http_bad", (double)S.bad);
 }
 
+/* 1 if the kernel holds input for c that the loop has not read yet.  A
+ * loop held up (a stopped or descheduled worker; epoll_wait fails with
+ * EINTR after SIGSTOP/SIGCONT) runs its timers before it polls again, so
+ * a request that arrived meanwhile can be waiting while last_active says
+ * idle; closing the socket then would reset it and lose the request. */
+static int has_unread(const conn *c)
+{
+	uv_os_fd_t fd;
+	int n = 0;
+	if (uv_fileno((const uv_handle_t *)c->s, &fd) != 0)
+		return 0;
+	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 static void on_sweep(uv_timer_t *t)
 {
 	uint64_t now = uv_now(S.loop);
@@ -669,8 +686,12 @@ static void on_sweep(uv_timer_t *t)
 		if (c->shut && now - c->closing_since >= LINGER_MS)
 			conn_close(c);
 		else if (idle && quiet >= (S.stopping ? S.drain_idle_ms
-		                                      : S.keepalive_ms))
-			conn_close(c);
+		                                      : S.keepalive_ms)) {
+			if (has_unread(c))
+				c->last_active = now; /* read it first */
+			else
+				conn_close(c);
+		}
 		else if (!idle && !c->busy && quiet >= REQUEST_TIMEOUT_MS)
 			conn_close(c); /* a request, or a reader, that stalled */
 	}
