@@ -696,11 +696,14 @@ static void note_stall(sup *s, uint64_t stall)
 		log_warn("supervisor: its loop was stalled for %" PRIu64 " ms "
 		         "(stopped or paused); worker deadlines moved back as "
 		         "much", stall);
+	/* Plus STALL_MS: the reports that waited in the sockets reach the
+	 * loop only once nng's own threads have run again, which may be
+	 * after the loop's first timers. */
 	for (unsigned i = 0; i < s->nslots; i++) {
 		slot *sl = s->slots[i];
 		if (sl->state == SLOT_STARTING || sl->state == SLOT_RUNNING ||
 		    sl->state == SLOT_STOPPING)
-			slot_extend_deadline(sl, stall);
+			slot_extend_deadline(sl, stall + STALL_MS);
 	}
 	s->alive_ms = now_ms();
 }
@@ -720,7 +723,10 @@ static void on_after_poll(uv_check_t *h)
 	if (s->poll_timeout_ms < 0 ||
 	    took <= (uint64_t)s->poll_timeout_ms + STALL_MS)
 		return;
-	note_stall(s, took - (uint64_t)s->poll_timeout_ms);
+	/* The whole poll, not only its overrun: a deadline due at the end
+	 * of the poll's timeout was, after a stop, due at once on resume,
+	 * before the workers' waiting reports could be read. */
+	note_stall(s, took);
 }
 
 /* A slot's deadline fired: was it the supervisor that was away?  The
