@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/list.h"
 #include "common/log.h"
 #include "corral_base.h"
 #include "master/httpd.h"
@@ -48,7 +49,7 @@ struct httpd {
 	httpd_limits lim;
 	httpd_handler handler;
 	void *arg;
-	conn *conns;        /* every open connection */
+	list_head conns;    /* every open connection */
 	unsigned nconns;
 	int handles;        /* open handles, listener and connections' */
 	int closing;
@@ -57,7 +58,7 @@ struct httpd {
 
 struct conn {
 	httpd *h;
-	conn *prev, *next;
+	list_node node;     /* in h->conns */
 	union {
 		uv_handle_t h;
 		uv_stream_t s;
@@ -106,12 +107,7 @@ static void conn_close(conn *c)
 		return;
 	c->closing = 1;
 	httpd *h = c->h;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		h->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	list_remove(&c->node);
 	h->nconns--;
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 	uv_close(&c->io.h, conn_handle_closed);
@@ -316,11 +312,14 @@ static void on_connection(uv_stream_t *lsn, int status)
 		return;
 	if (h->nconns >= h->lim.max_conns) {
 		/* Full: push out one that idles between requests. */
-		for (conn *o = h->conns; o; o = o->next)
+		list_node *n;
+		list_foreach(n, &h->conns) {
+			conn *o = list_entry(n, conn, node);
 			if (idle(o)) {
 				conn_close(o);
 				break;
 			}
+		}
 	}
 	conn *c = calloc(1, sizeof *c);
 	if (!c) {
@@ -340,10 +339,7 @@ static void on_connection(uv_stream_t *lsn, int status)
 	c->io.h.data = c->timer.data = c;
 	c->refs = 2;
 	h->handles += 2;
-	c->next = h->conns;
-	if (h->conns)
-		h->conns->prev = c;
-	h->conns = c;
+	list_push_front(&h->conns, &c->node);
 	h->nconns++;
 	if (uv_accept(lsn, &c->io.s) != 0 || h->nconns > h->lim.max_conns) {
 		conn_close(c); /* over the limit: accepted and closed */
@@ -378,6 +374,7 @@ int httpd_start(httpd **out, uv_loop_t *loop, int fd,
 		.on_message_complete = on_message_complete,
 	};
 	h->loop = loop;
+	list_init(&h->conns);
 	h->handler = handler;
 	h->arg = arg;
 	h->lim = (httpd_limits){.max_conns = 64, .max_request = 8192,
@@ -422,8 +419,8 @@ void httpd_close(httpd *h)
 	if (!h || h->closing)
 		return;
 	h->closing = 1;
-	while (h->conns)
-		conn_close(h->conns);
+	while (!list_empty(&h->conns))
+		conn_close(list_entry(list_first(&h->conns), conn, node));
 	uv_close(&h->lsn.h, lsn_closed);
 }
 

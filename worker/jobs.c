@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/list.h"
 #include "common/log.h"
 #include "common/ratelog.h"
 #include "worker/jobs.h"
@@ -39,7 +40,7 @@ typedef struct jframe {
 } jframe;
 
 struct corral_job {
-	corral_job *next, *prev; /* in flight, or in the free queue */
+	list_node node;          /* in flight, or in the free queue */
 	jobs *owner;
 	jframe *frame;           /* the payload lies in it */
 	uint64_t id;
@@ -56,10 +57,10 @@ struct jobs {
 	uv_loop_t *loop;
 	ipc_chan *chan;
 	uv_prepare_t flush;
-	corral_job *inflight; /* doubly linked, unordered */
+	list_head inflight;   /* unordered */
 	uint32_t ninflight;
 	uint64_t ndone;       /* answered since the worker started */
-	corral_job *free_head, *free_tail; /* FIFO: oldest reused first */
+	list_head free;       /* FIFO: oldest reused first */
 	uint32_t nfree;
 	ipc_batch out;        /* the REPLY being built; msg NULL: none */
 	uint32_t to_handle;   /* in jobs_on_message: jobs not yet handled,
@@ -108,6 +109,8 @@ int jobs_new(jobs **out, corral_worker *w, uv_loop_t *loop, ipc_chan *chan)
 	j->w = w;
 	j->loop = loop;
 	j->chan = chan;
+	list_init(&j->inflight);
+	list_init(&j->free);
 	if (uv_prepare_init(loop, &j->flush) != 0) {
 		free(j);
 		return CORRAL_ESYS;
@@ -120,10 +123,9 @@ int jobs_new(jobs **out, corral_worker *w, uv_loop_t *loop, ipc_chan *chan)
 static corral_job *job_alloc(jobs *j)
 {
 	if (j->nfree > QUARANTINE) {
-		corral_job *job = j->free_head;
-		j->free_head = job->next;
-		if (!j->free_head)
-			j->free_tail = NULL;
+		corral_job *job = list_entry(list_first(&j->free), corral_job,
+		                             node);
+		list_remove(&job->node);
 		j->nfree--;
 		memset(job, 0, sizeof *job);
 		return job;
@@ -134,25 +136,14 @@ static corral_job *job_alloc(jobs *j)
 static void job_retire(jobs *j, corral_job *job)
 {
 	/* Off the in-flight list... */
-	if (job->prev)
-		job->prev->next = job->next;
-	else
-		j->inflight = job->next;
-	if (job->next)
-		job->next->prev = job->prev;
+	list_remove(&job->node);
 	j->ninflight--;
 	frame_unref(job->frame);
 	job->frame = NULL;
 	job->payload = NULL;
 	job->len = 0;
 	/* ...onto the tail of the free queue, replied flag kept. */
-	job->next = NULL;
-	job->prev = NULL;
-	if (j->free_tail)
-		j->free_tail->next = job;
-	else
-		j->free_head = job;
-	j->free_tail = job;
+	list_push_back(&j->free, &job->node);
 	j->nfree++;
 }
 
@@ -276,10 +267,7 @@ void jobs_on_message(jobs *j, ipc_frame *f)
 		job->deadline = uv_now(j->loop) + in[i].timeout_ms;
 		job->payload = in[i].payload;
 		job->len = in[i].len;
-		job->next = j->inflight;
-		if (j->inflight)
-			j->inflight->prev = job;
-		j->inflight = job;
+		list_push_front(&j->inflight, &job->node);
 		j->ninflight++;
 		j->to_handle = n - i;
 		if (j->w->ops.handle)
@@ -299,10 +287,13 @@ void jobs_on_cancel(jobs *j, const ipc_frame *f)
 	if (ipc_unpack_cancel(f, ids, &n) != 0) {
 		return;
 	}
+	list_node *nd;
 	for (uint32_t i = 0; i < n; i++)
-		for (corral_job *job = j->inflight; job; job = job->next)
+		list_foreach(nd, &j->inflight) {
+			corral_job *job = list_entry(nd, corral_job, node);
 			if (job->id == ids[i])
 				job->cancelled = 1;
+		}
 }
 
 uint32_t jobs_inflight(const jobs *j)
@@ -326,16 +317,13 @@ void jobs_flush(jobs *j)
 static void jobs_closed(uv_handle_t *h)
 {
 	jobs *j = h->data;
-	while (j->free_head) {
-		corral_job *n = j->free_head->next;
-		free(j->free_head);
-		j->free_head = n;
-	}
-	while (j->inflight) {
-		corral_job *n = j->inflight->next;
-		frame_unref(j->inflight->frame);
-		free(j->inflight);
-		j->inflight = n;
+	list_node *n, *tmp;
+	list_foreach_safe(n, tmp, &j->free)
+		free(list_entry(n, corral_job, node));
+	list_foreach_safe(n, tmp, &j->inflight) {
+		corral_job *job = list_entry(n, corral_job, node);
+		frame_unref(job->frame);
+		free(job);
 	}
 	ipc_batch_abort(&j->out);
 	free(j);
