@@ -362,125 +362,147 @@ static int set_pair(config *c, const conf_key *k, const char *v, char *err,
 	return rc;
 }
 
+/* Per kind: store v in field, or say in expect what was expected. */
+static void set_uint(const conf_key *k, const char *v, void *field,
+                     char *expect, size_t cap)
+{
+	unsigned u;
+	const char *zero = k->zero_name ? k->zero_name : "auto";
+	if (k->auto_zero && strcmp(v, zero) == 0)
+		*(unsigned *)field = 0;
+	else if (parse_uint(v, k->lo, k->hi, &u) == 0)
+		*(unsigned *)field = u;
+	else
+		snprintf(expect, cap, "%s%s%llu..%llu",
+		         k->auto_zero ? zero : "", k->auto_zero ? " or " : "",
+		         (unsigned long long)k->lo, (unsigned long long)k->hi);
+}
+
+static void set_duration(const conf_key *k, const char *v, void *field,
+                         char *expect, size_t cap)
+{
+	uint64_t ms;
+	if (parse_duration_ms(v, &ms) != 0)
+		snprintf(expect, cap, "a duration like 500ms, 10s, 2m (bare "
+		         "numbers are seconds)");
+	else if (ms < k->lo && k->lo == 1)
+		snprintf(expect, cap, "a duration above 0");
+	else if (ms < k->lo)
+		snprintf(expect, cap, "a duration of at least %llums",
+		         (unsigned long long)k->lo);
+	else
+		*(uint64_t *)field = ms;
+}
+
+static void set_enum(const conf_key *k, const char *v, void *field,
+                     char *expect, size_t cap)
+{
+	size_t i = 0;
+	while (k->choices[i] && strcmp(k->choices[i], v) != 0)
+		i++;
+	if (k->choices[i])
+		*(int *)field = (int)i;
+	else
+		choice_list(k->choices, expect, cap);
+}
+
+static void set_size(const conf_key *k, const char *v, void *field,
+                     char *expect, size_t cap)
+{
+	uint64_t b;
+	char lo[32], hi[32];
+	if (parse_size(v, &b) != 0) {
+		snprintf(expect, cap, "a size like 512, 64K, 256M, 2G (binary "
+		         "multiples)");
+	} else if (b < k->lo || (k->hi && b > k->hi)) {
+		format_bytes(lo, sizeof lo, k->lo);
+		format_bytes(hi, sizeof hi, k->hi);
+		if (k->hi)
+			snprintf(expect, cap, "a size of %s..%s", lo, hi);
+		else
+			snprintf(expect, cap, "a size of at least %s", lo);
+	} else {
+		*(uint64_t *)field = b;
+	}
+}
+
+/* Strings: a path, an nng URL, or an endpoint (checked as a listener
+ * would read it).  0, or CORRAL_ECONFIG with err written. */
+static int set_string(const conf_key *k, const char *v, char *field,
+                      char *expect, size_t cap, char *err, size_t errlen)
+{
+	size_t len = strlen(v);
+	char why[512], shown[ECHO_MAX + 48];
+	if (k->kind == CONF_ENDPOINT && *v && len < k->size &&
+	    listen_single(k->key, v, NULL, why, sizeof why) != 0) {
+		echo_value(shown, sizeof shown, v);
+		snprintf(err, errlen, "bad value %s for %s: expected "
+		         "HOST:PORT ([IPV6]:PORT, *:PORT for every address), "
+		         "tcp://HOST:PORT or unix:/PATH (%.200s)", shown, k->key,
+		         why);
+		return CORRAL_ECONFIG;
+	}
+	if (len >= k->size) {
+		snprintf(err, errlen, "value for %s too long: %zu bytes (at "
+		         "most %zu)", k->key, len, k->size - 1);
+		return CORRAL_ECONFIG;
+	}
+	if (k->kind == CONF_URL && *v && !strstr(v, "://"))
+		snprintf(expect, cap, "an nng URL such as tcp://127.0.0.1:5555");
+	else
+		memcpy(field, v, len + 1);
+	return 0;
+}
+
 int config_set(config *c, const char *key, const char *v, char *err,
                size_t errlen)
 {
 	const conf_key *k = config_key_find(key);
 	char expect[160] = "", shown[ECHO_MAX + 48];
-	char *field;
-	size_t len = strlen(v);
 	if (!k) {
 		echo_value(shown, sizeof shown, key);
 		snprintf(err, errlen, "unknown key %s", shown);
 		return CORRAL_ECONFIG;
 	}
-	field = (char *)c + k->off;
+	char *field = (char *)c + k->off;
+	int rc = 0;
 	switch (k->kind) {
 	case CONF_NAME:
 		if (!valid_name(v))
 			snprintf(expect, sizeof expect,
 			         "1-63 of [A-Za-z0-9._-]");
 		else
-			memcpy(field, v, len + 1);
+			memcpy(field, v, strlen(v) + 1);
 		break;
-	case CONF_UINT: {
-		unsigned u;
-		const char *zero = k->zero_name ? k->zero_name : "auto";
-		if (k->auto_zero && strcmp(v, zero) == 0)
-			*(unsigned *)field = 0;
-		else if (parse_uint(v, k->lo, k->hi, &u) == 0)
-			*(unsigned *)field = u;
-		else
-			snprintf(expect, sizeof expect, "%s%s%llu..%llu",
-			         k->auto_zero ? zero : "",
-			         k->auto_zero ? " or " : "",
-			         (unsigned long long)k->lo,
-			         (unsigned long long)k->hi);
+	case CONF_UINT:
+		set_uint(k, v, field, expect, sizeof expect);
 		break;
-	}
-	case CONF_DURATION: {
-		uint64_t ms;
-		if (parse_duration_ms(v, &ms) != 0)
-			snprintf(expect, sizeof expect,
-			         "a duration like 500ms, 10s, 2m (bare numbers "
-			         "are seconds)");
-		else if (ms < k->lo && k->lo == 1)
-			snprintf(expect, sizeof expect, "a duration above 0");
-		else if (ms < k->lo)
-			snprintf(expect, sizeof expect,
-			         "a duration of at least %llums",
-			         (unsigned long long)k->lo);
-		else
-			*(uint64_t *)field = ms;
+	case CONF_DURATION:
+		set_duration(k, v, field, expect, sizeof expect);
 		break;
-	}
-	case CONF_ENUM: {
-		size_t i = 0;
-		while (k->choices[i] && strcmp(k->choices[i], v) != 0)
-			i++;
-		if (k->choices[i])
-			*(int *)field = (int)i;
-		else
-			choice_list(k->choices, expect, sizeof expect);
+	case CONF_ENUM:
+		set_enum(k, v, field, expect, sizeof expect);
 		break;
-	}
-	case CONF_ENDPOINT: {
-		char why[512];
-		if (*v && len < k->size &&
-		    listen_single(k->key, v, NULL, why, sizeof why) != 0) {
-			echo_value(shown, sizeof shown, v);
-			snprintf(err, errlen, "bad value %s for %s: expected "
-			         "HOST:PORT ([IPV6]:PORT, *:PORT for every "
-			         "address), tcp://HOST:PORT or unix:/PATH (%.200s)",
-			         shown, k->key, why);
-			return CORRAL_ECONFIG;
-		}
-	}
-		/* fall through */
+	case CONF_SIZE:
+		set_size(k, v, field, expect, sizeof expect);
+		break;
+	case CONF_ENDPOINT:
 	case CONF_PATH:
 	case CONF_URL:
-		if (len >= k->size) {
-			snprintf(err, errlen, "value for %s too long: %zu bytes "
-			         "(at most %zu)", k->key, len, k->size - 1);
-			return CORRAL_ECONFIG;
-		}
-		if (k->kind == CONF_URL && *v && !strstr(v, "://"))
-			snprintf(expect, sizeof expect,
-			         "an nng URL such as tcp://127.0.0.1:5555");
-		else
-			memcpy(field, v, len + 1);
+		rc = set_string(k, v, field, expect, sizeof expect, err, errlen);
 		break;
 	case CONF_PAIR:
 		return set_pair(c, k, v, err, errlen);
 	case CONF_LISTEN:
 		return listen_add_spec(&c->listen, &c->nlisten, v, err, errlen);
-	case CONF_SIZE: {
-		uint64_t b;
-		char lo[32], hi[32];
-		if (parse_size(v, &b) != 0)
-			snprintf(expect, sizeof expect, "a size like 512, 64K, "
-			         "256M, 2G (binary multiples)");
-		else if (b < k->lo || (k->hi && b > k->hi)) {
-			format_bytes(lo, sizeof lo, k->lo);
-			format_bytes(hi, sizeof hi, k->hi);
-			if (k->hi)
-				snprintf(expect, sizeof expect, "a size of %s..%s",
-				         lo, hi);
-			else
-				snprintf(expect, sizeof expect, "a size of at "
-				         "least %s", lo);
-		} else
-			*(uint64_t *)field = b;
-		break;
 	}
-	}
-	if (expect[0]) {
+	if (!rc && expect[0]) {
 		echo_value(shown, sizeof shown, v);
 		snprintf(err, errlen, "bad value %s for %s: expected %s", shown,
 		         k->key, expect);
 		return CORRAL_ECONFIG;
 	}
-	return 0;
+	return rc;
 }
 
 int config_add_setting(config *c, const char *key, const char *value)
