@@ -252,6 +252,60 @@ static char **build_env(const listen_set *ls, char *fds, size_t fdslen,
 	return env;
 }
 
+/* The worker's stdout and stderr pipes.  Plain pipes; libuv makes our
+ * ends close-on-exec.  0; or an error with p freed (a pipe already open
+ * is closed, and frees p when it is) or p left to free (none open). */
+static int open_pipes(proc *p, uv_loop_t *loop)
+{
+	int rc;
+	p->process.data = p;
+	p->out.p = p->err.p = p;
+	p->out.pipe.data = &p->out;
+	p->err.pipe.data = &p->err;
+	if ((rc = uv_pipe_init(loop, &p->out.pipe, 0)))
+		return rc;
+	list_node_init(&p->node);
+	p->open = 1;
+	p->pipes_open = 1;
+	if ((rc = uv_pipe_init(loop, &p->err.pipe, 0))) {
+		uv_close((uv_handle_t *)&p->out.pipe, pipe_closed);
+		return rc;
+	}
+	p->open = 3;
+	p->pipes_open = 2;
+	return 0;
+}
+
+/* Starts the worker in a process group of its own, stdin ignored, its
+ * output into p's pipes, the shared listeners on fds 3.. (uv_spawn dup2s
+ * them there, clearing close-on-exec on the copies only). */
+static int spawn_child(proc *p, uv_loop_t *loop, const char *bin,
+                       char **args, char **env, const listen_set *ls)
+{
+	uv_stdio_container_t stdio[3 + LISTEN_MAX];
+	size_t nl = ls ? ls->n : 0;
+	stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
+	stdio[1] = (uv_stdio_container_t){
+		.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		.data.stream = (uv_stream_t *)&p->out.pipe};
+	stdio[2] = (uv_stdio_container_t){
+		.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		.data.stream = (uv_stream_t *)&p->err.pipe};
+	for (size_t i = 0; i < nl; i++)
+		stdio[3 + i] = (uv_stdio_container_t){
+			.flags = UV_INHERIT_FD, .data.fd = ls->v[i].fd};
+	uv_process_options_t opt = {
+		.exit_cb = on_exit_cb,
+		.file = bin,
+		.args = args,
+		.env = env,
+		.stdio_count = 3 + (int)nl,
+		.stdio = stdio,
+		.flags = UV_PROCESS_DETACHED, /* setsid: a group of its own */
+	};
+	return uv_spawn(loop, &p->process, &opt);
+}
+
 int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
                const char *url, proc_exit_fn fn, void *owner, proc **out)
 {
@@ -260,7 +314,6 @@ int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
 	                           ? spec->listeners
 	                           : NULL;
 	static char fds_var[32], names_var[sizeof(ls->fdnames) + 16];
-	uv_stdio_container_t stdio[3 + LISTEN_MAX];
 	char **env = NULL;
 	char nums[NUM_COUNT][32];
 	char **args = NULL, **kvs = NULL;
@@ -289,48 +342,9 @@ int proc_spawn(uv_loop_t *loop, const worker_spec *spec, int slot_id,
 	p->slot_id = slot_id;
 	p->on_exit = fn;
 	p->owner = owner;
-	p->process.data = p;
-	p->out.p = p->err.p = p;
-	p->out.pipe.data = &p->out;
-	p->err.pipe.data = &p->err;
-	/* Plain pipes; libuv makes our ends close-on-exec. */
-	if ((rc = uv_pipe_init(loop, &p->out.pipe, 0)))
+	if ((rc = open_pipes(p, loop)))
 		goto done;
-	list_node_init(&p->node);
-	p->open = 1;
-	p->pipes_open = 1;
-	if ((rc = uv_pipe_init(loop, &p->err.pipe, 0))) {
-		uv_close((uv_handle_t *)&p->out.pipe, pipe_closed);
-		p = NULL;
-		goto done;
-	}
-	p->open = 3;
-	p->pipes_open = 2;
-
-	stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
-	stdio[1] = (uv_stdio_container_t){
-		.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-		.data.stream = (uv_stream_t *)&p->out.pipe};
-	stdio[2] = (uv_stdio_container_t){
-		.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-		.data.stream = (uv_stream_t *)&p->err.pipe};
-	size_t nl = ls ? ls->n : 0;
-	/* The shared listeners land on fds 3.. in the child (uv_spawn dup2s
-	 * them there, clearing close-on-exec on the copies only). */
-	for (size_t i = 0; i < nl; i++)
-		stdio[3 + i] = (uv_stdio_container_t){
-			.flags = UV_INHERIT_FD, .data.fd = ls->v[i].fd};
-	uv_process_options_t opt = {
-		.exit_cb = on_exit_cb,
-		.file = spec->worker_bin,
-		.args = args,
-		.env = env,
-		.stdio_count = 3 + (int)nl,
-		.stdio = stdio,
-		.flags = UV_PROCESS_DETACHED, /* setsid: a group of its own */
-	};
-	rc = uv_spawn(loop, &p->process, &opt);
-	if (rc) {
+	if ((rc = spawn_child(p, loop, spec->worker_bin, args, env, ls))) {
 		/* libuv wants even a failed process handle closed. */
 		uv_close((uv_handle_t *)&p->process, process_closed);
 		uv_close((uv_handle_t *)&p->out.pipe, pipe_closed);
