@@ -205,26 +205,9 @@ static void fmt_rate(int known, double v, char *buf)
 }
 
 /* Writes the frame as lines of text (no escapes). */
-static void render(FILE *f, const view *v, int interactive,
-                   uint64_t interval_ms)
+/* The two summary lines: the supervisor and its jobs. */
+static void render_header(FILE *f, const view *v, const char *now)
 {
-	char now[16], ival[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	localtime_r(&t, &tm);
-	snprintf(now, sizeof now, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min,
-	         tm.tm_sec);
-	if (interval_ms % 1000 == 0)
-		snprintf(ival, sizeof ival, "%" PRIu64 " s", interval_ms / 1000);
-	else
-		snprintf(ival, sizeof ival, "%" PRIu64 " ms", interval_ms);
-	if (!v->have) {
-		fprintf(f, "corralctl top  %s\n%s\n", now,
-		        v->err[0] ? v->err : "asking the supervisor...");
-		if (interactive)
-			fprintf(f, "\nq quits\n");
-		return;
-	}
 	const ipc_status *st = &v->st;
 	unsigned running = 0, restarts = 0;
 	for (uint32_t i = 0; i < st->nworkers; i++) {
@@ -243,32 +226,26 @@ static void render(FILE *f, const view *v, int interactive,
 	if (v->err[0])
 		fprintf(f, "%s (showing the last answer)\n", v->err);
 	fputc('\n', f);
+}
 
-	/* Columns: the status table's, then utilisation and jobs/s. */
-	show_column c[MAXCOLS];
-	unsigned nc = show_columns(c, MAXCOLS - 2);
-	const char *head[MAXCOLS];
-	for (unsigned k = 0; k < nc; k++)
-		head[k] = c[k].f->col;
-	unsigned util_k = nc, rate_k = nc + 1, ncols = nc + 2;
-	head[util_k] = "UTIL";
-	head[rate_k] = "JOBS/S";
-	uint32_t nrows = st->nworkers + 1; /* and the totals */
-	char(*cells)[MAXCOLS][CELL] = calloc(nrows, sizeof *cells);
-	if (!cells)
-		return;
+/* One row per worker and a totals row: the status table's columns (nc of
+ * them, in c), then utilisation (column nc) and jobs/s (nc + 1). */
+static void fill_cells(const view *v, const show_column *c, unsigned nc,
+                       char (*cells)[MAXCOLS][CELL])
+{
+	const ipc_status *st = &v->st;
+	unsigned util_k = nc, rate_k = nc + 1;
 	ipc_worker_status tot;
 	memset(&tot, 0, sizeof tot);
 	double util_sum = 0, rate_sum = 0;
 	unsigned util_n = 0, rate_n = 0;
 	for (uint32_t i = 0; i < st->nworkers; i++) {
 		const ipc_worker_status *w = &st->workers[i];
-		int health = w->pid && w->health.pid;
 		for (unsigned k = 0; k < nc; k++) {
 			show_cell(&c[k], w, cells[i][k], CELL);
 			accumulate(&c[k], w, &tot);
 		}
-		if (health) {
+		if (w->pid && w->health.pid) {
 			snprintf(cells[i][util_k], CELL, "%.1f%%",
 			         w->health.util * 100.0);
 			util_sum += w->health.util;
@@ -294,7 +271,13 @@ static void render(FILE *f, const view *v, int interactive,
 		snprintf(trow[util_k], CELL, "%.1f%%",
 		         util_sum * 100.0 / util_n);
 	fmt_rate(rate_n > 0, rate_sum, trow[rate_k]);
+}
 
+/* Left-aligned columns as wide as their widest cell; the last column
+ * unpadded: no trailing blanks. */
+static void print_table(FILE *f, const char *const *head, unsigned ncols,
+                        char (*cells)[MAXCOLS][CELL], uint32_t nrows)
+{
 	int width[MAXCOLS];
 	for (unsigned k = 0; k < ncols; k++) {
 		width[k] = (int)strlen(head[k]);
@@ -302,7 +285,6 @@ static void render(FILE *f, const view *v, int interactive,
 			if ((int)strlen(cells[i][k]) > width[k])
 				width[k] = (int)strlen(cells[i][k]);
 	}
-	/* The last column unpadded: no trailing blanks. */
 	for (unsigned k = 0; k < ncols; k++)
 		fprintf(f, "%-*s%s", k + 1 < ncols ? width[k] : 0, head[k],
 		        k + 1 < ncols ? " " : "\n");
@@ -310,6 +292,42 @@ static void render(FILE *f, const view *v, int interactive,
 		for (unsigned k = 0; k < ncols; k++)
 			fprintf(f, "%-*s%s", k + 1 < ncols ? width[k] : 0,
 			        cells[i][k], k + 1 < ncols ? " " : "\n");
+}
+
+static void render(FILE *f, const view *v, int interactive,
+                   uint64_t interval_ms)
+{
+	char now[16], ival[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	snprintf(now, sizeof now, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min,
+	         tm.tm_sec);
+	if (interval_ms % 1000 == 0)
+		snprintf(ival, sizeof ival, "%" PRIu64 " s", interval_ms / 1000);
+	else
+		snprintf(ival, sizeof ival, "%" PRIu64 " ms", interval_ms);
+	if (!v->have) {
+		fprintf(f, "corralctl top  %s\n%s\n", now,
+		        v->err[0] ? v->err : "asking the supervisor...");
+		if (interactive)
+			fprintf(f, "\nq quits\n");
+		return;
+	}
+	render_header(f, v, now);
+	show_column c[MAXCOLS];
+	unsigned nc = show_columns(c, MAXCOLS - 2);
+	const char *head[MAXCOLS];
+	for (unsigned k = 0; k < nc; k++)
+		head[k] = c[k].f->col;
+	head[nc] = "UTIL";
+	head[nc + 1] = "JOBS/S";
+	uint32_t nrows = v->st.nworkers + 1; /* and the totals */
+	char(*cells)[MAXCOLS][CELL] = calloc(nrows, sizeof *cells);
+	if (!cells)
+		return;
+	fill_cells(v, c, nc, cells);
+	print_table(f, head, nc + 2, cells, nrows);
 	free(cells);
 	if (interactive)
 		fprintf(f, "\nq quits; every %s\n", ival);
