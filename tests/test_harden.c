@@ -451,6 +451,42 @@ START_TEST(a_stopped_supervisor_kills_no_healthy_worker)
 }
 END_TEST
 
+/* The worker binary removed under a running corral (a botched upgrade):
+ * the standby refill fails, says which file, and backs off like a slot's
+ * restarts instead of trying every second for good; the slot itself is
+ * served by the standby that was ready. */
+START_TEST(a_missing_worker_binary_is_named_and_backed_off)
+{
+	char dir[] = "/tmp/corral-wbin-XXXXXX", bin[64], out[512];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(bin, sizeof bin, "%s/corral-worker", dir);
+	ck_assert_int_eq(h_sh(out, sizeof out, "cp '%s' '%s'",
+	                      h_bin("corral-worker"), bin), 0);
+	setenv("CORRAL_WORKER", bin, 1);
+	START("-w", "1", "--standby", "1", h_bin("examples/echo.so"));
+	unsetenv("CORRAL_WORKER");
+	pid_t p = (pid_t)EVENT("kind=slot to=running", WAIT_MS)->pid;
+	ck_assert_ptr_nonnull(h_log_find(&H, "standby pid|ready", WAIT_MS));
+	ck_assert_int_eq(unlink(bin), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	kill(p, SIGKILL);
+	const ipc_event *e = EVENT("kind=slot to=running", WAIT_MS);
+	ck_assert_int_ne(e->pid, p); /* the standby took the slot */
+	ck_assert_ptr_nonnull(h_log_find(&H, "standby|spawn of|corral-wbin-|"
+	                                 "next try in", WAIT_MS));
+	sleep_ms(3000);
+	h_read_log(&H, 100);
+	/* 100, 100, 200, 400, 800, 1600 ms apart (+-20 %, at least 100):
+	 * about 7 in 3 s, the gaps doubling, where a fixed 100 ms would be
+	 * 30 and one per loop turn thousands. */
+	int tries = h_count(&H, "next try in");
+	ck_assert_msg(tries >= 3 && tries <= 9, "%d tries in 3 s", tries);
+	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' call x",
+	                      h_ctl(), H.rundir), 0);
+	ck_assert_str_eq(out, "x");
+}
+END_TEST
+
 static Suite *harden_suite(void)
 {
 	Suite *s = suite_create("harden");
@@ -474,6 +510,7 @@ static Suite *harden_suite(void)
 	CASE(every_documented_signal_is_handled);
 	CASE(sigterm_to_everyone_at_once_is_a_clean_stop);
 	CASE(a_stopped_supervisor_kills_no_healthy_worker);
+	CASE(a_missing_worker_binary_is_named_and_backed_off);
 #undef CASE
 	return s;
 }
