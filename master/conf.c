@@ -435,11 +435,18 @@ static int set_string(const conf_key *k, const char *v, char *field,
 	char why[512], shown[ECHO_MAX + 48];
 	if (k->kind == CONF_ENDPOINT && *v && len < k->size &&
 	    listen_single(k->key, v, NULL, why, sizeof why) != 0) {
+		/* why repeats the value ("bad listen 'NAME=URL': ..."): only
+		 * what follows it is news. */
+		const char *detail = why;
+		if (strncmp(why, "bad listen '", 12) == 0 &&
+		    (detail = strstr(why + 12, "': ")) != NULL)
+			detail += 3;
+		else
+			detail = why;
 		echo_value(shown, sizeof shown, v);
-		snprintf(err, errlen, "bad value %s for %s: expected "
-		         "HOST:PORT ([IPV6]:PORT, *:PORT for every address), "
-		         "tcp://HOST:PORT or unix:/PATH (%.200s)", shown, k->key,
-		         why);
+		snprintf(err, errlen, "bad value %s for %s: expected HOST:PORT, "
+		         "[IPV6]:PORT, *:PORT, tcp://HOST:PORT or unix:/PATH "
+		         "(%.100s)", shown, k->key, detail);
 		return CORRAL_ECONFIG;
 	}
 	if (len >= k->size) {
