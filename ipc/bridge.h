@@ -31,6 +31,7 @@ typedef enum ipc_item_kind {
 	IPC_ITEM_PIPE_UP,   /* a peer connected */
 	IPC_ITEM_PIPE_DOWN, /* a peer went away */
 	IPC_ITEM_SENT,      /* a reply finished sending (tag: the request) */
+	IPC_ITEM_RETIRED,   /* the same, and its context was not re-armed */
 } ipc_item_kind;
 
 typedef struct ipc_item {

@@ -8,6 +8,16 @@
  * its request reaches the loop until its reply is sent.  When every
  * context is busy, the loop opens more (doubling, up to max_open).
  *
+ * Fewer again after a burst (retire_some): past twice what is in use (and
+ * past FIRST_CONTEXTS), the loop marks contexts to go.  A marked one that
+ * is receiving has its receive cancelled; one that holds a request goes
+ * once its reply is sent.  Either way ctx_done does not re-arm it and
+ * tells the loop (IPC_ITEM_RETIRED), which frees it -- or re-arms it if
+ * the server has got busy again meanwhile.  A request that arrives as the
+ * cancel is made is delivered as usual.  Until the loop has taken it out,
+ * a retired context stays in reqs[], so the closer frees it at the
+ * latest.
+ *
  * Clients that do not read: nng's REP hands a pipe one reply at a time;
  * the next ones wait, each holding its context, until the transport has
  * written the one before.  A client that sends requests and never reads
@@ -49,6 +59,9 @@ struct ipc_req {
 	nng_aio *aio;
 	int sending; /* the aio is sending a reply (else receiving) */
 	nng_pipe pipe; /* loop thread: the connection of its request */
+	unsigned idx;  /* loop thread: its place in s->reqs */
+	unsigned held; /* loop thread: its requests not yet answered and sent */
+	atomic_int retire_me; /* set by the loop, read by ctx_done */
 	int tracked;   /* loop thread: its reply counts in a wpipe */
 };
 
@@ -70,6 +83,7 @@ struct ipc_srv {
 	void *arg;
 	unsigned max_open;
 	ipc_req **reqs; /* every context made (loop thread; the closer) */
+	unsigned marked; /* of them, marked to retire, not yet retired */
 	unsigned nreqs;
 	unsigned busy;  /* handed to the loop, not yet answered */
 	unsigned sending; /* replies handed to nng, not yet sent */
@@ -87,19 +101,32 @@ static void ctx_done(void *arg)
 {
 	ipc_req *r = arg;
 	int rv = nng_aio_result(r->aio);
+	int retire = atomic_load(&r->retire_me);
 	if (r->sending) {
 		r->sending = 0;
 		if (rv && nng_aio_get_msg(r->aio))
 			nng_msg_free(nng_aio_get_msg(r->aio));
-		ipc_item sent = {.kind = IPC_ITEM_SENT, .tag = r, .rv = rv};
-		(void)ipc_bridge_push(&r->s->b, &sent); /* closing: moot */
-		if (rv != NNG_ECLOSED)
+		ipc_item sent = {.kind = retire ? IPC_ITEM_RETIRED
+		                                : IPC_ITEM_SENT,
+		                 .tag = r, .rv = rv};
+		/* Re-armed before the loop hears of it: once the loop has
+		 * taken the SENT, the context is receiving (or has its next
+		 * request), so a cancel from the loop then finds it.
+		 * Closing: moot.  Out of memory: a marked context is kept
+		 * idle, and freed by the closer. */
+		if (rv != NNG_ECLOSED && !retire)
 			nng_ctx_recv(r->ctx, r->aio);
+		(void)ipc_bridge_push(&r->s->b, &sent);
 		return;
 	}
 	if (rv) {
-		if (rv != NNG_ECLOSED && rv != NNG_ECANCELED)
+		if (rv == NNG_ECANCELED && retire) {
+			ipc_item gone = {.kind = IPC_ITEM_RETIRED, .tag = r,
+			                 .rv = NNG_ECANCELED};
+			(void)ipc_bridge_push(&r->s->b, &gone);
+		} else if (rv != NNG_ECLOSED && rv != NNG_ECANCELED) {
 			nng_ctx_recv(r->ctx, r->aio);
+		}
 		return;
 	}
 	ipc_item it = {.kind = IPC_ITEM_MSG, .msg = nng_aio_get_msg(r->aio),
@@ -131,9 +158,51 @@ static int add_ctx(ipc_srv *s)
 		free(r);
 		return rc;
 	}
+	r->idx = s->nreqs;
 	s->reqs[s->nreqs++] = r;
 	nng_ctx_recv(r->ctx, r->aio);
 	return 0;
+}
+
+/* Loop thread: r is marked, and has no operation pending. */
+static void retire_ctx(ipc_srv *s, ipc_req *r)
+{
+	s->marked--;
+	atomic_store(&r->retire_me, 0);
+	if (s->nreqs <= FIRST_CONTEXTS ||
+	    2 * (s->busy + s->sending) >= s->nreqs - 1) {
+		nng_ctx_recv(r->ctx, r->aio); /* busy again: keep it */
+		return;
+	}
+	ipc_req *last = s->reqs[--s->nreqs];
+	s->reqs[r->idx] = last;
+	last->idx = r->idx;
+	nng_aio_free(r->aio); /* its callback has returned or is returning */
+	nng_ctx_close(r->ctx);
+	free(r);
+}
+
+/* Loop thread: marks the contexts past twice what is in use (and past
+ * FIRST_CONTEXTS), from the end of reqs; cancels the receive of those
+ * that wait for a request. */
+static void retire_some(ipc_srv *s)
+{
+	unsigned keep = 2 * (s->busy + s->sending);
+	if (keep < FIRST_CONTEXTS)
+		keep = FIRST_CONTEXTS;
+	if (s->close_when_sent || s->nreqs <= keep + s->marked)
+		return;
+	unsigned excess = s->nreqs - keep - s->marked;
+	for (unsigned i = s->nreqs; excess && i-- > 0;) {
+		ipc_req *r = s->reqs[i];
+		if (atomic_load(&r->retire_me))
+			continue;
+		atomic_store(&r->retire_me, 1);
+		s->marked++;
+		excess--;
+		if (!r->held)
+			nng_aio_cancel(r->aio);
+	}
 }
 
 static void close_now(ipc_srv *s);
@@ -228,8 +297,17 @@ static void on_sent(ipc_srv *s, ipc_item *it)
 			         ipc_srv_url(s), nng_strerror(it->rv),
 			         s->send_failed, held);
 	}
-	if (s->close_when_sent && !s->sending)
+	if (s->close_when_sent && !s->sending) {
 		close_now(s);
+		return;
+	}
+	ipc_req *r = it->tag;
+	r->held--;
+	if (it->kind == IPC_ITEM_RETIRED)
+		retire_ctx(s, r);
+	else if (!r->held && atomic_load(&r->retire_me))
+		nng_aio_cancel(r->aio); /* marked while it was replying */
+	retire_some(s);
 }
 
 static void deliver(ipc_bridge *b, ipc_item *it)
@@ -240,7 +318,15 @@ static void deliver(ipc_bridge *b, ipc_item *it)
 		return;
 	}
 	ipc_req *r = it->tag;
+	if (it->kind == IPC_ITEM_RETIRED) {
+		if (it->rv == NNG_ECANCELED) /* cancelled while receiving */
+			retire_ctx(s, r);
+		else
+			on_sent(s, it);
+		return;
+	}
 	r->pipe = nng_msg_get_pipe(it->msg);
+	r->held++;
 	s->busy++;
 	/* Every context busy -- with a request, or with a reply nng has not
 	 * handed to its pipe yet (a client slow to read holds those) -- open
@@ -258,7 +344,11 @@ void ipc_srv_reply(ipc_req *r, nng_msg *msg)
 {
 	r->s->busy--;
 	if (!msg) {
-		nng_ctx_recv(r->ctx, r->aio);
+		/* held > 0 still: its last reply's SENT is on its way. */
+		if (!--r->held && atomic_load(&r->retire_me))
+			retire_ctx(r->s, r);
+		else
+			nng_ctx_recv(r->ctx, r->aio);
 		return;
 	}
 	r->sending = 1;
@@ -276,6 +366,11 @@ const char *ipc_srv_url(const ipc_srv *s)
 unsigned ipc_srv_open_requests(const ipc_srv *s)
 {
 	return s->busy;
+}
+
+unsigned ipc_srv_contexts(const ipc_srv *s)
+{
+	return s->nreqs;
 }
 
 void ipc_srv_unref(ipc_srv *s)

@@ -50,6 +50,9 @@ void ipc_srv_reply(ipc_req *r, nng_msg *msg);
 const char *ipc_srv_url(const ipc_srv *s);
 /* Requests handed to the loop and not answered yet. */
 unsigned ipc_srv_open_requests(const ipc_srv *s);
+
+/* Contexts open now: grown by bursts, retired once they pass (tests). */
+unsigned ipc_srv_contexts(const ipc_srv *s);
 /* Lets the loop end while the server is open. */
 void ipc_srv_unref(ipc_srv *s);
 /* Connections closed for not reading their replies, by every server of

@@ -10,5 +10,6 @@ Suite *conf_suite(void);
 Suite *chan_suite(void);
 Suite *common_suite(void);
 Suite *healthwatch_suite(void);
+Suite *srv_suite(void);
 
 #endif

@@ -11,6 +11,7 @@ int main(void)
 	srunner_add_suite(sr, chan_suite());
 	srunner_add_suite(sr, common_suite());
 	srunner_add_suite(sr, healthwatch_suite());
+	srunner_add_suite(sr, srv_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
