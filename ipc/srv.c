@@ -61,6 +61,8 @@ struct ipc_req {
 	nng_pipe pipe; /* loop thread: the connection of its request */
 	unsigned idx;  /* loop thread: its place in s->reqs */
 	unsigned held; /* loop thread: its requests not yet answered and sent */
+	int parked;    /* loop thread: retired by ctx_done, waiting for the
+	                * SENTs still on their way before it is freed */
 	atomic_int retire_me; /* set by the loop, read by ctx_done */
 	int tracked;   /* loop thread: its reply counts in a wpipe */
 };
@@ -164,10 +166,12 @@ static int add_ctx(ipc_srv *s)
 	return 0;
 }
 
-/* Loop thread: r is marked, and has no operation pending. */
+/* Loop thread: r is marked, has no operation pending and nothing on its
+ * way to the loop. */
 static void retire_ctx(ipc_srv *s, ipc_req *r)
 {
 	s->marked--;
+	r->parked = 0;
 	atomic_store(&r->retire_me, 0);
 	if (s->nreqs <= FIRST_CONTEXTS ||
 	    2 * (s->busy + s->sending) >= s->nreqs - 1) {
@@ -304,8 +308,10 @@ static void on_sent(ipc_srv *s, ipc_item *it)
 	ipc_req *r = it->tag;
 	r->held--;
 	if (it->kind == IPC_ITEM_RETIRED)
+		r->parked = 1;
+	if (r->parked && !r->held)
 		retire_ctx(s, r);
-	else if (!r->held && atomic_load(&r->retire_me))
+	else if (!r->parked && !r->held && atomic_load(&r->retire_me))
 		nng_aio_cancel(r->aio); /* marked while it was replying */
 	retire_some(s);
 }
@@ -319,10 +325,13 @@ static void deliver(ipc_bridge *b, ipc_item *it)
 	}
 	ipc_req *r = it->tag;
 	if (it->kind == IPC_ITEM_RETIRED) {
-		if (it->rv == NNG_ECANCELED) /* cancelled while receiving */
-			retire_ctx(s, r);
-		else
+		if (it->rv != NNG_ECANCELED) {
 			on_sent(s, it);
+			return;
+		}
+		r->parked = 1; /* cancelled while receiving */
+		if (!r->held)
+			retire_ctx(s, r);
 		return;
 	}
 	r->pipe = nng_msg_get_pipe(it->msg);
@@ -344,11 +353,17 @@ void ipc_srv_reply(ipc_req *r, nng_msg *msg)
 {
 	r->s->busy--;
 	if (!msg) {
-		/* held > 0 still: its last reply's SENT is on its way. */
-		if (!--r->held && atomic_load(&r->retire_me))
-			retire_ctx(r->s, r);
-		else
-			nng_ctx_recv(r->ctx, r->aio);
+		r->held--;
+		if (r->parked || atomic_load(&r->retire_me)) {
+			/* Nothing pending on it: it goes now, or once the
+			 * SENTs still on their way are in. */
+			if (!r->held)
+				retire_ctx(r->s, r);
+			else
+				r->parked = 1;
+			return;
+		}
+		nng_ctx_recv(r->ctx, r->aio);
 		return;
 	}
 	r->sending = 1;
