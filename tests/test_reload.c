@@ -193,7 +193,9 @@ END_TEST
  * moved back, and every slot ends on the old generation. */
 START_TEST(rollback_moves_replaced_slots_back)
 {
-	START("-w", "2", "--reload-gate", "1s", "-c",
+	/* A gate 10 times the crash's delay: a loaded machine may run the
+	 * new worker's timer late, never that late. */
+	START("-w", "2", "--reload-gate", "3s", "-c",
 	      ini("a", "examples/echo.so", NULL));
 	expect_running(2);
 	char out[8192], args[512];
