@@ -18,3 +18,7 @@ echo
 sh "$BENCH/jobs.sh"
 echo
 sh "$BENCH/queue.sh"
+echo
+bash "$BENCH/reload-jobs.sh"
+echo
+bash "$BENCH/health.sh"
