@@ -160,6 +160,17 @@ const char *h_bin(const char *rel);
  * status is printed (the reason a test fails) and jq's code returned. */
 int h_status_is(harness *h, const char *filter);
 
+/* One Check case per test, so that CK_RUN_CASE=name runs one alone:
+ * named after the test, with the file's teardown and a time bound. */
+#define H_CASE(suite, test, teardown_fn, timeout_s)                           \
+	do {                                                                  \
+		TCase *tc_ = tcase_create(#test);                             \
+		tcase_add_checked_fixture(tc_, NULL, teardown_fn);            \
+		tcase_set_timeout(tc_, timeout_s);                            \
+		tcase_add_test(tc_, test);                                    \
+		suite_add_tcase(suite, tc_);                                  \
+	} while (0)
+
 /* Start corral with these arguments, or fail the test. */
 #define H_START(h, ...)                                                       \
 	do {                                                                  \

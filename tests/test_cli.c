@@ -14,13 +14,6 @@
 #include "tests/harness.h"
 
 static harness H;
-static char pbuf[PATH_MAX];
-
-static const char *ctl(void)
-{
-	const char *e = getenv("CORRALCTL_BIN");
-	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
-}
 
 static const char *jq(void)
 {
@@ -39,18 +32,9 @@ static void teardown(void)
 	h_cleanup(&H);
 }
 
-#define START(...)                                                            \
-	do {                                                                  \
-		const char *a_[] = {__VA_ARGS__, NULL};                       \
-		ck_assert_int_eq(h_start(&H, a_), 0);                         \
-	} while (0)
+#define START(...) H_START(&H, __VA_ARGS__)
 
-#define EVENT(filter, ms)                                                     \
-	({                                                                    \
-		const ipc_event *e_ = h_event(&H, filter, ms);                \
-		ck_assert_msg(e_ != NULL, "no event '%s'", filter);           \
-		e_;                                                           \
-	})
+#define EVENT(filter, ms) H_EVENT(&H, filter, ms)
 
 /* Until jq's filter holds on `status --json` (health arrives on the
  * workers' schedule), each try a real round trip. */
@@ -59,7 +43,7 @@ static int status_until(const char *filter, int timeout_ms)
 	uint64_t deadline = h_now_ms() + (uint64_t)timeout_ms;
 	do {
 		if (h_sh(NULL, 0, "'%s' --rundir '%s' status --json | '%s' -e "
-		         "'%s' >/dev/null 2>&1", ctl(), H.rundir, jq(),
+		         "'%s' >/dev/null 2>&1", h_ctl(), H.rundir, jq(),
 		         filter) == 0)
 			return 0;
 		usleep(50 * 1000);
@@ -91,11 +75,11 @@ START_TEST(status_json_survives_hostile_metrics)
 	              "json.loads(open(sys.argv[1], \"rb\").read().decode("
 	              "\"utf-8\", \"strict\"), parse_constant=lambda c: 1/0); "
 	              "print(\"ok\")' '%s/st.json' 2>&1 || cat '%s/st.json'",
-	              ctl(), H.rundir, H.dir, H.dir, H.dir);
+	              h_ctl(), H.rundir, H.dir, H.dir, H.dir);
 	ck_assert_msg(rc == 0 && strcmp(out, "ok\n") == 0, "%s", out);
 	/* The table too. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' status",
-	                      ctl(), H.rundir), 0);
+	                      h_ctl(), H.rundir), 0);
 	ck_assert_ptr_nonnull(strstr(out, "SLOT"));
 	ck_assert_ptr_nonnull(strstr(out, "LAG P99"));
 	ck_assert_ptr_nonnull(strstr(out, "running"));
@@ -111,7 +95,7 @@ START_TEST(events_stream_as_json_lines_and_follow_ends_with_done)
 	/* A follower, started now, sees what comes next and the end. */
 	char cmd[1024];
 	snprintf(cmd, sizeof cmd, "'%s' --rundir '%s' events -f --json "
-	         "> '%s' 2>&1 &", ctl(), H.rundir, path);
+	         "> '%s' 2>&1 &", h_ctl(), H.rundir, path);
 	ck_assert_int_eq(system(cmd), 0);
 	/* Every line already there parses; one per event. */
 	ck_assert_int_eq(h_sh(out, sizeof out,
@@ -119,7 +103,7 @@ START_TEST(events_stream_as_json_lines_and_follow_ends_with_done)
 	                      "'length >= 5 and (map(.seq) == "
 	                      "[range(1; length + 1)]) and any(.kind == "
 	                      "\"supervisor\" and .to == \"running\")' "
-	                      ">/dev/null", ctl(), H.rundir, jq()), 0);
+	                      ">/dev/null", h_ctl(), H.rundir, jq()), 0);
 	ck_assert_int_eq(kill(p, SIGKILL), 0);
 	EVENT("kind=slot slot=1 from=running to=exited why~SIGKILL", 5000);
 	EVENT("kind=slot slot=1 to=running", 5000);

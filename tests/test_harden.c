@@ -491,14 +491,7 @@ static Suite *harden_suite(void)
 {
 	Suite *s = suite_create("harden");
 	/* One case per test: CK_RUN_CASE=name runs one alone. */
-#define CASE(t)                                                               \
-	do {                                                                  \
-		TCase *tc = tcase_create(#t);                                 \
-		tcase_add_checked_fixture(tc, NULL, teardown);                \
-		tcase_set_timeout(tc, 60);                                    \
-		tcase_add_test(tc, t);                                        \
-		suite_add_tcase(s, tc);                                       \
-	} while (0)
+#define CASE(t) H_CASE(s, t, teardown, 60)
 	CASE(a_second_instance_is_refused_by_the_lock);
 	CASE(what_a_killed_instance_left_is_cleared);
 	CASE(what_a_worker_started_dies_with_it);

@@ -139,14 +139,7 @@ END_TEST
 static Suite *health_suite(void)
 {
 	Suite *s = suite_create("health");
-#define CASE(t)                                                               \
-	do {                                                                  \
-		TCase *tc = tcase_create(#t);                                 \
-		tcase_add_checked_fixture(tc, NULL, teardown);                \
-		tcase_set_timeout(tc, 60);                                    \
-		tcase_add_test(tc, t);                                        \
-		suite_add_tcase(s, tc);                                       \
-	} while (0)
+#define CASE(t) H_CASE(s, t, teardown, 60)
 	CASE(over_max_memory_the_worker_is_replaced_losing_no_job);
 	CASE(a_steady_leak_is_flagged_with_leak_action_warn);
 	CASE(leak_action_restart_replaces_the_leaking_worker);

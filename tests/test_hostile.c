@@ -32,13 +32,6 @@
 #include "tests/harness.h"
 
 static harness H, H2;
-static char pbuf[PATH_MAX];
-
-static const char *ctl(void)
-{
-	const char *e = getenv("CORRALCTL_BIN");
-	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
-}
 
 static const char *so(const char *rel)
 {
@@ -164,7 +157,7 @@ static void start(harness *h, const char *jobs)
 static void status_field(const char *jq_filter, char *out, size_t len)
 {
 	ck_assert_int_eq(h_sh(out, len, "'%s' --rundir '%s' status --json | "
-	                      "jq -r '%s'", ctl(), H.rundir, jq_filter), 0);
+	                      "jq -r '%s'", h_ctl(), H.rundir, jq_filter), 0);
 }
 
 START_TEST(control_survives_handshake_aborts)

@@ -31,7 +31,6 @@
 #include "tests/harness.h"
 
 static harness H;
-static char pbuf[PATH_MAX];
 static char privdir[64]; /* the privilege test's own directory */
 
 static const char *plugin(const char *name)
@@ -40,12 +39,6 @@ static const char *plugin(const char *name)
 	char rel[128];
 	snprintf(rel, sizeof rel, "examples/%s.so", name);
 	return h_path(rel, b, sizeof b);
-}
-
-static const char *ctl(void)
-{
-	const char *e = getenv("CORRALCTL_BIN");
-	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
 }
 
 static const char *wrk(void)
@@ -66,11 +59,7 @@ static void teardown(void)
 	}
 }
 
-#define START(...)                                                            \
-	do {                                                                  \
-		const char *a_[] = {__VA_ARGS__, NULL};                       \
-		ck_assert_int_eq(h_start(&H, a_), 0);                         \
-	} while (0)
+#define START(...) H_START(&H, __VA_ARGS__)
 
 #define EXPECT(needles, ms)                                                   \
 	({                                                                    \
@@ -374,7 +363,7 @@ START_TEST(listener_is_shared_by_every_worker)
 	     "sleep 0.3; '%s' --rundir '%s' status --json | jq -c "
 	     "'[.workers[] | {slot, accepted: .metrics.http_accepted, "
 	     "requests: .metrics.http_requests}]'",
-	     ctl(), H.rundir);
+	     h_ctl(), H.rundir);
 	fprintf(stderr, "distribution over 3 workers, wrk -c30: %s", buf);
 }
 END_TEST

@@ -49,7 +49,6 @@
 #define WAIT_MS 15000 /* what must happen; only a failure waits this long */
 
 static harness H, P; /* corral, and Prometheus */
-static char pbuf[PATH_MAX];
 
 static const char *plugin(const char *rel)
 {
@@ -57,12 +56,6 @@ static const char *plugin(const char *rel)
 	static int i;
 	i = (i + 1) % 4;
 	return h_path(rel, b[i], sizeof b[i]);
-}
-
-static const char *ctl(void)
-{
-	const char *e = getenv("CORRALCTL_BIN");
-	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
 }
 
 static const char *tool(const char *env, const char *name)
@@ -99,11 +92,7 @@ static void teardown(void)
 	h_cleanup(&H);
 }
 
-#define START(...)                                                            \
-	do {                                                                  \
-		const char *a_[] = {__VA_ARGS__, NULL};                       \
-		ck_assert_int_eq(h_start(&H, a_), 0);                         \
-	} while (0)
+#define START(...) H_START(&H, __VA_ARGS__)
 
 #define EVENT(filter)                                                         \
 	({                                                                    \
@@ -1306,7 +1295,7 @@ START_TEST(metrics_endpoint_on_a_running_supervisor)
 	ck_assert_msg(strstr(body_of(out), want) != NULL, "%s", body_of(out));
 	snprintf(cmd, sizeof cmd, "'%s' --rundir '%s' status --json | '%s' -e "
 	         "'.workers[%d].restarts_by.crash == 1 and "
-	         ".workers[%d].restarts_by.hung == 0'", ctl(), H.rundir,
+	         ".workers[%d].restarts_by.hung == 0'", h_ctl(), H.rundir,
 	         tool("JQ", "jq"), first_slot, first_slot);
 	ck_assert_int_eq(h_sh(note, sizeof note, "%s", cmd), 0);
 
@@ -1574,7 +1563,7 @@ START_TEST(workers_auto_follows_the_cgroup_quota)
 	START(plugin("examples/hello.so")); /* workers = auto */
 	EVENT("kind=slot slot=0 to=running");
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' status "
-	                      "--json | '%s' '.workers | length'", ctl(),
+	                      "--json | '%s' '.workers | length'", h_ctl(),
 	                      H.rundir, tool("JQ", "jq")), 0);
 	ck_assert_int_eq(atoi(out), 1);
 	ck_assert_ptr_nonnull(h_log_find(&H, "workers = auto: 1 (CPU quota "
@@ -1723,7 +1712,7 @@ END_TEST
 START_TEST(bash_completion_offers_commands_and_options)
 {
 	char out[4096], dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", ctl());
+	snprintf(dir, sizeof dir, "%s", h_ctl());
 	*strrchr(dir, '/') = '\0';
 	const char *script = src("completions/corralctl");
 	ck_assert_int_eq(h_sh(out, sizeof out, "bash -n '%s' 2>&1", script), 0);

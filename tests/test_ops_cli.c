@@ -36,13 +36,6 @@
 #define WAIT_MS 15000
 
 static harness H;
-static char pbuf[PATH_MAX];
-
-static const char *ctl(void)
-{
-	const char *e = getenv("CORRALCTL_BIN");
-	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
-}
 
 static const char *jq(void)
 {
@@ -72,11 +65,7 @@ static void teardown(void)
 	h_cleanup(&H);
 }
 
-#define START(...)                                                            \
-	do {                                                                  \
-		const char *a_[] = {__VA_ARGS__, NULL};                       \
-		ck_assert_int_eq(h_start(&H, a_), 0);                         \
-	} while (0)
+#define START(...) H_START(&H, __VA_ARGS__)
 
 #define EVENT(filter)                                                         \
 	({                                                                    \
@@ -654,11 +643,11 @@ START_TEST(logs_read_each_slot_and_the_supervisor)
 	 * schedule. */
 	snprintf(cmd, sizeof cmd, "'%s' --rundir '%s' logs | grep -q "
 	         "'bonjour from slot 0' && '%s' --rundir '%s' logs | grep -q "
-	         "'bonjour from slot 1'", ctl(), H.rundir, ctl(), H.rundir);
+	         "'bonjour from slot 1'", h_ctl(), H.rundir, h_ctl(), H.rundir);
 	ck_assert_int_eq(sh_until(cmd), 0);
 	/* One slot's workers only. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' logs --slot "
-	                      "1", ctl(), H.rundir), 0);
+	                      "1", h_ctl(), H.rundir), 0);
 	ck_assert_ptr_nonnull(strstr(out, "bonjour from slot 1"));
 	ck_assert_ptr_null(strstr(out, "from slot 0"));
 	for (char *l = out; *l; l = strchr(l, '\n') + 1) {
@@ -676,24 +665,24 @@ START_TEST(logs_read_each_slot_and_the_supervisor)
 	                      "and any(.slot == 1 and (.msg | contains("
 	                      "\"bonjour\"))) and (map(.seq) as $s | $s == "
 	                      "($s | sort) and ($s | unique | length) == "
-	                      "($s | length))' >/dev/null", ctl(), H.rundir,
+	                      "($s | length))' >/dev/null", h_ctl(), H.rundir,
 	                      jq()), 0);
 	/* -n after the command is LINES. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' logs --slot "
-	                      "0 -n 1 | wc -l", ctl(), H.rundir), 0);
+	                      "0 -n 1 | wc -l", h_ctl(), H.rundir), 0);
 	ck_assert_int_eq(atoi(out), 1);
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' logs -n2 | "
-	                      "wc -l", ctl(), H.rundir), 0);
+	                      "wc -l", h_ctl(), H.rundir), 0);
 	ck_assert_int_eq(atoi(out), 2);
 	/* A slot that is not there has no lines. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' logs --slot "
-	                      "7", ctl(), H.rundir), 0);
+	                      "7", h_ctl(), H.rundir), 0);
 	ck_assert_str_eq(out, "");
 	/* Usage errors. */
 	ck_assert_int_eq(h_sh(NULL, 0, "'%s' --rundir '%s' logs --slot x "
-	                      "2>/dev/null", ctl(), H.rundir), 2);
+	                      "2>/dev/null", h_ctl(), H.rundir), 2);
 	ck_assert_int_eq(h_sh(NULL, 0, "'%s' --rundir '%s' logs extra "
-	                      "2>/dev/null", ctl(), H.rundir), 2);
+	                      "2>/dev/null", h_ctl(), H.rundir), 2);
 }
 END_TEST
 
@@ -705,9 +694,9 @@ START_TEST(logs_follow_until_the_supervisor_stops)
 	pid_t p = (pid_t)EVENT("kind=slot slot=0 to=running")->pid;
 	snprintf(f1, sizeof f1, "%s/slot0.log", H.dir);
 	snprintf(f2, sizeof f2, "%s/new.jsonl", H.dir);
-	const char *a1[] = {ctl(), "--rundir", H.rundir, "logs", "-f",
+	const char *a1[] = {h_ctl(), "--rundir", H.rundir, "logs", "-f",
 	                    "--slot", "0", NULL};
-	const char *a2[] = {ctl(), "--rundir", H.rundir, "logs", "-f", "-n",
+	const char *a2[] = {h_ctl(), "--rundir", H.rundir, "logs", "-f", "-n",
 	                    "0", "--json", NULL};
 	/* The first takes what is held, then follows; the second only
 	 * what comes after it asked. */
@@ -842,11 +831,11 @@ START_TEST(explain_shows_a_kill_and_the_restart_with_their_inputs)
 	                      "and (.[1].decision.backoff_ms | type) == "
 	                      "\"number\" and .[1].why != \"\")' >/dev/null "
 	                      "|| { '%s' --rundir '%s' explain 0 --json >&2; "
-	                      "exit 1; }", ctl(), H.rundir, jq(), ctl(),
+	                      "exit 1; }", h_ctl(), H.rundir, jq(), h_ctl(),
 	                      H.rundir), 0);
 	/* In words. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' explain 0",
-	                      ctl(), H.rundir), 0);
+	                      h_ctl(), H.rundir), 0);
 	ck_assert_ptr_nonnull(strstr(out, "slot 0: "));
 	ck_assert_ptr_nonnull(strstr(out, "decision: kill: hung"));
 	ck_assert_ptr_nonnull(strstr(out, "trigger: silent_ms = "));
@@ -857,18 +846,18 @@ START_TEST(explain_shows_a_kill_and_the_restart_with_their_inputs)
 	                                  "the last 60 s; 4 left"));
 	/* -n keeps the last events only; events streams the decisions. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' explain 0 "
-	                      "-n 1 --json | '%s' '.events | length'", ctl(),
+	                      "-n 1 --json | '%s' '.events | length'", h_ctl(),
 	                      H.rundir, jq()), 0);
 	ck_assert_int_eq(atoi(out), 1);
 	ck_assert_int_eq(h_sh(NULL, 0, "'%s' --rundir '%s' events --json | "
 	                      "'%s' -s -e 'any(.kind == \"decision\" and "
 	                      ".decision.action == \"kill\" and .to == "
 	                      "\"kill\" and .from == \"running\")' >/dev/null",
-	                      ctl(), H.rundir, jq()), 0);
+	                      h_ctl(), H.rundir, jq()), 0);
 	ck_assert_int_eq(h_sh(NULL, 0, "'%s' --rundir '%s' explain 9 "
-	                      "2>/dev/null", ctl(), H.rundir), 2);
+	                      "2>/dev/null", h_ctl(), H.rundir), 2);
 	ck_assert_int_eq(h_sh(NULL, 0, "'%s' --rundir '%s' explain 2>/dev/null",
-	                      ctl(), H.rundir), 2);
+	                      h_ctl(), H.rundir), 2);
 }
 END_TEST
 
@@ -891,16 +880,16 @@ START_TEST(explain_shows_a_crash_loop_giving_up)
 	                      ".decision.exit_signal == \"SIGKILL\" and "
 	                      ".decision.restarts_in_window == 1 and "
 	                      ".decision.policy.max_restarts == 1)' >/dev/null",
-	                      ctl(), H.rundir, jq()), 0);
+	                      h_ctl(), H.rundir, jq()), 0);
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' explain 1",
-	                      ctl(), H.rundir), 0);
+	                      h_ctl(), H.rundir), 0);
 	ck_assert_ptr_nonnull(strstr(out, "decision: give-up: "));
 	ck_assert_ptr_nonnull(strstr(out, "1 of 1 restarts used"));
 	ck_assert_ptr_nonnull(strstr(out, "; 0 left"));
 	/* The other slot had nothing to decide. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' explain 0 "
 	                      "--json | '%s' '[.events[] | select(.kind == "
-	                      "\"decision\")] | length'", ctl(), H.rundir,
+	                      "\"decision\")] | length'", h_ctl(), H.rundir,
 	                      jq()), 0);
 	ck_assert_int_eq(atoi(out), 0);
 }
@@ -913,17 +902,17 @@ START_TEST(top_once_prints_one_plain_frame)
 	      so("examples/echo.so"));
 	all_running(2);
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' call hi",
-	                      ctl(), H.rundir), 0);
+	                      h_ctl(), H.rundir), 0);
 	ck_assert_str_eq(out, "hi");
 	/* The answered job shows in the worker's counter. */
 	char cmd[1024];
 	snprintf(cmd, sizeof cmd, "'%s' --rundir '%s' status --json | '%s' -e "
 	         "'(.workers | map(.plugin_jobs_done) | add) == 1 and "
-	         "(.workers | all(.gen == 1))' >/dev/null", ctl(), H.rundir,
+	         "(.workers | all(.gen == 1))' >/dev/null", h_ctl(), H.rundir,
 	         jq());
 	ck_assert_int_eq(sh_until(cmd), 0);
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' top --once "
-	                      "--interval 250ms", ctl(), H.rundir), 0);
+	                      "--interval 250ms", h_ctl(), H.rundir), 0);
 	ck_assert_ptr_null(strchr(out, '\033'));
 	ck_assert_ptr_nonnull(strstr(out, "2/2 worker(s) running"));
 	const char *head = strstr(out, "\nSLOT ");
@@ -942,9 +931,9 @@ START_TEST(top_once_prints_one_plain_frame)
 	ck_assert_ptr_null(again);
 	/* Not a terminal: the live view refuses; nobody there: exit 1. */
 	ck_assert_int_eq(h_sh(NULL, 0, "'%s' --rundir '%s' top </dev/null "
-	                      ">/dev/null 2>&1", ctl(), H.rundir), 2);
+	                      ">/dev/null 2>&1", h_ctl(), H.rundir), 2);
 	ck_assert_int_eq(h_sh(NULL, 0, "'%s' --rundir '%s/none' top --once "
-	                      "2>/dev/null", ctl(), H.dir), 1);
+	                      "2>/dev/null", h_ctl(), H.dir), 1);
 }
 END_TEST
 
@@ -996,7 +985,7 @@ START_TEST(top_live_in_a_terminal)
 	/* The pane runs top and then says how it ended. */
 	snprintf(cmd, sizeof cmd, "-f /dev/null new-session -d -s top -x 100 "
 	         "-y 20 \"'%s' --rundir '%s' top --interval 200ms; echo "
-	         "top-exited-\\$?; sleep 600\"", ctl(), H.rundir);
+	         "top-exited-\\$?; sleep 600\"", h_ctl(), H.rundir);
 	ck_assert_int_eq(tmux(screen, sizeof screen, cmd), 0);
 	ck_assert_int_eq(pane_until("SLOT|JOBS/S|q quits|\n0 |\n1 |\nall ",
 	                            screen, sizeof screen), 0);
@@ -1020,7 +1009,7 @@ START_TEST(top_live_in_a_terminal)
 	ck_assert_int_eq(pane_until("top-exited-0", screen, sizeof screen), 0);
 	/* A terminal that goes away: top ends (SIGHUP, EOF), not spins. */
 	snprintf(cmd, sizeof cmd, "new-session -d -s gone -x 80 -y 20 "
-	         "\"exec '%s' --rundir '%s' top\"", ctl(), H.rundir);
+	         "\"exec '%s' --rundir '%s' top\"", h_ctl(), H.rundir);
 	ck_assert_int_eq(tmux(screen, sizeof screen, cmd), 0);
 	ck_assert_int_eq(tmux(screen, sizeof screen, "display-message -p -t "
 	                      "gone '#{pane_pid}'"), 0);

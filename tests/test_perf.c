@@ -106,7 +106,6 @@ END_TEST
 /* ---- end to end: a worker whose plugin stalls its loop ---- */
 
 static harness H;
-static char pbuf[PATH_MAX];
 
 static const char *fixture(const char *rel)
 {
@@ -114,12 +113,6 @@ static const char *fixture(const char *rel)
 	static int i;
 	i = (i + 1) % 4;
 	return h_path(rel, b[i], sizeof b[i]);
-}
-
-static const char *ctl(void)
-{
-	const char *e = getenv("CORRALCTL_BIN");
-	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
 }
 
 static const char *jq(void)
@@ -133,11 +126,7 @@ static void proc_teardown(void)
 	h_cleanup(&H);
 }
 
-#define START(...)                                                            \
-	do {                                                                  \
-		const char *a_[] = {__VA_ARGS__, NULL};                       \
-		ck_assert_int_eq(h_start(&H, a_), 0);                         \
-	} while (0)
+#define START(...) H_START(&H, __VA_ARGS__)
 
 #define EXPECT(needles, ms)                                                   \
 	({                                                                    \
@@ -157,7 +146,7 @@ static int status_until(const char *filter, int timeout_ms, char *out,
 		rc = h_sh(out, len,
 		          "'%s' --rundir '%s' status --json | tee -a /dev/stderr |"
 		          " '%s' -e '%s' >/dev/null 2>&1",
-		          ctl(), H.rundir, jq(), filter);
+		          h_ctl(), H.rundir, jq(), filter);
 		if (rc == 0)
 			return 0;
 		struct timespec ts = {0, 50 * 1000000};

@@ -47,7 +47,6 @@ static harness H, H2; /* H2: a second supervisor, for the tests that need one */
  * room for a loaded machine (an ASan worker took over 5 s to start on a
  * loaded 2-core machine here).  Check's per-case timeout is 30 s. */
 #define WAIT_MS 15000
-static char pbuf[PATH_MAX];
 
 static const char *plugin(const char *name)
 {
@@ -63,12 +62,6 @@ static const char *plugin(const char *name)
 	return h_path(tmp, b[i], sizeof b[i]);
 }
 
-static const char *ctl(void)
-{
-	const char *e = getenv("CORRALCTL_BIN");
-	return e && *e ? e : h_path("corralctl", pbuf, sizeof pbuf);
-}
-
 static const char *jq(void)
 {
 	const char *e = getenv("JQ");
@@ -81,11 +74,7 @@ static void teardown(void)
 	h_cleanup(&H2);
 }
 
-#define START(...)                                                            \
-	do {                                                                  \
-		const char *a_[] = {__VA_ARGS__, NULL};                       \
-		ck_assert_int_eq(h_start(&H, a_), 0);                         \
-	} while (0)
+#define START(...) H_START(&H, __VA_ARGS__)
 
 /* A line of output (see h_log_find): anywhere in the log, in no order
  * against events. */
@@ -110,7 +99,7 @@ static int status_until(const char *filter, int timeout_ms, char *out,
 		rc = h_sh(out, len,
 		          "'%s' --rundir '%s' status --json | tee -a /dev/stderr |"
 		          " '%s' -e '%s' >/dev/null 2>&1",
-		          ctl(), H.rundir, jq(), filter);
+		          h_ctl(), H.rundir, jq(), filter);
 		if (rc == 0)
 			return 0;
 		struct timespec ts = {0, 50 * 1000000};
@@ -119,12 +108,7 @@ static int status_until(const char *filter, int timeout_ms, char *out,
 	return rc;
 }
 
-#define EVENT(filter, ms)                                                     \
-	({                                                                    \
-		const ipc_event *e_ = h_event(&H, filter, ms);                \
-		ck_assert_msg(e_ != NULL, "no event '%s'", filter);           \
-		e_;                                                           \
-	})
+#define EVENT(filter, ms) H_EVENT(&H, filter, ms)
 
 /* Waits for n workers to report ready, in any order; pids[slot] = pid. */
 static void expect_all_running(int n, pid_t *pids)
@@ -196,7 +180,7 @@ START_TEST(workers_come_up_ready_and_status_matches)
 	ck_assert_msg(status_until(filter, WAIT_MS, out, sizeof out) == 0,
 	              "status --json never matched %s", filter);
 
-	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' status", ctl(),
+	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' status", h_ctl(),
 	          H.rundir);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_ptr_nonnull(strstr(out, "SLOT"));
@@ -235,7 +219,7 @@ START_TEST(status_without_supervisor_fails_clearly)
 {
 	char out[1024];
 	int rc = h_sh(out, sizeof out,
-	              "'%s' --rundir /nonexistent/corral status 2>&1", ctl());
+	              "'%s' --rundir /nonexistent/corral status 2>&1", h_ctl());
 	ck_assert_int_eq(rc, 1);
 	ck_assert_ptr_nonnull(strstr(out, "no corral answered"));
 }
@@ -566,7 +550,7 @@ START_TEST(echo_jobs_round_trip)
 	expect_all_running(2, p);
 	char out[256];
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' call hello",
-	                      ctl(), H.rundir), 0);
+	                      h_ctl(), H.rundir), 0);
 	ck_assert_str_eq(out, "hello");
 	static call_slot c[100];
 	calls_start(c, 100, "job-", 5000);
@@ -721,7 +705,7 @@ START_TEST(burst_past_queue_limit_bytes_is_busy_and_memory_comes_back)
 	char out[8192], bin[PATH_MAX];
 	/* Warm: the client path has been taken once before the baseline. */
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' call hi",
-	                      ctl(), H.rundir), 0);
+	                      h_ctl(), H.rundir), 0);
 	uint64_t rss0, hwm0, rss, hwm;
 	proc_rss(H.sup, &rss0, &hwm0);
 	int rc = h_sh(out, sizeof out,
@@ -777,7 +761,7 @@ START_TEST(job_timeout_is_answered)
 	/* Exit 3 is a job answered with an error (no answer at all would be
 	 * 1): the supervisor's, as "timeout", before the job's own 5 s. */
 	int rc = h_sh(out, sizeof out, "'%s' --rundir '%s' --timeout 300ms "
-	              "call slow 2>&1", ctl(), H.rundir);
+	              "call slow 2>&1", h_ctl(), H.rundir);
 	ck_assert_int_eq(rc, 3);
 	ck_assert_msg(strstr(out, "timeout") != NULL, "got: %s", out);
 	char sout[4096];
@@ -1255,7 +1239,7 @@ START_TEST(control_rejects_bad_request_and_keeps_serving)
 	OUTPUT("warning: control: bad request|ETOOMANY", WAIT_MS);
 	char out[4096];
 	ck_assert_int_eq(h_sh(out, sizeof out, "'%s' --rundir '%s' status",
-	                      ctl(), H.rundir), 0);
+	                      h_ctl(), H.rundir), 0);
 	ck_assert_ptr_nonnull(strstr(out, "running"));
 }
 END_TEST

@@ -380,14 +380,7 @@ Suite *reload_suite(void)
 {
 	Suite *s = suite_create("reload");
 	/* One case per test: CK_RUN_CASE=name runs one alone. */
-#define CASE(t)                                                               \
-	do {                                                                  \
-		TCase *tc = tcase_create(#t);                                 \
-		tcase_add_checked_fixture(tc, NULL, teardown);                \
-		tcase_set_timeout(tc, 90);                                    \
-		tcase_add_test(tc, t);                                        \
-		suite_add_tcase(s, tc);                                       \
-	} while (0)
+#define CASE(t) H_CASE(s, t, teardown, 90)
 	CASE(reload_under_job_load_loses_nothing);
 	CASE(reload_under_http_load_has_no_errors);
 	CASE(reload_to_a_plugin_whose_init_fails_rolls_back);
