@@ -457,9 +457,9 @@ END_TEST
  * served by the standby that was ready. */
 START_TEST(a_missing_worker_binary_is_named_and_backed_off)
 {
-	char dir[] = "/tmp/corral-wbin-XXXXXX", bin[64], out[512];
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(bin, sizeof bin, "%s/corral-worker", dir);
+	char bin[128], out[512];
+	ck_assert_int_eq(h_prepare(&H), 0); /* H.dir goes with h_cleanup */
+	snprintf(bin, sizeof bin, "%s/corral-worker", H.dir);
 	ck_assert_int_eq(h_sh(out, sizeof out, "cp '%s' '%s'",
 	                      h_bin("corral-worker"), bin), 0);
 	setenv("CORRAL_WORKER", bin, 1);
@@ -468,12 +468,13 @@ START_TEST(a_missing_worker_binary_is_named_and_backed_off)
 	pid_t p = (pid_t)EVENT("kind=slot to=running", WAIT_MS)->pid;
 	ck_assert_ptr_nonnull(h_log_find(&H, "standby pid|ready", WAIT_MS));
 	ck_assert_int_eq(unlink(bin), 0);
-	ck_assert_int_eq(rmdir(dir), 0);
 	kill(p, SIGKILL);
 	const ipc_event *e = EVENT("kind=slot to=running", WAIT_MS);
 	ck_assert_int_ne(e->pid, p); /* the standby took the slot */
-	ck_assert_ptr_nonnull(h_log_find(&H, "standby|spawn of|corral-wbin-|"
-	                                 "next try in", WAIT_MS));
+	char needle[300];
+	snprintf(needle, sizeof needle, "standby|spawn of %s failed|next try "
+	         "in", bin);
+	ck_assert_ptr_nonnull(h_log_find(&H, needle, WAIT_MS));
 	sleep_ms(3000);
 	h_read_log(&H, 100);
 	/* 100, 100, 200, 400, 800, 1600 ms apart (+-20 %, at least 100):
